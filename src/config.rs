@@ -1,0 +1,498 @@
+//! `/etc/mcce.conf`: `KEY=VALUE` lines that the init script can also source
+//! (SPEC §4). Environment variables of the same names override the file, as
+//! the original scripts took `DATABASE_URL` and `MIN_TIME_RES` from the
+//! environment. Parsing is pure: the caller supplies the text and the
+//! environment, so every rule is testable without touching files.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+pub const DEFAULT_PATH: &str = "/etc/mcce.conf";
+
+/// What drives the buzzer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BuzzerKind {
+    /// The A4988 circuit on two sysfs GPIO lines (SPEC §2).
+    Gpio,
+    /// No buzzer: alarms are only logged.
+    None,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub port: String,
+    pub baud: u32,
+    pub poll_seconds: u32,
+    pub reply_timeout_ms: u32,
+    pub data_dir: PathBuf,
+    pub run_dir: PathBuf,
+    pub database_url: PathBuf,
+    pub min_time_res: u32,
+    pub max_gap_seconds: u32,
+    pub alarm_watts: u32,
+    pub alarm_hysteresis_watts: u32,
+    pub alarm_delay_seconds: u32,
+    pub alarm_repeat_seconds: u32,
+    pub alarm_siren_seconds: u32,
+    pub buzzer: BuzzerKind,
+    pub buzzer_enable_gpio: u32,
+    pub buzzer_tone_gpio: u32,
+    pub buzzer_gpio_chip: String,
+    pub keep_raw_days: u32,
+    pub price_per_kwh: Option<f64>,
+    pub db_busy_timeout_seconds: u32,
+    pub log_level: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            port: "/dev/ttyUSB0".into(),
+            baud: 9600,
+            poll_seconds: 5,
+            reply_timeout_ms: 2000,
+            data_dir: "/var/lib/mcce".into(),
+            run_dir: "/run/mcce".into(),
+            database_url: "/var/lib/mcce/db/pwr".into(),
+            min_time_res: 15,
+            max_gap_seconds: 15,
+            alarm_watts: 4200,
+            alarm_hysteresis_watts: 200,
+            alarm_delay_seconds: 0,
+            alarm_repeat_seconds: 30,
+            alarm_siren_seconds: 3,
+            buzzer: BuzzerKind::Gpio,
+            buzzer_enable_gpio: 17,
+            buzzer_tone_gpio: 18,
+            buzzer_gpio_chip: "pinctrl-bcm".into(),
+            keep_raw_days: 0,
+            price_per_kwh: None,
+            db_busy_timeout_seconds: 10,
+            log_level: "info".into(),
+        }
+    }
+}
+
+/// Every key the file may hold, in the order `mcce.conf` documents them.
+pub const KEYS: &[&str] = &[
+    "PORT",
+    "BAUD",
+    "POLL_SECONDS",
+    "REPLY_TIMEOUT_MS",
+    "DATA_DIR",
+    "RUN_DIR",
+    "DATABASE_URL",
+    "MIN_TIME_RES",
+    "MAX_GAP_SECONDS",
+    "ALARM_WATTS",
+    "ALARM_HYSTERESIS_WATTS",
+    "ALARM_DELAY_SECONDS",
+    "ALARM_REPEAT_SECONDS",
+    "ALARM_SIREN_SECONDS",
+    "BUZZER",
+    "BUZZER_ENABLE_GPIO",
+    "BUZZER_TONE_GPIO",
+    "BUZZER_GPIO_CHIP",
+    "KEEP_RAW_DAYS",
+    "PRICE_PER_KWH",
+    "DB_BUSY_TIMEOUT_SECONDS",
+    "LOG_LEVEL",
+];
+
+/// Where a bad setting came from, so the message points at what to edit.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Origin {
+    File {
+        path: String,
+        line: usize,
+    },
+    Env,
+    /// A rule between several keys, checked after everything was read.
+    Combined {
+        path: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigError {
+    pub origin: Origin,
+    pub key: String,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.origin {
+            Origin::File { path, line } => {
+                write!(f, "{path}:{line}: {}: {}", self.key, self.message)
+            }
+            Origin::Env => write!(f, "environment variable {}: {}", self.key, self.message),
+            Origin::Combined { path } => write!(f, "{path}: {}: {}", self.key, self.message),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Config {
+    /// Reads `path` (absent is fine only when `required` is false: a dev box
+    /// without `/etc/mcce.conf` runs on defaults) and applies the environment.
+    pub fn load(path: &Path, required: bool) -> Result<Config, ConfigError> {
+        let shown = path.display().to_string();
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => String::new(),
+            Err(e) => {
+                return Err(ConfigError {
+                    origin: Origin::File {
+                        path: shown,
+                        line: 0,
+                    },
+                    key: "(file)".into(),
+                    message: format!("cannot read: {e}"),
+                });
+            }
+        };
+        Config::parse(&text, &shown, &|k| std::env::var(k).ok())
+    }
+
+    /// Parses the file's text, then the environment's overrides.
+    pub fn parse(
+        text: &str,
+        path: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let mut cfg = Config::default();
+        let mut gap_set = false;
+        for (i, raw) in text.lines().enumerate() {
+            let origin = Origin::File {
+                path: path.to_string(),
+                line: i + 1,
+            };
+            let Some((key, value)) = split_line(raw).map_err(|(key, message)| ConfigError {
+                origin: origin.clone(),
+                key,
+                message,
+            })?
+            else {
+                continue;
+            };
+            gap_set |= key == "MAX_GAP_SECONDS";
+            cfg.set(&key, &value).map_err(|message| ConfigError {
+                origin,
+                key,
+                message,
+            })?;
+        }
+        for key in KEYS {
+            if let Some(value) = env(key) {
+                gap_set |= *key == "MAX_GAP_SECONDS";
+                cfg.set(key, &value).map_err(|message| ConfigError {
+                    origin: Origin::Env,
+                    key: key.to_string(),
+                    message,
+                })?;
+            }
+        }
+        if !gap_set {
+            cfg.max_gap_seconds = cfg.poll_seconds.saturating_mul(3);
+        }
+        cfg.check(path)?;
+        Ok(cfg)
+    }
+
+    fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
+        match key {
+            "PORT" => self.port = non_empty(value)?,
+            "BAUD" => self.baud = number(value, 50, 4_000_000)?,
+            "POLL_SECONDS" => self.poll_seconds = number(value, 1, 3600)?,
+            "REPLY_TIMEOUT_MS" => self.reply_timeout_ms = number(value, 10, 60_000)?,
+            "DATA_DIR" => self.data_dir = non_empty(value)?.into(),
+            "RUN_DIR" => self.run_dir = non_empty(value)?.into(),
+            "DATABASE_URL" => self.database_url = non_empty(value)?.into(),
+            "MIN_TIME_RES" => self.min_time_res = number(value, 1, 1440)?,
+            "MAX_GAP_SECONDS" => self.max_gap_seconds = number(value, 1, 86_400)?,
+            "ALARM_WATTS" => self.alarm_watts = number(value, 1, 65_535)?,
+            "ALARM_HYSTERESIS_WATTS" => self.alarm_hysteresis_watts = number(value, 0, 65_535)?,
+            "ALARM_DELAY_SECONDS" => self.alarm_delay_seconds = number(value, 0, 86_400)?,
+            "ALARM_REPEAT_SECONDS" => self.alarm_repeat_seconds = number(value, 1, 86_400)?,
+            "ALARM_SIREN_SECONDS" => self.alarm_siren_seconds = number(value, 1, 60)?,
+            "BUZZER" => {
+                self.buzzer = match value {
+                    "gpio" => BuzzerKind::Gpio,
+                    "none" => BuzzerKind::None,
+                    _ => return Err(format!("'{value}' is not one of: gpio, none")),
+                }
+            }
+            "BUZZER_ENABLE_GPIO" => self.buzzer_enable_gpio = number(value, 0, 53)?,
+            "BUZZER_TONE_GPIO" => self.buzzer_tone_gpio = number(value, 0, 53)?,
+            "BUZZER_GPIO_CHIP" => self.buzzer_gpio_chip = non_empty(value)?,
+            "KEEP_RAW_DAYS" => self.keep_raw_days = number(value, 0, 100_000)?,
+            "PRICE_PER_KWH" => {
+                self.price_per_kwh = if value.is_empty() {
+                    None
+                } else {
+                    match value.parse::<f64>() {
+                        Ok(p) if p.is_finite() && p >= 0.0 => Some(p),
+                        _ => return Err(format!("'{value}' is not a price (e.g. 0.25)")),
+                    }
+                }
+            }
+            "DB_BUSY_TIMEOUT_SECONDS" => self.db_busy_timeout_seconds = number(value, 0, 3600)?,
+            "LOG_LEVEL" => {
+                self.log_level = match value {
+                    "error" | "warn" | "info" | "debug" | "trace" => value.to_string(),
+                    _ => {
+                        return Err(format!(
+                            "'{value}' is not one of: error, warn, info, debug, trace"
+                        ));
+                    }
+                }
+            }
+            _ => return Err(unknown_key_message(key)),
+        }
+        Ok(())
+    }
+
+    /// Rules that involve several keys.
+    fn check(&self, path: &str) -> Result<(), ConfigError> {
+        let err = |key: &str, message: String| ConfigError {
+            origin: Origin::Combined {
+                path: path.to_string(),
+            },
+            key: key.to_string(),
+            message,
+        };
+        if self.buzzer == BuzzerKind::Gpio && self.buzzer_enable_gpio == self.buzzer_tone_gpio {
+            return Err(err(
+                "BUZZER_TONE_GPIO",
+                "must differ from BUZZER_ENABLE_GPIO".into(),
+            ));
+        }
+        if self.alarm_hysteresis_watts >= self.alarm_watts {
+            return Err(err(
+                "ALARM_HYSTERESIS_WATTS",
+                format!("must be below ALARM_WATTS ({})", self.alarm_watts),
+            ));
+        }
+        if u64::from(self.reply_timeout_ms) >= u64::from(self.poll_seconds) * 1000 {
+            return Err(err(
+                "REPLY_TIMEOUT_MS",
+                format!(
+                    "must be shorter than POLL_SECONDS ({} s)",
+                    self.poll_seconds
+                ),
+            ));
+        }
+        // pwrApp lists the database directory and expects a year in every
+        // name there; the raw `days/` folder must live elsewhere.
+        let db_dir = self.database_url.parent().unwrap_or(Path::new(""));
+        if self.data_dir.join("days").starts_with(db_dir) && db_dir == self.data_dir.as_path() {
+            return Err(err(
+                "DATABASE_URL",
+                format!(
+                    "its directory {} is DATA_DIR; pwrApp expects only yearly database files there, put them in a subdirectory (e.g. {}/db/pwr)",
+                    db_dir.display(),
+                    self.data_dir.display()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The yearly database file for `year` (SPEC §3).
+    pub fn database_for_year(&self, year: i32) -> PathBuf {
+        let mut s = self.database_url.clone().into_os_string();
+        s.push(format!(".{year}"));
+        s.into()
+    }
+
+    pub fn days_dir(&self) -> PathBuf {
+        self.data_dir.join("days")
+    }
+}
+
+fn unknown_key_message(key: &str) -> String {
+    let close = KEYS.iter().find(|k| edit_distance(k, key) <= 2);
+    match close {
+        Some(k) => format!("unknown key (did you mean {k}?)"),
+        None => "unknown key".into(),
+    }
+}
+
+/// Small Levenshtein distance, for suggesting the key a typo meant.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
+fn non_empty(value: &str) -> Result<String, String> {
+    if value.is_empty() {
+        Err("must not be empty".into())
+    } else {
+        Ok(value.to_string())
+    }
+}
+
+fn number(value: &str, min: u32, max: u32) -> Result<u32, String> {
+    match value.parse::<u32>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(n),
+        Ok(_) => Err(format!("{value} is out of range {min}..={max}")),
+        Err(_) => Err(format!("'{value}' is not a whole number")),
+    }
+}
+
+/// Splits one line into key and value with the shell's quoting rules that a
+/// config file needs: `KEY=value`, `KEY="a value"`, `KEY='a value'`, an
+/// optional `export `, and `# comments`. Returns `Ok(None)` for blank and
+/// comment lines; on error, the key (if known) and what is wrong.
+#[allow(clippy::type_complexity)]
+fn split_line(raw: &str) -> Result<Option<(String, String)>, (String, String)> {
+    let line = raw.trim();
+    if line.is_empty() || line.starts_with('#') {
+        return Ok(None);
+    }
+    let line = line
+        .strip_prefix("export ")
+        .map(str::trim_start)
+        .unwrap_or(line);
+    let Some((key, rest)) = line.split_once('=') else {
+        return Err((
+            line.split_whitespace().next().unwrap_or(line).to_string(),
+            "expected KEY=VALUE".into(),
+        ));
+    };
+    let key = key.to_string();
+    if key.is_empty()
+        || !key
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+    {
+        return Err((
+            key,
+            "not a valid key (KEY=VALUE, upper case, no spaces around =)".into(),
+        ));
+    }
+    let (value, after) = match rest.chars().next() {
+        Some(q @ ('"' | '\'')) => match rest[1..].find(q) {
+            Some(end) => (rest[1..1 + end].to_string(), &rest[2 + end..]),
+            None => return Err((key, format!("missing closing {q}"))),
+        },
+        _ => match rest.find(char::is_whitespace) {
+            Some(ws) => (rest[..ws].to_string(), &rest[ws..]),
+            None => (rest.to_string(), ""),
+        },
+    };
+    let after = after.trim_start();
+    if !(after.is_empty() || after.starts_with('#')) {
+        return Err((
+            key,
+            "unexpected text after the value (quote values that contain spaces)".into(),
+        ));
+    }
+    Ok(Some((key, value)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, "/etc/mcce.conf", &no_env)
+    }
+
+    #[test]
+    fn empty_file_gives_pi_defaults() {
+        let c = parse("").unwrap();
+        assert_eq!(c, Config::default());
+        assert_eq!(c.max_gap_seconds, 15);
+    }
+
+    #[test]
+    fn values_comments_quotes_and_export() {
+        let c = parse(
+            "# comment\n\nPORT=/dev/ttyACM0\nexport POLL_SECONDS=10 # inline\nDATA_DIR=\"/data/mcce\"\nBUZZER='none'\nPRICE_PER_KWH=0.31\n",
+        )
+        .unwrap();
+        assert_eq!(c.port, "/dev/ttyACM0");
+        assert_eq!(c.poll_seconds, 10);
+        assert_eq!(c.max_gap_seconds, 30, "gap limit follows the poll period");
+        assert_eq!(c.data_dir, PathBuf::from("/data/mcce"));
+        assert_eq!(c.buzzer, BuzzerKind::None);
+        assert_eq!(c.price_per_kwh, Some(0.31));
+    }
+
+    #[test]
+    fn errors_name_file_line_and_key() {
+        let e = parse("PORT=/dev/ttyUSB0\nPOL_SECONDS=5\n").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "/etc/mcce.conf:2: POL_SECONDS: unknown key (did you mean POLL_SECONDS?)"
+        );
+        let e = parse("\n\nALARM_WATTS=lots\n").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "/etc/mcce.conf:3: ALARM_WATTS: 'lots' is not a whole number"
+        );
+        let e = parse("PORT=\n").unwrap_err();
+        assert_eq!(e.to_string(), "/etc/mcce.conf:1: PORT: must not be empty");
+        let e = parse("DATA_DIR=/a b\n").unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("/etc/mcce.conf:1: DATA_DIR: unexpected text")
+        );
+        let e = parse("just words\n").unwrap_err();
+        assert!(e.to_string().contains(":1: just: expected KEY=VALUE"));
+    }
+
+    #[test]
+    fn environment_overrides_file() {
+        let env = |k: &str| match k {
+            "MIN_TIME_RES" => Some("5".to_string()),
+            "DATABASE_URL" => Some("/tmp/x/pwr".to_string()),
+            _ => None,
+        };
+        let c = Config::parse("MIN_TIME_RES=30\n", "f", &env).unwrap();
+        assert_eq!(c.min_time_res, 5);
+        assert_eq!(c.database_for_year(2025), PathBuf::from("/tmp/x/pwr.2025"));
+        let bad = |k: &str| (k == "BAUD").then(|| "fast".to_string());
+        let e = Config::parse("", "f", &bad).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "environment variable BAUD: 'fast' is not a whole number"
+        );
+    }
+
+    #[test]
+    fn cross_key_rules() {
+        assert!(parse("BUZZER_TONE_GPIO=17\n").is_err());
+        assert!(parse("BUZZER=none\nBUZZER_TONE_GPIO=17\n").is_ok());
+        assert!(parse("ALARM_HYSTERESIS_WATTS=4200\n").is_err());
+        assert!(parse("POLL_SECONDS=1\nREPLY_TIMEOUT_MS=1000\n").is_err());
+        let e = parse("DATA_DIR=/var/lib/mcce\nDATABASE_URL=/var/lib/mcce/pwr\n").unwrap_err();
+        assert_eq!(e.key, "DATABASE_URL");
+    }
+
+    #[test]
+    fn load_names_a_missing_required_file() {
+        let e = Config::load(Path::new("/nonexistent/mcce.conf"), true).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("/nonexistent/mcce.conf:0: (file): cannot read")
+        );
+    }
+}

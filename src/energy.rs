@@ -1,0 +1,287 @@
+//! Energy and bucket math for one local day (SPEC §3). Pure: samples and
+//! day bounds in, facts out.
+//!
+//! Each sample stands for the power from its stamp to the next sample. When
+//! the next sample is further than `max_gap` away, the sample counts for its
+//! own poll period only and the rest is a gap: no energy is invented for
+//! time nobody measured, and the coverage says how much was measured.
+
+use crate::daylog::Sample;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DayParams {
+    /// `[start, end)` of the local day in Unix seconds (23, 24 or 25 h).
+    pub start: i64,
+    pub end: i64,
+    pub poll_seconds: u32,
+    pub max_gap_seconds: u32,
+    pub cap_watts: u32,
+    pub bucket_seconds: u32,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DayStats {
+    pub energy_wh: f64,
+    pub covered_seconds: i64,
+    pub day_seconds: i64,
+    pub samples: u64,
+    pub peak: Option<Sample>,
+    pub min_watts: Option<u32>,
+    pub over_cap_seconds: i64,
+    /// Stretches longer than the gap limit without a sample, including
+    /// before the first and after the last sample of the day.
+    pub gaps: u32,
+    /// Samples stamped outside the day, and repeated stamps; both ignored.
+    pub outside: u64,
+    pub duplicates: u64,
+}
+
+impl DayStats {
+    pub fn kwh(&self) -> f64 {
+        round2(self.energy_wh / 1000.0)
+    }
+    /// Fraction of the day covered by samples, 0..=1.
+    pub fn coverage(&self) -> f64 {
+        if self.day_seconds <= 0 {
+            0.0
+        } else {
+            self.covered_seconds as f64 / self.day_seconds as f64
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bucket {
+    /// Position of the bucket in the day, from 0 at local midnight.
+    pub index: u32,
+    /// Unix time of the bucket's start.
+    pub start: i64,
+    /// Mean of the samples' watts in the bucket, rounded to 2 decimals.
+    pub mean_watts: f64,
+    pub samples: u32,
+}
+
+pub fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+/// Digests one day. `samples` may be in any order and hold repeats.
+pub fn digest_day(samples: &[Sample], p: &DayParams) -> (DayStats, Vec<Bucket>) {
+    let mut st = DayStats {
+        day_seconds: p.end - p.start,
+        ..DayStats::default()
+    };
+    let mut day: Vec<Sample> = samples
+        .iter()
+        .copied()
+        .filter(|s| (p.start..p.end).contains(&s.ts))
+        .collect();
+    st.outside = (samples.len() - day.len()) as u64;
+    day.sort_by_key(|s| s.ts); // stable: the first of repeated stamps wins
+    let before = day.len();
+    day.dedup_by_key(|s| s.ts);
+    st.duplicates = (before - day.len()) as u64;
+    st.samples = day.len() as u64;
+
+    let max_gap = i64::from(p.max_gap_seconds);
+    let poll = i64::from(p.poll_seconds);
+    let Some(first) = day.first() else {
+        st.gaps = 1;
+        return (st, Vec::new());
+    };
+    if first.ts - p.start > max_gap {
+        st.gaps += 1;
+    }
+    let mut energy_ws: f64 = 0.0;
+    for (i, s) in day.iter().enumerate() {
+        let next = day.get(i + 1).map_or(p.end, |n| n.ts);
+        let dt = next - s.ts;
+        let covered = if dt <= max_gap {
+            dt
+        } else {
+            st.gaps += 1;
+            poll.min(dt)
+        };
+        st.covered_seconds += covered;
+        energy_ws += f64::from(s.watts) * covered as f64;
+        if s.watts >= p.cap_watts {
+            st.over_cap_seconds += covered;
+        }
+        if st.peak.is_none_or(|pk| s.watts > pk.watts) {
+            st.peak = Some(*s);
+        }
+        st.min_watts = Some(st.min_watts.map_or(s.watts, |m| m.min(s.watts)));
+    }
+    st.energy_wh = energy_ws / 3600.0;
+
+    let width = i64::from(p.bucket_seconds.max(1));
+    let mut buckets: Vec<Bucket> = Vec::new();
+    let mut sum: u64 = 0;
+    for s in &day {
+        let index = ((s.ts - p.start) / width) as u32;
+        if buckets.last().is_none_or(|b| b.index != index) {
+            close(&mut buckets, sum);
+            sum = 0;
+            buckets.push(Bucket {
+                index,
+                start: p.start + i64::from(index) * width,
+                mean_watts: 0.0,
+                samples: 0,
+            });
+        }
+        let b = buckets.last_mut().expect("pushed above");
+        b.samples += 1;
+        sum += u64::from(s.watts);
+    }
+    close(&mut buckets, sum);
+    (st, buckets)
+}
+
+fn close(buckets: &mut [Bucket], sum: u64) {
+    if let Some(b) = buckets.last_mut() {
+        b.mean_watts = round2(sum as f64 / f64::from(b.samples.max(1)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T0: i64 = 1_736_895_600; // some local midnight; the math does not care
+
+    fn params(hours: i64) -> DayParams {
+        DayParams {
+            start: T0,
+            end: T0 + hours * 3600,
+            poll_seconds: 5,
+            max_gap_seconds: 15,
+            cap_watts: 4200,
+            bucket_seconds: 900,
+        }
+    }
+
+    fn constant(watts: u32, hours: i64) -> Vec<Sample> {
+        (0..hours * 720)
+            .map(|i| Sample {
+                ts: T0 + i * 5,
+                watts,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn constant_1000_w_for_24_h_is_24_kwh() {
+        let (st, b) = digest_day(&constant(1000, 24), &params(24));
+        assert_eq!(st.kwh(), 24.0);
+        assert_eq!(st.coverage(), 1.0);
+        assert_eq!(st.samples, 17_280);
+        assert_eq!(st.gaps, 0);
+        assert_eq!(b.len(), 96);
+        assert!(b.iter().all(|b| b.mean_watts == 1000.0 && b.samples == 180));
+    }
+
+    #[test]
+    fn dst_days_have_23_and_25_hours_of_buckets() {
+        let (st, b) = digest_day(&constant(1000, 23), &params(23));
+        assert_eq!((st.kwh(), b.len(), st.coverage()), (23.0, 92, 1.0));
+        let (st, b) = digest_day(&constant(1000, 25), &params(25));
+        assert_eq!((st.kwh(), b.len(), st.coverage()), (25.0, 100, 1.0));
+        assert_eq!(
+            b[99].start,
+            T0 + 99 * 900,
+            "no bucket merged in the repeated hour"
+        );
+    }
+
+    #[test]
+    fn a_two_hour_gap_adds_nothing_and_is_reported() {
+        let s: Vec<Sample> = constant(1000, 24)
+            .into_iter()
+            .filter(|s| !(T0 + 10 * 3600..T0 + 12 * 3600).contains(&s.ts))
+            .collect();
+        let (st, b) = digest_day(&s, &params(24));
+        // The sample before the gap counts for its own 5 s, no more.
+        assert_eq!(st.energy_wh, 22_000.0);
+        assert_eq!(st.kwh(), 22.0);
+        assert_eq!(st.gaps, 1);
+        assert_eq!(st.covered_seconds, 22 * 3600);
+        assert_eq!(b.len(), 96 - 8, "empty buckets are absent, not zero");
+    }
+
+    #[test]
+    fn single_sample() {
+        let (st, b) = digest_day(
+            &[Sample {
+                ts: T0 + 3600,
+                watts: 3600,
+            }],
+            &params(24),
+        );
+        assert_eq!(st.energy_wh, 5.0);
+        assert_eq!(st.samples, 1);
+        assert_eq!(st.gaps, 2, "before and after");
+        assert_eq!(
+            b,
+            vec![Bucket {
+                index: 4,
+                start: T0 + 3600,
+                mean_watts: 3600.0,
+                samples: 1
+            }]
+        );
+    }
+
+    #[test]
+    fn out_of_order_duplicates_and_outsiders() {
+        let mut s = constant(500, 24);
+        s.reverse();
+        s.push(Sample {
+            ts: T0 + 5,
+            watts: 9999,
+        }); // repeated stamp, later in file
+        s.push(Sample {
+            ts: T0 - 5,
+            watts: 9999,
+        }); // yesterday
+        s.push(Sample {
+            ts: T0 + 86_400,
+            watts: 9999,
+        }); // legacy 24:00:00 line
+        let (st, _) = digest_day(&s, &params(24));
+        assert_eq!(st.kwh(), 12.0);
+        assert_eq!((st.duplicates, st.outside), (1, 2));
+        assert_eq!(st.peak.unwrap().watts, 500);
+    }
+
+    #[test]
+    fn peak_min_over_cap_and_bucket_means() {
+        let mut s = constant(1000, 24);
+        for x in s.iter_mut().skip(100).take(60) {
+            x.watts = 4300; // 5 minutes over the cap
+        }
+        s[1].watts = 100;
+        s[2].watts = 1001;
+        let (st, b) = digest_day(&s, &params(24));
+        assert_eq!(st.over_cap_seconds, 300);
+        assert_eq!(
+            st.peak,
+            Some(Sample {
+                ts: T0 + 500,
+                watts: 4300
+            })
+        );
+        assert_eq!(st.min_watts, Some(100));
+        // First bucket (15 min): 118 × 1000, 100, 1001 and 60 × 4300.
+        assert_eq!(
+            b[0].mean_watts,
+            round2((118_000.0 + 1101.0 + 258_000.0) / 180.0)
+        );
+        assert_eq!(b[0].mean_watts, 2095.01);
+    }
+
+    #[test]
+    fn empty_day() {
+        let (st, b) = digest_day(&[], &params(24));
+        assert_eq!((st.energy_wh, st.samples, b.len()), (0.0, 0, 0));
+    }
+}

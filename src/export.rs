@@ -1,0 +1,292 @@
+//! `mcce export`: history out as CSV or JSON on stdout — raw samples from
+//! the day files, buckets and days from the databases. Rows stream out as
+//! they are read, so a year of raw samples needs no more memory than a day.
+
+use std::io::{self, Write};
+use std::time::Duration;
+
+use time::Date;
+
+use crate::config::Config;
+use crate::daylog::{DayReader, day_path, list_days};
+use crate::exit::{self, Failure, Outcome};
+use crate::localtime::{OffsetCache, date_name, local_day_start};
+use crate::store::Store;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resolution {
+    Raw,
+    Bucket,
+    Day,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Csv,
+    Json,
+}
+
+/// Writes rows as CSV (header first) or as one JSON array of objects.
+struct RowWriter<W: Write> {
+    out: W,
+    format: Format,
+    columns: &'static [&'static str],
+    rows: u64,
+    line: Vec<u8>,
+}
+
+/// One field: numbers and `null` go out bare, text is quoted as needed.
+enum Field<'a> {
+    Int(i64),
+    Real(f64),
+    Text(&'a [u8]),
+    Null,
+}
+
+impl<W: Write> RowWriter<W> {
+    fn new(mut out: W, format: Format, columns: &'static [&'static str]) -> io::Result<Self> {
+        match format {
+            Format::Csv => writeln!(out, "{}", columns.join(","))?,
+            Format::Json => out.write_all(b"[")?,
+        }
+        Ok(RowWriter {
+            out,
+            format,
+            columns,
+            rows: 0,
+            line: Vec::with_capacity(128),
+        })
+    }
+
+    fn row(&mut self, fields: &[Field<'_>]) -> io::Result<()> {
+        self.line.clear();
+        let l = &mut self.line;
+        if self.format == Format::Json {
+            l.extend_from_slice(if self.rows == 0 { b"\n{" } else { b",\n{" });
+        }
+        for (i, (f, name)) in fields.iter().zip(self.columns).enumerate() {
+            if i > 0 {
+                l.push(b',');
+            }
+            if self.format == Format::Json {
+                l.push(b'"');
+                l.extend_from_slice(name.as_bytes());
+                l.extend_from_slice(b"\":");
+            }
+            match f {
+                Field::Int(n) => {
+                    let _ = write!(l, "{n}");
+                }
+                Field::Real(x) => {
+                    let _ = write!(l, "{x}");
+                }
+                Field::Null if self.format == Format::Json => l.extend_from_slice(b"null"),
+                Field::Null => {}
+                Field::Text(t) => {
+                    let needs = self.format == Format::Json
+                        || t.iter().any(|c| matches!(c, b',' | b'"' | b'\n' | b'\r'));
+                    if needs {
+                        l.push(b'"');
+                        for c in t.iter() {
+                            match c {
+                                b'"' if self.format == Format::Csv => l.extend_from_slice(b"\"\""),
+                                b'"' | b'\\' => {
+                                    l.push(b'\\');
+                                    l.push(*c);
+                                }
+                                c if *c < 0x20 && self.format == Format::Json => {
+                                    let _ = write!(l, "\\u{:04x}", c);
+                                }
+                                c => l.push(*c),
+                            }
+                        }
+                        l.push(b'"');
+                    } else {
+                        l.extend_from_slice(t);
+                    }
+                }
+            }
+        }
+        l.push(if self.format == Format::Json {
+            b'}'
+        } else {
+            b'\n'
+        });
+        self.rows += 1;
+        self.out.write_all(&self.line)
+    }
+
+    fn finish(mut self) -> io::Result<u64> {
+        if self.format == Format::Json {
+            self.out
+                .write_all(if self.rows == 0 { b"]\n" } else { b"\n]\n" })?;
+        }
+        self.out.flush()?;
+        Ok(self.rows)
+    }
+}
+
+fn out_err(e: io::Error) -> Failure {
+    Failure::new(exit::IOERR, format!("output: {e}"))
+}
+
+/// Exports `[from, to]` (local dates, inclusive) to `out`.
+pub fn export(
+    cfg: &Config,
+    from: Date,
+    to: Date,
+    resolution: Resolution,
+    format: Format,
+    out: &mut dyn Write,
+) -> Outcome {
+    let out = io::BufWriter::with_capacity(256 * 1024, out);
+    match resolution {
+        Resolution::Raw => raw(cfg, from, to, format, out),
+        Resolution::Bucket => buckets(cfg, from, to, format, out),
+        Resolution::Day => days(cfg, from, to, format, out),
+    }
+}
+
+fn raw<W: Write>(cfg: &Config, from: Date, to: Date, format: Format, out: W) -> Outcome {
+    let mut w = RowWriter::new(out, format, &["time", "unix", "watts"]).map_err(out_err)?;
+    let dir = cfg.days_dir();
+    let days = list_days(&dir)
+        .map_err(|e| Failure::new(exit::IOERR, format!("{}: {e}", dir.display())))?;
+    let mut offsets = OffsetCache::default();
+    let mut iso = Vec::with_capacity(32);
+    for d in days.into_iter().filter(|d| (from..=to).contains(d)) {
+        let path = day_path(&dir, d);
+        let mut r = DayReader::open(&path, local_day_start(d))
+            .map_err(|e| Failure::new(exit::IOERR, format!("{}: {e}", path.display())))?;
+        while let Some(s) = r
+            .next_sample()
+            .map_err(|e| Failure::new(exit::IOERR, format!("{}: {e}", path.display())))?
+        {
+            iso.clear();
+            offsets.push_iso(&mut iso, s.ts);
+            w.row(&[
+                Field::Text(&iso),
+                Field::Int(s.ts),
+                Field::Int(i64::from(s.watts)),
+            ])
+            .map_err(out_err)?;
+        }
+    }
+    w.finish().map_err(out_err)?;
+    Ok(())
+}
+
+fn open_year(cfg: &Config, year: i32) -> Result<Option<Store>, Failure> {
+    let path = cfg.database_for_year(year);
+    if !path.exists() {
+        return Ok(None);
+    }
+    let busy = Duration::from_secs(u64::from(cfg.db_busy_timeout_seconds));
+    Store::open_read(&path, busy).map(Some)
+}
+
+fn buckets<W: Write>(cfg: &Config, from: Date, to: Date, format: Format, out: W) -> Outcome {
+    let mut w = RowWriter::new(out, format, &["time", "unix", "label", "mean_w", "samples"])
+        .map_err(out_err)?;
+    let mut offsets = OffsetCache::default();
+    let mut iso = Vec::with_capacity(32);
+    for year in from.year()..=to.year() {
+        let Some(store) = open_year(cfg, year)? else {
+            continue;
+        };
+        store.buckets(&date_name(from), &date_name(to), &mut |b| {
+            iso.clear();
+            let (time, unix) = match b.start {
+                Some(t) => {
+                    offsets.push_iso(&mut iso, t);
+                    (Field::Text(&iso), Field::Int(t))
+                }
+                None => (Field::Null, Field::Null),
+            };
+            w.row(&[
+                time,
+                unix,
+                Field::Text(b.label.as_bytes()),
+                Field::Real(b.mean_w),
+                b.samples.map_or(Field::Null, Field::Int),
+            ])
+        })?;
+    }
+    w.finish().map_err(out_err)?;
+    Ok(())
+}
+
+fn days<W: Write>(cfg: &Config, from: Date, to: Date, format: Format, out: W) -> Outcome {
+    let mut w = RowWriter::new(
+        out,
+        format,
+        &[
+            "date",
+            "kwh",
+            "coverage",
+            "samples",
+            "peak_w",
+            "peak_at",
+            "min_w",
+            "over_cap_seconds",
+            "gaps",
+        ],
+    )
+    .map_err(out_err)?;
+    for year in from.year()..=to.year() {
+        let Some(store) = open_year(cfg, year)? else {
+            continue;
+        };
+        for d in store.days(&date_name(from), &date_name(to))? {
+            let opt = |v: Option<i64>| v.map_or(Field::Null, Field::Int);
+            w.row(&[
+                Field::Text(d.day.as_bytes()),
+                Field::Real(d.kwh),
+                d.coverage.map_or(Field::Null, Field::Real),
+                opt(d.samples),
+                opt(d.peak_w),
+                d.peak_at
+                    .as_deref()
+                    .map_or(Field::Null, |s| Field::Text(s.as_bytes())),
+                opt(d.min_w),
+                opt(d.over_cap_seconds),
+                opt(d.gaps),
+            ])
+            .map_err(out_err)?;
+        }
+    }
+    w.finish().map_err(out_err)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn render(format: Format, rows: &[Vec<Field<'_>>]) -> String {
+        let mut buf = Vec::new();
+        let mut w = RowWriter::new(&mut buf, format, &["a", "b", "c"]).unwrap();
+        for r in rows {
+            w.row(r).unwrap();
+        }
+        w.finish().unwrap();
+        String::from_utf8(buf).unwrap()
+    }
+
+    #[test]
+    fn csv_and_json_quoting() {
+        let rows = vec![
+            vec![Field::Text(b"x,\"y\""), Field::Int(-3), Field::Null],
+            vec![Field::Text(b"plain"), Field::Real(1.5), Field::Real(2.0)],
+        ];
+        assert_eq!(
+            render(Format::Csv, &rows),
+            "a,b,c\n\"x,\"\"y\"\"\",-3,\nplain,1.5,2\n"
+        );
+        assert_eq!(
+            render(Format::Json, &rows),
+            "[\n{\"a\":\"x,\\\"y\\\"\",\"b\":-3,\"c\":null},\n{\"a\":\"plain\",\"b\":1.5,\"c\":2}\n]\n"
+        );
+        assert_eq!(render(Format::Json, &[]), "[]\n");
+    }
+}

@@ -1,0 +1,282 @@
+//! Decoding of the MCEE meter's byte stream into watt readings (SPEC §1).
+//!
+//! The power field sits between the ASCII markers `S0222` and `1S03`. The
+//! original Python decoder searched a hex *string*, so markers could match at
+//! half-byte offsets; this decoder works on bytes only. It is pure (no I/O)
+//! and incremental: bytes may arrive in any split across reads, surrounded by
+//! other fields or noise, and the same readings come out whatever the split.
+
+/// Marks the start of the power field.
+pub const START: &[u8] = b"S0222";
+/// Marks the end of the power field: the first one after a start marker.
+pub const END: &[u8] = b"1S03";
+/// What the meter needs to hear before it sends anything.
+pub const TRIGGER: [u8; 4] = [0xAA, 0x02, 0x00, 0xAD];
+
+/// Bytes kept while waiting for an end marker. A real frame is a dozen
+/// bytes; anything longer is noise, and a bound keeps a chattering line from
+/// growing the buffer forever.
+const MAX_PENDING: usize = 4096;
+
+/// The value carried by one frame's field bytes, or `None` for an empty field.
+///
+/// Two bytes are little-endian; a single byte is the value itself; bytes
+/// beyond the second are ignored (SPEC §1).
+pub fn field_watts(field: &[u8]) -> Option<u32> {
+    match field {
+        [] => None,
+        [b0] => Some(u32::from(*b0)),
+        [b0, b1, ..] => Some(u32::from(*b0) + 256 * u32::from(*b1)),
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Incremental frame decoder.
+///
+/// A frame is a start marker followed by the first end marker after it. When
+/// a second start marker appears before any end marker, the first frame was
+/// cut short (a lost byte, a replug) and is abandoned: reading its field
+/// across the next frame's start would invent a value.
+#[derive(Debug, Default)]
+pub struct Decoder {
+    pending: Vec<u8>,
+}
+
+impl Decoder {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Feeds bytes and calls `on_reading` for every complete frame, in stream
+    /// order. Frames with an empty field complete without a reading.
+    pub fn feed(&mut self, bytes: &[u8], mut on_reading: impl FnMut(u32)) {
+        self.pending.extend_from_slice(bytes);
+        let mut pos = 0;
+        loop {
+            let Some(start) = find(&self.pending[pos..], START).map(|i| pos + i) else {
+                // Keep a tail that may be the beginning of a start marker.
+                pos = self.pending.len().saturating_sub(START.len() - 1).max(pos);
+                break;
+            };
+            let field_from = start + START.len();
+            let rest = &self.pending[field_from..];
+            let end = find(rest, END);
+            let restart = find(rest, START);
+            match (end, restart) {
+                (Some(e), Some(r)) if r < e => pos = field_from + r,
+                (Some(e), _) => {
+                    if let Some(w) = field_watts(&rest[..e]) {
+                        on_reading(w);
+                    }
+                    pos = field_from + e + END.len();
+                }
+                (None, Some(r)) => pos = field_from + r,
+                (None, None) => {
+                    pos = start;
+                    break;
+                }
+            }
+        }
+        self.pending.drain(..pos);
+        if self.pending.len() > MAX_PENDING {
+            let excess = self.pending.len() - MAX_PENDING;
+            self.pending.drain(..excess);
+        }
+    }
+
+    /// Forgets a partial frame, e.g. after the port was reopened.
+    pub fn reset(&mut self) {
+        self.pending.clear();
+    }
+}
+
+/// Every reading in a complete captured stream, in order.
+pub fn decode_all(bytes: &[u8]) -> Vec<u32> {
+    let mut out = Vec::new();
+    Decoder::new().feed(bytes, |w| out.push(w));
+    out
+}
+
+/// Encodes `watts` the way the meter does, for the simulator and tests.
+/// Values above 65 535 W cannot be represented by the two-byte field.
+pub fn encode_field(watts: u16) -> [u8; 2] {
+    watts.to_le_bytes()
+}
+
+/// Parses hex text (whitespace, `:` and `,` separators allowed, optional
+/// `0x` prefixes) into bytes, for `mcce decode --hex`.
+pub fn parse_hex(text: &str) -> Result<Vec<u8>, String> {
+    let mut out = Vec::with_capacity(text.len() / 2);
+    for (lineno, line) in text.lines().enumerate() {
+        let digits: Vec<u8> = line
+            .split(|c: char| c.is_whitespace() || c == ':' || c == ',')
+            .map(|tok| {
+                tok.strip_prefix("0x")
+                    .or(tok.strip_prefix("0X"))
+                    .unwrap_or(tok)
+            })
+            .flat_map(|tok| tok.bytes())
+            .collect();
+        if digits.len() % 2 != 0 {
+            return Err(format!("line {}: odd number of hex digits", lineno + 1));
+        }
+        for pair in digits.chunks(2) {
+            let hi = hex_digit(pair[0]);
+            let lo = hex_digit(pair[1]);
+            match (hi, lo) {
+                (Some(h), Some(l)) => out.push(h << 4 | l),
+                _ => {
+                    return Err(format!(
+                        "line {}: '{}{}' is not a hex byte",
+                        lineno + 1,
+                        pair[0] as char,
+                        pair[1] as char
+                    ));
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn hex_digit(c: u8) -> Option<u8> {
+    (c as char).to_digit(16).map(|d| d as u8)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(field: &[u8]) -> Vec<u8> {
+        let mut v = b"S0111\x01\x02".to_vec();
+        v.extend_from_slice(START);
+        v.extend_from_slice(field);
+        v.extend_from_slice(END);
+        v.extend_from_slice(b"S03\x07");
+        v
+    }
+
+    #[test]
+    fn spec_example_is_3120_watts() {
+        let bytes = [
+            0x10, 0x53, 0x30, 0x32, 0x32, 0x32, 0x30, 0x0C, 0x31, 0x53, 0x30, 0x33, 0x99,
+        ];
+        assert_eq!(decode_all(&bytes), vec![3120]);
+    }
+
+    #[test]
+    fn field_lengths() {
+        assert_eq!(decode_all(&frame(&[])), Vec::<u32>::new());
+        assert_eq!(decode_all(&frame(&[200])), vec![200]);
+        assert_eq!(decode_all(&frame(&[0x30, 0x0C])), vec![3120]);
+        assert_eq!(decode_all(&frame(&[0xFF, 0xFF, 0x12, 0x34])), vec![65535]);
+    }
+
+    #[test]
+    fn missing_markers_give_nothing() {
+        assert!(decode_all(b"S0222\x30\x0C").is_empty());
+        assert!(decode_all(b"\x30\x0C1S03").is_empty());
+        assert!(decode_all(b"").is_empty());
+    }
+
+    #[test]
+    fn no_nibble_offset_matches() {
+        // "S0222" hex is 5330323232: shifting by a nibble would match in the
+        // hex text of 0x?5 0x33 0x03 0x23 0x23 0x2?; bytes must not.
+        let shifted = [
+            0x05, 0x33, 0x03, 0x23, 0x23, 0x23, 0x00, 0xC3, 0x15, 0x33, 0x03, 0x30,
+        ];
+        assert!(decode_all(&shifted).is_empty());
+    }
+
+    #[test]
+    fn several_frames_in_order_and_the_end_marker_is_the_first_after_start() {
+        let mut s = frame(&[1, 0]);
+        s.extend(frame(&[2, 0]));
+        s.extend(frame(b"1S"));
+        assert_eq!(
+            decode_all(&s),
+            vec![1, 2, u32::from(b'1') + 256 * u32::from(b'S')]
+        );
+    }
+
+    #[test]
+    fn a_cut_frame_is_abandoned_at_the_next_start() {
+        let mut s = b"S0222\x30".to_vec();
+        s.extend(frame(&[0x10, 0x00]));
+        assert_eq!(decode_all(&s), vec![16]);
+    }
+
+    #[test]
+    fn split_at_every_position() {
+        let mut s = frame(&[0x30, 0x0C]);
+        s.extend(b"noise S02 S0222");
+        s.extend(frame(&[7]));
+        let whole = decode_all(&s);
+        assert_eq!(whole, vec![3120, 7]);
+        for cut in 0..=s.len() {
+            let mut d = Decoder::new();
+            let mut got = Vec::new();
+            d.feed(&s[..cut], |w| got.push(w));
+            d.feed(&s[cut..], |w| got.push(w));
+            assert_eq!(got, whole, "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn hex_input() {
+        assert_eq!(
+            parse_hex("53 30 0x32\n32:32,30 0C").unwrap(),
+            b"S0222\x30\x0C"
+        );
+        assert!(parse_hex("5").unwrap_err().contains("odd"));
+        assert!(parse_hex("zz").unwrap_err().contains("not a hex byte"));
+    }
+
+    mod props {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        fn clean_noise() -> impl Strategy<Value = Vec<u8>> {
+            // Noise that cannot contain a marker: no 'S' bytes.
+            proptest::collection::vec(any::<u8>().prop_filter("no S", |b| *b != b'S'), 0..40)
+        }
+
+        proptest! {
+            #[test]
+            fn never_panics_and_split_never_matters(bytes in proptest::collection::vec(any::<u8>(), 0..300), cut1 in 0usize..300, cut2 in 0usize..300) {
+                let whole = decode_all(&bytes);
+                let (a, b) = (cut1.min(bytes.len()), cut2.min(bytes.len()));
+                let (a, b) = (a.min(b), a.max(b));
+                let mut d = Decoder::new();
+                let mut got = Vec::new();
+                d.feed(&bytes[..a], |w| got.push(w));
+                d.feed(&bytes[a..b], |w| got.push(w));
+                d.feed(&bytes[b..], |w| got.push(w));
+                prop_assert_eq!(got, whole);
+            }
+
+            #[test]
+            fn encoded_frames_round_trip(values in proptest::collection::vec(any::<u16>(), 1..20), noise in clean_noise(), split in 1usize..7) {
+                let mut s = Vec::new();
+                for v in &values {
+                    s.extend_from_slice(&noise);
+                    s.extend_from_slice(START);
+                    s.extend_from_slice(&encode_field(*v));
+                    s.extend_from_slice(END);
+                }
+                s.extend_from_slice(&noise);
+                let mut d = Decoder::new();
+                let mut got = Vec::new();
+                for chunk in s.chunks(split) {
+                    d.feed(chunk, |w| got.push(w));
+                }
+                let want: Vec<u32> = values.iter().map(|v| u32::from(*v)).collect();
+                prop_assert_eq!(got, want);
+            }
+        }
+    }
+}

@@ -1,0 +1,26 @@
+//! mcce: a power logger for the MCEE energy monitor on a Raspberry Pi.
+//!
+//! The pure core (frame decoding, alarm policy, energy and bucket math,
+//! config parsing) does no I/O; thin adapters around it talk to the serial
+//! port, GPIO, files, SQLite and the clock.
+
+pub mod alarm;
+pub mod cli;
+pub mod clock;
+pub mod commands;
+pub mod config;
+pub mod daemon;
+pub mod daylog;
+pub mod demo;
+pub mod digest;
+pub mod energy;
+pub mod exit;
+pub mod export;
+pub mod frame;
+pub mod gpio;
+pub mod localtime;
+pub mod meter;
+pub mod report;
+pub mod sim;
+pub mod status;
+pub mod store;

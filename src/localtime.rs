@@ -1,0 +1,231 @@
+//! Local calendar days (SPEC §3): a day file and a digest cover one local
+//! date, which lasts 23, 24 or 25 hours. Offsets come from the C library's
+//! view of `TZ` / `/etc/localtime`; the calendar arithmetic is our own so
+//! that formatting millions of stamps for an export stays cheap.
+
+use time::{Date, Month, OffsetDateTime, UtcOffset};
+
+/// The local UTC offset, in seconds, in force at Unix time `ts`.
+pub fn offset_at(ts: i64) -> i32 {
+    OffsetDateTime::from_unix_timestamp(ts)
+        .ok()
+        .and_then(|t| UtcOffset::local_offset_at(t).ok())
+        .map(|o| o.whole_seconds())
+        .unwrap_or(0)
+}
+
+/// Days since 1970-01-01 for a proleptic Gregorian date.
+pub fn days_from_civil(y: i32, m: u32, d: u32) -> i64 {
+    let y = i64::from(y) - i64::from(m <= 2);
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (i64::from(m) + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The date `days` after 1970-01-01, as (year, month, day).
+pub fn civil_from_days(days: i64) -> (i32, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = (yoe + era * 400 + i64::from(m <= 2)) as i32;
+    (y, m, d)
+}
+
+pub fn date_from_days(days: i64) -> Date {
+    let (y, m, d) = civil_from_days(days);
+    Date::from_calendar_date(y, Month::try_from(m as u8).expect("month"), d as u8).expect("date")
+}
+
+pub fn days_of(date: Date) -> i64 {
+    days_from_civil(
+        date.year(),
+        u8::from(date.month()) as u32,
+        u32::from(date.day()),
+    )
+}
+
+/// The local date of Unix time `ts`.
+pub fn local_date(ts: i64) -> Date {
+    date_from_days((ts + i64::from(offset_at(ts))).div_euclid(86_400))
+}
+
+/// `YYYY-MM-DD`, the name of day files and per-day tables.
+pub fn date_name(date: Date) -> String {
+    format!(
+        "{:04}-{:02}-{:02}",
+        date.year(),
+        u8::from(date.month()),
+        date.day()
+    )
+}
+
+/// Parses `YYYY-MM-DD` strictly.
+pub fn parse_date(s: &str) -> Option<Date> {
+    let b = s.as_bytes();
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<u32> {
+        s.get(r)?.bytes().try_fold(0u32, |acc, c| {
+            c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
+        })
+    };
+    let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    Date::from_calendar_date(y as i32, Month::try_from(m as u8).ok()?, d as u8).ok()
+}
+
+/// The Unix time of the first second of local date `date`.
+///
+/// Where local midnight does not exist (a zone that springs forward at
+/// 00:00), the day starts at the first instant that carries the date.
+pub fn local_day_start(date: Date) -> i64 {
+    let naive = days_of(date) * 86_400;
+    let mut best: Option<i64> = None;
+    for probe in [naive - 86_400, naive, naive + 86_400] {
+        let t = naive - i64::from(offset_at(probe));
+        if t + i64::from(offset_at(t)) == naive {
+            best = Some(best.map_or(t, |b: i64| b.min(t)));
+        }
+    }
+    best.unwrap_or_else(|| naive - i64::from(offset_at(naive - 86_400)))
+}
+
+/// `[start, end)` of local date `date` in Unix seconds.
+pub fn local_day_bounds(date: Date) -> (i64, i64) {
+    let next = date.next_day().expect("date in range");
+    (local_day_start(date), local_day_start(next))
+}
+
+/// Writes `YYYY-MM-DD?HH:MM:SS` for local seconds `local` (Unix seconds
+/// shifted by the offset) into `out`, with `sep` between date and time.
+pub fn push_local(out: &mut Vec<u8>, local: i64, sep: u8) {
+    let (y, m, d) = civil_from_days(local.div_euclid(86_400));
+    let secs = local.rem_euclid(86_400) as u32;
+    push_num(out, y as u32, 4);
+    out.push(b'-');
+    push_num(out, m, 2);
+    out.push(b'-');
+    push_num(out, d, 2);
+    out.push(sep);
+    push_num(out, secs / 3600, 2);
+    out.push(b':');
+    push_num(out, secs / 60 % 60, 2);
+    out.push(b':');
+    push_num(out, secs % 60, 2);
+}
+
+/// Writes an offset as `+HH:MM`.
+pub fn push_offset(out: &mut Vec<u8>, offset: i32) {
+    out.push(if offset < 0 { b'-' } else { b'+' });
+    let a = offset.unsigned_abs();
+    push_num(out, a / 3600, 2);
+    out.push(b':');
+    push_num(out, a / 60 % 60, 2);
+}
+
+fn push_num(out: &mut Vec<u8>, n: u32, width: usize) {
+    let mut buf = [b'0'; 10];
+    let mut i = buf.len();
+    let mut n = n;
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    let digits = buf.len() - i;
+    for _ in digits..width {
+        out.push(b'0');
+    }
+    out.extend_from_slice(&buf[i..]);
+}
+
+/// `YYYY-MM-DD HH:MM:SS` in local time: the pwrApp bucket label.
+pub fn local_label(ts: i64) -> String {
+    let mut v = Vec::with_capacity(19);
+    push_local(&mut v, ts + i64::from(offset_at(ts)), b' ');
+    String::from_utf8(v).expect("ascii")
+}
+
+/// ISO 8601 with offset, e.g. `2025-03-30T03:00:00+02:00`.
+pub fn iso8601(ts: i64) -> String {
+    let mut v = Vec::with_capacity(25);
+    OffsetCache::default().push_iso(&mut v, ts);
+    String::from_utf8(v).expect("ascii")
+}
+
+/// Remembers the offset for the 15-minute block last asked about: time-zone
+/// transitions fall on quarter hours, and asking the C library for every one
+/// of millions of samples would dominate an export.
+#[derive(Default)]
+pub struct OffsetCache {
+    block: Option<i64>,
+    offset: i32,
+}
+
+impl OffsetCache {
+    pub fn offset(&mut self, ts: i64) -> i32 {
+        let block = ts.div_euclid(900);
+        if self.block != Some(block) {
+            self.block = Some(block);
+            self.offset = offset_at(block * 900);
+        }
+        self.offset
+    }
+
+    pub fn push_iso(&mut self, out: &mut Vec<u8>, ts: i64) {
+        let off = self.offset(ts);
+        push_local(out, ts + i64::from(off), b'T');
+        push_offset(out, off);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn civil_round_trip() {
+        for days in [-800_000i64, -1, 0, 1, 10_957, 19_000, 20_088, 2_000_000] {
+            let (y, m, d) = civil_from_days(days);
+            assert_eq!(days_from_civil(y, m, d), days);
+        }
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(20_088), (2024, 12, 31));
+        assert_eq!(days_from_civil(2000, 3, 1), 11_017);
+    }
+
+    #[test]
+    fn dates_parse_strictly() {
+        assert_eq!(date_name(parse_date("2025-03-30").unwrap()), "2025-03-30");
+        for bad in [
+            "2025-3-30",
+            "2025-02-30",
+            "20250330xx",
+            "2025-13-01",
+            "abcd-ef-gh",
+        ] {
+            assert!(parse_date(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn formatting() {
+        let mut v = Vec::new();
+        push_local(&mut v, 0, b' ');
+        assert_eq!(v, b"1970-01-01 00:00:00");
+        let mut v = Vec::new();
+        push_offset(&mut v, -(3 * 3600 + 30 * 60));
+        assert_eq!(v, b"-03:30");
+    }
+}

@@ -1,0 +1,345 @@
+//! `mcce sim`: a stand-in MCEE meter on a pseudo-terminal, for tests, the
+//! demo and anyone without the hardware. It stays silent until triggered,
+//! answers with frames carrying a realistic household load, and can
+//! misbehave in the ways we cannot rule out for the real device.
+
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use serialport::{SerialPort, TTYPort};
+
+use crate::clock::Clock;
+use crate::frame::{END, START, TRIGGER};
+use crate::localtime::offset_at;
+
+/// A deterministic household: standby, a fridge cycling, breakfast, a
+/// washing machine heating while the oven preheats (the only time the
+/// 4200 W cap is crossed, for a few minutes around 12:27), evening cooking
+/// and lights. `seed` shifts phases and noise.
+#[derive(Debug, Clone, Copy)]
+pub struct Profile {
+    pub seed: u64,
+}
+
+/// A small, good-enough hash for noise that depends only on its inputs.
+fn mix(mut x: u64) -> u64 {
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    x ^ (x >> 33)
+}
+
+impl Profile {
+    /// Watts at `sec` seconds after local midnight.
+    pub fn watts(&self, sec: u32) -> u32 {
+        let min = |h: u32, m: u32| (h * 60 + m) * 60;
+        let within = |a: u32, b: u32| (a..b).contains(&sec);
+        let mut w: i64 = 170;
+        // Fridge: 18 minutes on in every 50, phase set by the seed.
+        let phase = (mix(self.seed) % 3000) as u32;
+        if (sec + phase) % 3000 < 1080 {
+            w += 110;
+        }
+        if within(min(7, 10), min(7, 14)) {
+            w += 2000; // kettle
+        }
+        if within(min(7, 0), min(8, 0)) {
+            w += 120; // breakfast lights and radio
+        }
+        // Washing machine: heats, then turns with spin bursts.
+        if within(min(12, 20), min(12, 32)) {
+            w += 2150;
+        } else if within(min(12, 32), min(13, 40)) {
+            w += if (sec / 60) % 7 == 0 { 480 } else { 220 };
+        }
+        if within(min(12, 27), min(12, 50)) {
+            w += 1950; // oven preheating
+        }
+        if within(min(19, 0), min(20, 15)) {
+            w += 900 + i64::from((sec / 120) % 5) * 250; // hob
+        }
+        if within(min(18, 30), min(23, 30)) {
+            w += 160; // lights, TV
+        }
+        let noise = (mix(self.seed ^ u64::from(sec / 5)) % 61) as i64 - 30;
+        (w + noise).clamp(0, 65_535) as u32
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// One frame per trigger.
+    PerTrigger,
+    /// After the first trigger, a frame every period, unprompted.
+    Stream(Duration),
+}
+
+#[derive(Debug, Clone)]
+pub struct SimOptions {
+    pub profile: Profile,
+    pub mode: Mode,
+    /// Random bytes between frames and broken fragments.
+    pub noise: bool,
+    /// Frames written a few bytes at a time.
+    pub split: bool,
+    /// Ignore triggers for `.1` starting `.0` after start.
+    pub silence: Option<(Duration, Duration)>,
+    /// Close the pty `.0` after start, reappear at the same link after `.1`.
+    pub hangup: Option<(Duration, Duration)>,
+    /// A symlink to the device, kept pointing at the current pty.
+    pub link: Option<PathBuf>,
+}
+
+impl Default for SimOptions {
+    fn default() -> Self {
+        SimOptions {
+            profile: Profile { seed: 1 },
+            mode: Mode::PerTrigger,
+            noise: false,
+            split: false,
+            silence: None,
+            hangup: None,
+            link: None,
+        }
+    }
+}
+
+/// A running simulator; dropping it stops it.
+pub struct Sim {
+    path: Arc<Mutex<PathBuf>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+struct Pty {
+    master: TTYPort,
+    _slave: TTYPort,
+    name: PathBuf,
+}
+
+fn open_pty(link: Option<&Path>) -> io::Result<Pty> {
+    let (mut master, slave) = TTYPort::pair().map_err(io::Error::from)?;
+    master
+        .set_timeout(Duration::from_millis(20))
+        .map_err(io::Error::from)?;
+    let name = PathBuf::from(
+        slave
+            .name()
+            .ok_or_else(|| io::Error::other("pty has no name"))?,
+    );
+    if let Some(link) = link {
+        let tmp = link.with_extension("mcce-sim-tmp");
+        let _ = std::fs::remove_file(&tmp);
+        std::os::unix::fs::symlink(&name, &tmp)?;
+        std::fs::rename(&tmp, link)?;
+    }
+    // The slave stays open here so the master never sees a hang-up while
+    // the daemon is between opens.
+    Ok(Pty {
+        master,
+        _slave: slave,
+        name,
+    })
+}
+
+impl Sim {
+    pub fn start(opts: SimOptions, clock: Arc<dyn Clock>) -> io::Result<Sim> {
+        let pty = open_pty(opts.link.as_deref())?;
+        let path = Arc::new(Mutex::new(pty.name.clone()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (p, s) = (path.clone(), stop.clone());
+        let thread = std::thread::Builder::new()
+            .name("sim".into())
+            .spawn(move || {
+                if let Err(e) = serve(pty, &opts, clock.as_ref(), &p, &s) {
+                    log::error!("simulator stopped: {e}");
+                }
+            })?;
+        Ok(Sim {
+            path,
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// The device path of the current pty.
+    pub fn path(&self) -> PathBuf {
+        self.path.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The bytes of one meter frame carrying `watts`, with the neighbouring
+/// fields the real meter sends around it.
+pub fn frame_bytes(watts: u32, extra: u8) -> Vec<u8> {
+    let w = watts.min(65_535) as u16;
+    let mut v = Vec::with_capacity(24);
+    v.extend_from_slice(b"S0111");
+    v.extend_from_slice(&[extra, 0x00]);
+    v.extend_from_slice(START);
+    v.extend_from_slice(&w.to_le_bytes());
+    v.extend_from_slice(END);
+    v.extend_from_slice(&[0x02, extra, b'\r', b'\n']);
+    v
+}
+
+fn serve(
+    mut pty: Pty,
+    opts: &SimOptions,
+    clock: &dyn Clock,
+    path: &Mutex<PathBuf>,
+    stop: &AtomicBool,
+) -> io::Result<()> {
+    let started = Instant::now();
+    let mut hung_up = false;
+    let mut streaming = false;
+    let mut next_stream = Instant::now();
+    let mut window: Vec<u8> = Vec::with_capacity(8);
+    let mut buf = [0u8; 64];
+    let mut counter: u64 = 0;
+    while !stop.load(Ordering::SeqCst) {
+        let elapsed = started.elapsed();
+        if let Some((at, len)) = opts.hangup
+            && !hung_up
+            && elapsed >= at
+        {
+            hung_up = true;
+            log::info!("sim: hanging up for {len:?}");
+            drop(pty);
+            if let Some(link) = &opts.link {
+                let _ = std::fs::remove_file(link);
+            }
+            let back = Instant::now() + len;
+            while Instant::now() < back && !stop.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            pty = open_pty(opts.link.as_deref())?;
+            *path.lock().unwrap() = pty.name.clone();
+            streaming = false;
+            log::info!("sim: back at {}", pty.name.display());
+        }
+        let silent = opts
+            .silence
+            .is_some_and(|(at, len)| elapsed >= at && elapsed < at + len);
+
+        let mut triggered = false;
+        match pty.master.read(&mut buf) {
+            Ok(n) => {
+                for b in &buf[..n] {
+                    window.push(*b);
+                    if window.len() > TRIGGER.len() {
+                        window.remove(0);
+                    }
+                    if window == TRIGGER {
+                        triggered = true;
+                        window.clear();
+                    }
+                }
+            }
+            Err(e)
+                if e.kind() == io::ErrorKind::TimedOut || e.kind() == io::ErrorKind::WouldBlock => {
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            // No slave open (between daemon opens): nothing to answer.
+            Err(_) => std::thread::sleep(Duration::from_millis(20)),
+        }
+
+        let due = match opts.mode {
+            Mode::PerTrigger => triggered,
+            Mode::Stream(period) => {
+                if triggered && !streaming {
+                    streaming = true;
+                    next_stream = Instant::now();
+                }
+                if streaming && Instant::now() >= next_stream {
+                    next_stream += period;
+                    true
+                } else {
+                    false
+                }
+            }
+        };
+        if due && !silent {
+            counter += 1;
+            let wall = clock.wall();
+            let sec = (wall + i64::from(offset_at(wall))).rem_euclid(86_400) as u32;
+            let watts = opts.profile.watts(sec);
+            let mut bytes = Vec::new();
+            if opts.noise {
+                let r = mix(opts.profile.seed ^ counter);
+                // Noise without 'S', and now and then a cut-off frame.
+                bytes.extend((0..r % 12).map(|i| (mix(r + i) % 0x50) as u8));
+                if r % 5 == 0 {
+                    bytes.extend_from_slice(&b"S0222\x01"[..]);
+                }
+            }
+            bytes.extend(frame_bytes(watts, (counter % 200) as u8));
+            write_out(&mut pty.master, &bytes, opts.split)?;
+        }
+    }
+    if let Some(link) = &opts.link {
+        let _ = std::fs::remove_file(link);
+    }
+    Ok(())
+}
+
+fn write_out(master: &mut TTYPort, bytes: &[u8], split: bool) -> io::Result<()> {
+    if split {
+        for chunk in bytes.chunks(3) {
+            master.write_all(chunk)?;
+            master.flush()?;
+            std::thread::sleep(Duration::from_millis(3));
+        }
+    } else {
+        master.write_all(bytes)?;
+    }
+    master.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frame::decode_all;
+
+    #[test]
+    fn the_profile_crosses_the_cap_for_minutes_only() {
+        let p = Profile { seed: 7 };
+        let over: Vec<u32> = (0..86_400)
+            .step_by(5)
+            .filter(|s| p.watts(*s) >= 4200)
+            .collect();
+        assert!(!over.is_empty());
+        let minutes = over.len() as u32 * 5 / 60;
+        assert!(
+            (3..=10).contains(&minutes),
+            "{minutes} minutes over the cap"
+        );
+        assert!(over.iter().all(|s| (44_000..46_000).contains(s)));
+        let night = p.watts(3 * 3600);
+        assert!((100..400).contains(&night), "{night}");
+        assert_eq!(
+            p.watts(40_000),
+            Profile { seed: 7 }.watts(40_000),
+            "deterministic"
+        );
+    }
+
+    #[test]
+    fn frames_decode() {
+        assert_eq!(decode_all(&frame_bytes(3120, 83)), vec![3120]);
+        assert_eq!(decode_all(&frame_bytes(70_000, 0)), vec![65_535]);
+    }
+}

@@ -1,0 +1,419 @@
+//! The yearly SQLite file `<DATABASE_URL>.<YYYY>` (SPEC §3).
+//!
+//! Storage is normalized — `mcce_day` (one row per day, with the facts
+//! beyond kWh) and `mcce_bucket` (one row per bucket) — and pwrApp's shape
+//! is exposed as views: `avg` and one `"YYYY-MM-DD"` view per day. A file
+//! written by the original Python digest (real tables of those names) is
+//! converted in the same transaction as the first day we write into it.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
+
+use crate::energy::{Bucket, DayStats};
+use crate::exit::{self, Failure};
+use crate::localtime::{days_from_civil, local_label, offset_at};
+
+pub const LAYOUT_VERSION: i64 = 1;
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS mcce_day (
+    day TEXT PRIMARY KEY,
+    kwh REAL NOT NULL,
+    energy_wh REAL,
+    coverage REAL,
+    samples INTEGER,
+    peak_w INTEGER,
+    peak_at TEXT,
+    min_w INTEGER,
+    over_cap_seconds INTEGER,
+    gaps INTEGER,
+    skipped_lines INTEGER,
+    bucket_minutes INTEGER,
+    source TEXT NOT NULL DEFAULT 'mcce'
+);
+CREATE TABLE IF NOT EXISTS mcce_bucket (
+    day TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    start INTEGER,
+    label TEXT NOT NULL,
+    mean_w REAL NOT NULL,
+    samples INTEGER,
+    PRIMARY KEY (day, seq)
+) WITHOUT ROWID;
+"#;
+
+const AVG_VIEW: &str = r#"CREATE VIEW IF NOT EXISTS avg AS
+SELECT day AS "index", kwh AS "kWh", coverage, samples, peak_w, peak_at, min_w,
+       over_cap_seconds, gaps
+FROM mcce_day ORDER BY day"#;
+
+/// SQL identifier quoting for a day name (always `YYYY-MM-DD`).
+fn ident(day: &str) -> String {
+    format!("\"{}\"", day.replace('"', "\"\""))
+}
+
+fn day_view(day: &str) -> String {
+    format!(
+        "CREATE VIEW IF NOT EXISTS {} AS SELECT label AS \"index\", mean_w AS \"Wh\" \
+         FROM mcce_bucket WHERE day = '{}' ORDER BY seq",
+        ident(day),
+        day.replace('\'', "''")
+    )
+}
+
+fn is_day_name(s: &str) -> bool {
+    crate::localtime::parse_date(s).is_some()
+}
+
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+/// Maps SQLite's errors to a line a user can act on and an exit code.
+pub fn failure(path: &Path, e: rusqlite::Error) -> Failure {
+    let code = match e.sqlite_error_code() {
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => exit::TEMPFAIL,
+        Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => exit::IOERR,
+        Some(ErrorCode::CannotOpen | ErrorCode::ReadOnly | ErrorCode::PermissionDenied) => {
+            exit::CANTCREAT
+        }
+        Some(ErrorCode::DiskFull) => exit::CANTCREAT,
+        _ => exit::IOERR,
+    };
+    let hint = match code {
+        exit::TEMPFAIL => " (a reader such as the dashboard kept it locked; try again later)",
+        exit::IOERR => " (the file is damaged or not an SQLite database; it was left untouched)",
+        _ => "",
+    };
+    Failure::new(code, format!("{}: {e}{hint}", path.display()))
+}
+
+impl Store {
+    /// Opens (creating if needed) a yearly database for writing.
+    pub fn open(path: &Path, busy: Duration) -> Result<Store, Failure> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                Failure::new(
+                    exit::CANTCREAT,
+                    format!("{}: cannot create: {e}", dir.display()),
+                )
+            })?;
+        }
+        let conn = Connection::open(path).map_err(|e| failure(path, e))?;
+        Self::prepare(conn, path, busy)
+    }
+
+    /// Opens an existing database without ever writing to it.
+    pub fn open_read(path: &Path, busy: Duration) -> Result<Store, Failure> {
+        let conn = Connection::open_with_flags(
+            path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| failure(path, e))?;
+        Self::prepare(conn, path, busy)
+    }
+
+    fn prepare(conn: Connection, path: &Path, busy: Duration) -> Result<Store, Failure> {
+        conn.busy_timeout(busy).map_err(|e| failure(path, e))?;
+        // Touch the schema now so a damaged file fails here, before any write.
+        conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+            r.get::<_, i64>(0)
+        })
+        .map_err(|e| failure(path, e))?;
+        Ok(Store {
+            conn,
+            path: path.to_path_buf(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn object_type(&self, name: &str) -> Result<Option<String>, rusqlite::Error> {
+        self.conn
+            .query_row(
+                "SELECT type FROM sqlite_master WHERE name = ?1 AND type IN ('table','view')",
+                [name],
+                |r| r.get(0),
+            )
+            .optional()
+    }
+
+    /// True when the file uses our layout (tables `mcce_day`/`mcce_bucket`).
+    pub fn is_ours(&self) -> Result<bool, Failure> {
+        Ok(self
+            .object_type("mcce_day")
+            .map_err(|e| failure(&self.path, e))?
+            .is_some())
+    }
+
+    /// True when pwrApp would show `day` from this file.
+    pub fn has_day(&self, day: &str) -> Result<bool, Failure> {
+        let f = |e| failure(&self.path, e);
+        if self.is_ours()? {
+            let n: i64 = self
+                .conn
+                .query_row("SELECT count(*) FROM mcce_day WHERE day = ?1", [day], |r| {
+                    r.get(0)
+                })
+                .map_err(f)?;
+            return Ok(n > 0);
+        }
+        Ok(self.object_type(day).map_err(f)?.is_some())
+    }
+
+    /// Replaces `day` in one transaction: either the whole day is in the
+    /// file afterwards, or the file is as it was.
+    pub fn write_day(
+        &mut self,
+        day: &str,
+        stats: &DayStats,
+        skipped_lines: u64,
+        bucket_minutes: u32,
+        buckets: &[Bucket],
+    ) -> Result<(), Failure> {
+        let path = self.path.clone();
+        let f = |e| failure(&path, e);
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(f)?;
+        migrate(&tx).map_err(f)?;
+        tx.execute("DELETE FROM mcce_bucket WHERE day = ?1", [day])
+            .map_err(f)?;
+        tx.execute(
+            "INSERT OR REPLACE INTO mcce_day (day, kwh, energy_wh, coverage, samples, peak_w, peak_at,
+                 min_w, over_cap_seconds, gaps, skipped_lines, bucket_minutes, source)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 'mcce')",
+            params![
+                day,
+                stats.kwh(),
+                stats.energy_wh,
+                (stats.coverage() * 10_000.0).round() / 10_000.0,
+                stats.samples as i64,
+                stats.peak.map(|p| i64::from(p.watts)),
+                stats.peak.map(|p| local_label(p.ts)),
+                stats.min_watts.map(i64::from),
+                stats.over_cap_seconds,
+                i64::from(stats.gaps),
+                skipped_lines as i64,
+                i64::from(bucket_minutes),
+            ],
+        )
+        .map_err(f)?;
+        {
+            let mut ins = tx
+                .prepare(
+                    "INSERT INTO mcce_bucket (day, seq, start, label, mean_w, samples)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )
+                .map_err(f)?;
+            for b in buckets {
+                ins.execute(params![
+                    day,
+                    i64::from(b.index),
+                    b.start,
+                    local_label(b.start),
+                    b.mean_watts,
+                    i64::from(b.samples)
+                ])
+                .map_err(f)?;
+            }
+        }
+        tx.execute_batch(&day_view(day)).map_err(f)?;
+        if let Some(ms) = std::env::var("MCCE_TEST_PAUSE_BEFORE_COMMIT_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+        {
+            // Test hook: lets the crash-safety test kill us mid-transaction.
+            std::thread::sleep(Duration::from_millis(ms));
+        }
+        tx.commit().map_err(f)
+    }
+
+    /// Days in `[from, to]` with their facts (legacy rows carry only kWh).
+    pub fn days(&self, from: &str, to: &str) -> Result<Vec<DayRow>, Failure> {
+        let f = |e| failure(&self.path, e);
+        let sql = if self.is_ours()? {
+            "SELECT day, kwh, coverage, samples, peak_w, peak_at, min_w, over_cap_seconds, gaps
+             FROM mcce_day WHERE day BETWEEN ?1 AND ?2 ORDER BY day"
+        } else if self.object_type("avg").map_err(f)?.is_some() {
+            "SELECT \"index\", \"kWh\", NULL, NULL, NULL, NULL, NULL, NULL, NULL
+             FROM avg WHERE substr(\"index\", 1, 10) BETWEEN ?1 AND ?2 ORDER BY 1"
+        } else {
+            return Ok(Vec::new());
+        };
+        let mut st = self.conn.prepare(sql).map_err(f)?;
+        let rows = st
+            .query_map([from, to], |r| {
+                Ok(DayRow {
+                    day: r.get(0)?,
+                    kwh: r.get(1)?,
+                    coverage: r.get(2)?,
+                    samples: r.get(3)?,
+                    peak_w: r.get(4)?,
+                    peak_at: r.get(5)?,
+                    min_w: r.get(6)?,
+                    over_cap_seconds: r.get(7)?,
+                    gaps: r.get(8)?,
+                })
+            })
+            .map_err(f)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(f)
+    }
+
+    /// Buckets of days in `[from, to]`, in order, handed to `each`.
+    pub fn buckets(
+        &self,
+        from: &str,
+        to: &str,
+        each: &mut dyn FnMut(BucketRow) -> std::io::Result<()>,
+    ) -> Result<(), Failure> {
+        let f = |e| failure(&self.path, e);
+        let io = |e: std::io::Error| Failure::new(exit::IOERR, format!("output: {e}"));
+        if self.is_ours()? {
+            let mut st = self
+                .conn
+                .prepare(
+                    "SELECT day, start, label, mean_w, samples FROM mcce_bucket
+                     WHERE day BETWEEN ?1 AND ?2 ORDER BY day, seq",
+                )
+                .map_err(f)?;
+            let mut rows = st.query([from, to]).map_err(f)?;
+            while let Some(r) = rows.next().map_err(f)? {
+                let label: String = r.get(2).map_err(f)?;
+                let start: Option<i64> = r.get(1).map_err(f)?;
+                each(BucketRow {
+                    day: r.get(0).map_err(f)?,
+                    start: start.or_else(|| label_to_unix(&label)),
+                    label,
+                    mean_w: r.get(3).map_err(f)?,
+                    samples: r.get(4).map_err(f)?,
+                })
+                .map_err(io)?;
+            }
+            return Ok(());
+        }
+        // The original layout: read the per-day tables as pwrApp does.
+        let mut names = self
+            .conn
+            .prepare("SELECT name FROM sqlite_master WHERE type IN ('table','view') AND name BETWEEN ?1 AND ?2 ORDER BY name")
+            .map_err(f)?;
+        let days: Vec<String> = names
+            .query_map([from, to], |r| r.get(0))
+            .map_err(f)?
+            .collect::<Result<Vec<String>, _>>()
+            .map_err(f)?
+            .into_iter()
+            .filter(|n| is_day_name(n))
+            .collect();
+        for day in days {
+            let mut st = self
+                .conn
+                .prepare(&format!(
+                    "SELECT \"index\", \"Wh\" FROM {} ORDER BY rowid",
+                    ident(&day)
+                ))
+                .map_err(f)?;
+            let mut rows = st.query([]).map_err(f)?;
+            while let Some(r) = rows.next().map_err(f)? {
+                let label: String = r.get(0).map_err(f)?;
+                each(BucketRow {
+                    day: day.clone(),
+                    start: label_to_unix(&label),
+                    label,
+                    mean_w: r.get(1).map_err(f)?,
+                    samples: None,
+                })
+                .map_err(io)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DayRow {
+    pub day: String,
+    pub kwh: f64,
+    pub coverage: Option<f64>,
+    pub samples: Option<i64>,
+    pub peak_w: Option<i64>,
+    pub peak_at: Option<String>,
+    pub min_w: Option<i64>,
+    pub over_cap_seconds: Option<i64>,
+    pub gaps: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct BucketRow {
+    pub day: String,
+    pub start: Option<i64>,
+    pub label: String,
+    pub mean_w: f64,
+    pub samples: Option<i64>,
+}
+
+/// A local `YYYY-MM-DD HH:MM:SS` label back to Unix time (the earlier
+/// instant when the label is ambiguous); for files without stored starts.
+pub fn label_to_unix(label: &str) -> Option<i64> {
+    let date = crate::localtime::parse_date(label.get(0..10)?)?;
+    let t = label.get(11..19)?;
+    let mut parts = t.split(':').map(|p| p.parse::<i64>().ok());
+    let (h, m, s) = (parts.next()??, parts.next()??, parts.next()??);
+    let naive = days_from_civil(
+        date.year(),
+        u8::from(date.month()) as u32,
+        u32::from(date.day()),
+    ) * 86_400
+        + h * 3600
+        + m * 60
+        + s;
+    let guess = naive - i64::from(offset_at(naive - 86_400));
+    let alt = naive - i64::from(offset_at(naive + 86_400));
+    [guess.min(alt), guess.max(alt)]
+        .into_iter()
+        .find(|t| t + i64::from(offset_at(*t)) == naive)
+        .or(Some(guess))
+}
+
+/// Brings the file to our layout inside the caller's transaction. Existing
+/// values of the original layout are carried over unchanged.
+fn migrate(tx: &rusqlite::Transaction<'_>) -> Result<(), rusqlite::Error> {
+    let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if version >= LAYOUT_VERSION {
+        return Ok(());
+    }
+    let legacy_tables: Vec<String> = {
+        let mut st = tx.prepare("SELECT name FROM sqlite_master WHERE type = 'table'")?;
+        st.query_map([], |r| r.get::<_, String>(0))?
+            .collect::<Result<Vec<_>, _>>()?
+    };
+    tx.execute_batch(SCHEMA)?;
+    for name in legacy_tables.iter().filter(|n| is_day_name(n)) {
+        tx.execute(
+            &format!(
+                "INSERT OR REPLACE INTO mcce_bucket (day, seq, start, label, mean_w, samples)
+                 SELECT ?1, row_number() OVER (ORDER BY rowid) - 1, NULL, \"index\", \"Wh\", NULL FROM {}",
+                ident(name)
+            ),
+            [name],
+        )?;
+        tx.execute_batch(&format!("DROP TABLE {}", ident(name)))?;
+        tx.execute_batch(&day_view(name))?;
+    }
+    if legacy_tables.iter().any(|n| n == "avg") {
+        tx.execute(
+            "INSERT OR REPLACE INTO mcce_day (day, kwh, source) SELECT \"index\", \"kWh\", 'python' FROM avg",
+            [],
+        )?;
+        tx.execute_batch("DROP TABLE avg")?;
+    }
+    tx.execute_batch(AVG_VIEW)?;
+    tx.execute_batch(&format!("PRAGMA user_version = {LAYOUT_VERSION}"))?;
+    Ok(())
+}
