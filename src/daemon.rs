@@ -201,7 +201,7 @@ impl Daemon {
                         });
                     }
                     Err(PollError::Lost(e)) => {
-                        log::error!("{}: {e}; reopening", self.cfg.port);
+                        log::error!("{}: meter port lost ({e}): unplugged? reopening", self.cfg.port);
                         meter = None;
                         ep.port_down = true;
                         next_open = now;
