@@ -201,7 +201,10 @@ impl Daemon {
                         });
                     }
                     Err(PollError::Lost(e)) => {
-                        log::error!("{}: meter port lost ({e}): unplugged? reopening", self.cfg.port);
+                        log::error!(
+                            "{}: meter port lost ({e}): unplugged? reopening",
+                            self.cfg.port
+                        );
                         meter = None;
                         ep.port_down = true;
                         next_open = now;

@@ -19,12 +19,19 @@ fn records_publishes_status_and_stops_on_sigterm() {
     let t0 = now();
     let mut daemon = daemon(d.path(), &cfg);
     let days = d.path().join("data/days");
-    wait_for(Duration::from_secs(10), || samples(&days).len() >= 4, "4 samples");
+    wait_for(
+        Duration::from_secs(10),
+        || samples(&days).len() >= 4,
+        "4 samples",
+    );
 
     // `mcce status` answers while the daemon holds the port; `mcce read` cannot open it.
     let (code, out, err) = run(&["status", "-c", cfg.to_str().unwrap()]);
     assert_eq!(code, 0, "{out}{err}");
-    assert!(out.contains("last reading: ") && out.contains(" W at "), "{out}");
+    assert!(
+        out.contains("last reading: ") && out.contains(" W at "),
+        "{out}"
+    );
     assert!(out.contains("meter:  ok"), "{out}");
     let (code, _, err) = run(&["read", "-c", cfg.to_str().unwrap()]);
     assert_eq!(code, 69, "{err}");
@@ -36,7 +43,10 @@ fn records_publishes_status_and_stops_on_sigterm() {
     assert!(took < Duration::from_secs(1), "stopped in {took:?}");
     let s = samples(&days);
     assert!(s.len() >= 4);
-    assert!(s.iter().all(|(ts, w)| *ts >= t0 && *ts <= now() && *w > 0 && *w < 10_000));
+    assert!(
+        s.iter()
+            .all(|(ts, w)| *ts >= t0 && *ts <= now() && *w > 0 && *w < 10_000)
+    );
     assert_one_per_second(&s);
     assert!(!d.path().join("status").exists(), "status removed at exit");
     let (code, _, err) = run(&["status", "-c", cfg.to_str().unwrap()]);
@@ -68,7 +78,10 @@ fn streaming_noise_and_split_frames() {
         assert_eq!(daemon.wait_exit(Duration::from_secs(3)).0, Some(0));
         let s = samples(&days);
         assert_one_per_second(&s);
-        assert!(s.iter().all(|(_, w)| (100..6000).contains(w)), "{name}: {s:?}");
+        assert!(
+            s.iter().all(|(_, w)| (100..6000).contains(w)),
+            "{name}: {s:?}"
+        );
         assert!(!daemon.log().contains("silent"), "{name}: {}", daemon.log());
     }
 }
@@ -80,15 +93,26 @@ fn a_silent_meter_is_reported_once_and_leaves_a_gap() {
     let cfg = config(d.path(), &link, "");
     let mut daemon = daemon(d.path(), &cfg);
     let days = d.path().join("data/days");
-    wait_for(Duration::from_secs(15), || daemon.log().contains("answers again"), "recovery");
-    wait_for(Duration::from_secs(5), || samples(&days).len() >= 3, "samples");
+    wait_for(
+        Duration::from_secs(15),
+        || daemon.log().contains("answers again"),
+        "recovery",
+    );
+    wait_for(
+        Duration::from_secs(5),
+        || samples(&days).len() >= 3,
+        "samples",
+    );
     daemon.signal("TERM");
     daemon.wait_exit(Duration::from_secs(3));
     let log = daemon.log();
     assert_eq!(log.matches("meter silent").count(), 1, "{log}");
     let s = samples(&days);
     let biggest = s.windows(2).map(|w| w[1].0 - w[0].0).max().unwrap();
-    assert!((3..=6).contains(&biggest), "gap of {biggest} s expected ~4: {s:?}");
+    assert!(
+        (3..=6).contains(&biggest),
+        "gap of {biggest} s expected ~4: {s:?}"
+    );
 }
 
 #[test]
@@ -98,14 +122,29 @@ fn unplug_and_replug_reopen_the_port() {
     let cfg = config(d.path(), &link, "");
     let mut daemon = daemon(d.path(), &cfg);
     let days = d.path().join("data/days");
-    wait_for(Duration::from_secs(20), || daemon.log().contains("meter port is back"), "replug");
+    wait_for(
+        Duration::from_secs(20),
+        || daemon.log().contains("meter port is back"),
+        "replug",
+    );
     let before = samples(&days).len();
-    wait_for(Duration::from_secs(5), || samples(&days).len() >= before + 2, "samples after replug");
+    wait_for(
+        Duration::from_secs(5),
+        || samples(&days).len() >= before + 2,
+        "samples after replug",
+    );
     daemon.signal("TERM");
     assert_eq!(daemon.wait_exit(Duration::from_secs(3)).0, Some(0));
     let log = daemon.log();
-    assert!(log.contains("port lost") && log.contains("reopening"), "{log}");
-    assert_eq!(log.matches("ERROR").count(), 1, "one error line per episode: {log}");
+    assert!(
+        log.contains("port lost") && log.contains("reopening"),
+        "{log}"
+    );
+    assert_eq!(
+        log.matches("ERROR").count(),
+        1,
+        "one error line per episode: {log}"
+    );
     let s = samples(&days);
     let biggest = s.windows(2).map(|w| w[1].0 - w[0].0).max().unwrap();
     assert!(biggest >= 2, "the unplugged time is a gap: {s:?}");
@@ -118,10 +157,17 @@ fn a_port_missing_at_start_is_waited_for() {
     let cfg = config(d.path(), &link, "");
     let mut daemon = daemon(d.path(), &cfg);
     std::thread::sleep(Duration::from_secs(3));
-    assert!(daemon.child.try_wait().unwrap().is_none(), "daemon must keep running");
+    assert!(
+        daemon.child.try_wait().unwrap().is_none(),
+        "daemon must keep running"
+    );
     let (_sim, _) = sim(d.path(), &[]);
     let days = d.path().join("data/days");
-    wait_for(Duration::from_secs(15), || !samples(&days).is_empty(), "samples once plugged");
+    wait_for(
+        Duration::from_secs(15),
+        || !samples(&days).is_empty(),
+        "samples once plugged",
+    );
     daemon.signal("TERM");
     assert_eq!(daemon.wait_exit(Duration::from_secs(3)).0, Some(0));
     assert!(daemon.log().contains("No such file"), "{}", daemon.log());
@@ -134,22 +180,44 @@ fn sighup_reloads_the_config_and_reopens_files() {
     let cfg = config(d.path(), &link, "");
     let mut daemon = daemon(d.path(), &cfg);
     let days = d.path().join("data/days");
-    wait_for(Duration::from_secs(10), || samples(&days).len() >= 2, "samples");
+    wait_for(
+        Duration::from_secs(10),
+        || samples(&days).len() >= 2,
+        "samples",
+    );
     let text = std::fs::read_to_string(&cfg).unwrap();
     let moved = d.path().join("moved");
-    std::fs::write(&cfg, text.replace(&format!("DATA_DIR={}/data", d.path().display()), &format!("DATA_DIR={}", moved.display()))).unwrap();
+    std::fs::write(
+        &cfg,
+        text.replace(
+            &format!("DATA_DIR={}/data", d.path().display()),
+            &format!("DATA_DIR={}", moved.display()),
+        ),
+    )
+    .unwrap();
     daemon.signal("HUP");
-    wait_for(Duration::from_secs(10), || samples(&moved.join("days")).len() >= 2, "samples in the new DATA_DIR");
+    wait_for(
+        Duration::from_secs(10),
+        || samples(&moved.join("days")).len() >= 2,
+        "samples in the new DATA_DIR",
+    );
 
     // A broken config on SIGHUP keeps the running one.
     std::fs::write(&cfg, "POLL_SECONDS=often\n").unwrap();
     daemon.signal("HUP");
     let n = samples(&moved.join("days")).len();
-    wait_for(Duration::from_secs(10), || samples(&moved.join("days")).len() >= n + 2, "still polling");
+    wait_for(
+        Duration::from_secs(10),
+        || samples(&moved.join("days")).len() >= n + 2,
+        "still polling",
+    );
     daemon.signal("TERM");
     assert_eq!(daemon.wait_exit(Duration::from_secs(3)).0, Some(0));
     let log = daemon.log();
-    assert!(log.contains("reload refused") && log.contains("POLL_SECONDS"), "{log}");
+    assert!(
+        log.contains("reload refused") && log.contains("POLL_SECONDS"),
+        "{log}"
+    );
 }
 
 #[test]
@@ -158,8 +226,14 @@ fn config_errors_exit_78_with_file_line_and_key() {
     let data = d.path().join("data");
     // Line 1 of each file is DATA_DIR.
     for (text, want) in [
-        ("PORT=/dev/ttyUSB0\nPOLL_SECOND=5\n", "bad.conf:3: POLL_SECOND: unknown key (did you mean POLL_SECONDS?)"),
-        ("ALARM_WATTS=4.2kW\n", "bad.conf:2: ALARM_WATTS: '4.2kW' is not a whole number"),
+        (
+            "PORT=/dev/ttyUSB0\nPOLL_SECOND=5\n",
+            "bad.conf:3: POLL_SECOND: unknown key (did you mean POLL_SECONDS?)",
+        ),
+        (
+            "ALARM_WATTS=4.2kW\n",
+            "bad.conf:2: ALARM_WATTS: '4.2kW' is not a whole number",
+        ),
         ("PORT=\n", "bad.conf:2: PORT: must not be empty"),
     ] {
         let cfg = d.path().join("bad.conf");
@@ -202,7 +276,11 @@ fn decode_reads_captures() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    c.stdin.take().unwrap().write_all(b"no frames here").unwrap();
+    c.stdin
+        .take()
+        .unwrap()
+        .write_all(b"no frames here")
+        .unwrap();
     let o = c.wait_with_output().unwrap();
     assert_eq!(o.status.code(), Some(1));
 }

@@ -62,7 +62,10 @@ impl Proc {
             }
             std::thread::sleep(Duration::from_millis(10));
         }
-        panic!("process did not exit within {limit:?}; log:\n{}", self.log());
+        panic!(
+            "process did not exit within {limit:?}; log:\n{}",
+            self.log()
+        );
     }
 }
 
@@ -122,11 +125,22 @@ pub fn samples(days: &Path) -> Vec<(i64, u32)> {
     files.sort();
     for f in files {
         let mut s = String::new();
-        std::fs::File::open(&f).unwrap().read_to_string(&mut s).unwrap();
+        std::fs::File::open(&f)
+            .unwrap()
+            .read_to_string(&mut s)
+            .unwrap();
         for line in s.lines() {
             let mut it = line.split(' ');
-            let ts = it.next().unwrap().parse().unwrap_or_else(|_| panic!("bad line {line:?}"));
-            let w = it.next().unwrap().parse().unwrap_or_else(|_| panic!("bad line {line:?}"));
+            let ts = it
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap_or_else(|_| panic!("bad line {line:?}"));
+            let w = it
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap_or_else(|_| panic!("bad line {line:?}"));
             assert!(it.next().is_none(), "bad line {line:?}");
             out.push((ts, w));
         }

@@ -1,0 +1,367 @@
+//! The daemon's loop on a manual clock: a day of polls in milliseconds,
+//! clock steps, a clock still in 1970, a full card, alarm timing.
+
+use std::io::{self, Read, Write};
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use mcce::alarm::{Buzzer, SirenShape};
+use mcce::clock::{Clock, ManualClock};
+use mcce::config::{BuzzerKind, Config, ConfigError};
+use mcce::daemon::{Daemon, Event, Hardware, Signals};
+use mcce::localtime::{local_day_start, parse_date};
+use mcce::meter::Link;
+use mcce::sim::frame_bytes;
+
+type Script = Box<dyn FnMut(Duration, &ManualClock) -> Option<u32> + Send>;
+
+/// A meter whose answer is a function of monotonic time; each poll costs
+/// `cost` of clock time. Past `until` it stops the daemon.
+struct FakeMeter {
+    clock: Arc<ManualClock>,
+    script: Arc<Mutex<Script>>,
+    cost: Duration,
+    until: Duration,
+    signals: Signals,
+    queued: Vec<u8>,
+}
+
+impl Read for FakeMeter {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.queued.is_empty() {
+            return Err(io::ErrorKind::TimedOut.into());
+        }
+        let n = self.queued.len().min(buf.len());
+        buf[..n].copy_from_slice(&self.queued[..n]);
+        self.queued.drain(..n);
+        Ok(n)
+    }
+}
+
+impl Write for FakeMeter {
+    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+        let now = self.clock.mono();
+        if now >= self.until {
+            self.signals.stop.store(true, Ordering::SeqCst);
+        } else if let Some(w) = (self.script.lock().unwrap())(now, &self.clock) {
+            self.queued.extend(frame_bytes(w, 1));
+        }
+        self.clock.advance(self.cost);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Link for FakeMeter {
+    fn discard_input(&mut self) -> io::Result<()> {
+        self.queued.clear();
+        Ok(())
+    }
+    fn pending(&mut self) -> io::Result<u32> {
+        Ok(self.queued.len() as u32)
+    }
+}
+
+type Edges = Arc<Mutex<Vec<(Instant, bool)>>>;
+
+struct RecordingBuzzer(Edges);
+
+impl Buzzer for RecordingBuzzer {
+    fn set_enable(&mut self, on: bool) -> io::Result<()> {
+        self.0.lock().unwrap().push((Instant::now(), on));
+        Ok(())
+    }
+    fn set_tone(&mut self, _: bool) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+struct FakeHw {
+    clock: Arc<ManualClock>,
+    script: Arc<Mutex<Script>>,
+    cost: Duration,
+    until: Duration,
+    signals: Signals,
+    edges: Edges,
+    cfg: Config,
+}
+
+impl Hardware for FakeHw {
+    fn open_link(&mut self, _: &Config) -> io::Result<Box<dyn Link>> {
+        Ok(Box::new(FakeMeter {
+            clock: self.clock.clone(),
+            script: self.script.clone(),
+            cost: self.cost,
+            until: self.until,
+            signals: self.signals.clone(),
+            queued: Vec::new(),
+        }))
+    }
+    fn buzzer(&mut self, _: &Config) -> Result<Box<dyn Buzzer>, String> {
+        Ok(Box::new(RecordingBuzzer(self.edges.clone())))
+    }
+    fn reload(&mut self) -> Result<Config, ConfigError> {
+        Ok(self.cfg.clone())
+    }
+}
+
+struct Run {
+    events: Vec<Event>,
+    edges: Vec<(Instant, bool)>,
+    dir: PathBuf,
+}
+
+impl Drop for Run {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn run(
+    name: &str,
+    start_wall: i64,
+    min_wall: i64,
+    until: Duration,
+    cost: Duration,
+    tweak: impl FnOnce(&mut Config),
+    script: Script,
+) -> Run {
+    let dir = std::env::temp_dir().join(format!("mcce-loop-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut cfg = Config {
+        data_dir: dir.clone(),
+        run_dir: dir.clone(),
+        database_url: dir.join("db/pwr"),
+        buzzer: BuzzerKind::Gpio,
+        reply_timeout_ms: 100,
+        ..Config::default()
+    };
+    tweak(&mut cfg);
+    std::fs::create_dir_all(cfg.days_dir()).unwrap();
+    let clock = Arc::new(ManualClock::new(start_wall));
+    let signals = Signals::default();
+    let edges: Edges = Arc::default();
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let ev = events.clone();
+    let hw = FakeHw {
+        clock: clock.clone(),
+        script: Arc::new(Mutex::new(script)),
+        cost,
+        until,
+        signals: signals.clone(),
+        edges: edges.clone(),
+        cfg: cfg.clone(),
+    };
+    Daemon {
+        cfg,
+        clock: clock as Arc<dyn Clock>,
+        hw: Box::new(hw),
+        signals,
+        min_wall,
+        observer: Some(Box::new(move |e: &Event| {
+            ev.lock().unwrap().push(e.clone())
+        })),
+        siren_shape: Some(SirenShape::new(Duration::from_millis(5))),
+    }
+    .run();
+    let events = events.lock().unwrap().clone();
+    let edges = edges.lock().unwrap().clone();
+    Run { events, edges, dir }
+}
+
+fn samples(r: &Run) -> Vec<(i64, u32)> {
+    samples_in(&r.dir)
+}
+
+fn samples_in(data_dir: &std::path::Path) -> Vec<(i64, u32)> {
+    let mut v = Vec::new();
+    let mut files: Vec<_> = std::fs::read_dir(data_dir.join("days"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    for f in files {
+        for line in std::fs::read_to_string(f).unwrap().lines() {
+            let (a, b) = line.split_once(' ').unwrap();
+            v.push((a.parse().unwrap(), b.parse().unwrap()));
+        }
+    }
+    v
+}
+
+fn midnight(date: &str) -> i64 {
+    local_day_start(parse_date(date).unwrap())
+}
+
+#[test]
+fn a_day_is_exactly_17280_polls_whatever_each_poll_costs() {
+    let t0 = midnight("2025-01-15");
+    let r = run(
+        "day",
+        t0,
+        0,
+        Duration::from_secs(86_400),
+        Duration::from_millis(1700),
+        |_| {},
+        Box::new(|_, _| Some(1000)),
+    );
+    let s = samples(&r);
+    assert_eq!(s.len(), 17_280);
+    for (i, (ts, w)) in s.iter().enumerate() {
+        assert_eq!(*ts, t0 + 5 * i as i64);
+        assert_eq!(*w, 1000);
+    }
+    let files: Vec<_> = std::fs::read_dir(r.dir.join("days")).unwrap().collect();
+    assert_eq!(files.len(), 1, "one local day, one file");
+}
+
+#[test]
+fn wall_clock_steps_do_not_disturb_the_schedule() {
+    let t0 = midnight("2025-01-15") + 12 * 3600;
+    let script: Script = Box::new(|now, clock| {
+        match now.as_secs() {
+            1000 => clock.step_wall(3600),
+            2000 => clock.step_wall(-7200),
+            _ => {}
+        }
+        Some(500)
+    });
+    let r = run(
+        "steps",
+        t0,
+        0,
+        Duration::from_secs(3000),
+        Duration::from_millis(300),
+        |_| {},
+        script,
+    );
+    let s = samples(&r);
+    assert_eq!(s.len(), 600, "one poll per 5 s of monotonic time");
+    let jumps: Vec<i64> = s
+        .windows(2)
+        .map(|w| w[1].0 - w[0].0)
+        .filter(|d| *d != 5)
+        .collect();
+    assert_eq!(jumps, vec![3605, -7195]);
+}
+
+#[test]
+fn nothing_is_recorded_while_the_clock_is_in_1970() {
+    let sane = midnight("2025-01-15") + 3600;
+    let script: Script = Box::new(move |now, clock| {
+        if now == Duration::from_secs(50) {
+            clock.step_wall(sane); // NTP sets the clock
+        }
+        Some(700)
+    });
+    let r = run(
+        "rtc",
+        0,
+        sane - 86_400,
+        Duration::from_secs(100),
+        Duration::ZERO,
+        |_| {},
+        script,
+    );
+    let s = samples(&r);
+    // The poll during which NTP stepped the clock was stamped before it.
+    assert_eq!(s.len(), 9, "only the polls after the clock was set: {s:?}");
+    assert!(s.iter().all(|(ts, _)| *ts >= sane));
+    assert!(!r.dir.join("days/1970-01-01").exists());
+    let readings = r
+        .events
+        .iter()
+        .filter(|e| matches!(e, Event::Reading { .. }))
+        .count();
+    assert_eq!(
+        readings, 20,
+        "the meter was still read (and the alarm still watched)"
+    );
+}
+
+#[test]
+fn a_full_card_loses_samples_but_not_the_daemon() {
+    let t0 = midnight("2025-01-15");
+    let dir = std::env::temp_dir().join(format!("mcce-loop-card-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("days")).unwrap();
+    let day = dir.join("days/2025-01-15");
+    std::os::unix::fs::symlink("/dev/full", &day).unwrap();
+    let d2 = day.clone();
+    let script: Script = Box::new(move |now, _| {
+        if now == Duration::from_secs(30) {
+            std::fs::remove_file(&d2).unwrap(); // space is back
+        }
+        Some(900)
+    });
+    let _r = run(
+        "full",
+        t0,
+        0,
+        Duration::from_secs(60),
+        Duration::ZERO,
+        |c| c.data_dir = dir.clone(),
+        script,
+    );
+    let s = samples_in(&dir);
+    let first = s.first().unwrap().0;
+    assert_eq!(
+        first,
+        t0 + 30,
+        "first sample once writing works again: {s:?}"
+    );
+    assert_eq!(s.len(), 6);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn alarm_enters_after_delay_repeats_clears_with_hysteresis_never_overlaps() {
+    let t0 = midnight("2025-01-15");
+    let script: Script = Box::new(|now, _| {
+        Some(match now.as_secs() {
+            0..100 => 1000,
+            100..200 => 4300,
+            200..250 => 4100,
+            250..300 => 3900,
+            300..305 => 4250,
+            _ => 1000,
+        })
+    });
+    let r = run(
+        "alarm",
+        t0,
+        0,
+        Duration::from_secs(400),
+        Duration::from_millis(100),
+        |c| {
+            c.alarm_delay_seconds = 10;
+            c.alarm_repeat_seconds = 30;
+            c.alarm_hysteresis_watts = 200;
+        },
+        script,
+    );
+    let fired: Vec<i64> = r
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Siren { ts, .. } => Some(ts - t0),
+            _ => None,
+        })
+        .collect();
+    // Pending at 100, first siren after 10 s, every 30 s while not below
+    // 4000 W, cleared at 250; a new overload at 300 waits its 10 s again
+    // but ends at 305 before it is due.
+    assert_eq!(fired, vec![110, 140, 170, 200, 230]);
+    // The buzzer's enable line: low first, never raised twice without
+    // falling between, low at the end.
+    assert_eq!(r.edges.first().map(|e| e.1), Some(false));
+    assert_eq!(r.edges.last().map(|e| e.1), Some(false));
+    for w in r.edges.windows(2) {
+        assert!(!(w[0].1 && w[1].1), "two sirens at once");
+    }
+    assert!(r.edges.iter().any(|e| e.1), "the siren sounded");
+}

@@ -1,0 +1,161 @@
+//! The real sysfs GPIO code against a fake `/sys/class/gpio` (SPEC §2):
+//! as root, a private mount namespace gets a tmpfs over `/sys/class` with
+//! a chip at base 512 and FIFOs as `value` files that record every write.
+
+mod common;
+
+use common::*;
+use std::process::Command;
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout == b"0\n")
+        .unwrap_or(false)
+}
+
+/// Runs `body` (sh) with the fake tree in place; `$OUT` is the scratch dir.
+fn in_fake_sysfs(dir: &std::path::Path, body: &str) -> (bool, String) {
+    let script = format!(
+        r#"set -e
+mount -t tmpfs none /sys/class
+G=/sys/class/gpio
+mkdir -p $G/gpiochip512 $G/gpiochip570 $G/gpio529 $G/gpio530
+echo pinctrl-bcm2835 > $G/gpiochip512/label; echo 512 > $G/gpiochip512/base; echo 54 > $G/gpiochip512/ngpio
+echo raspberrypi-exp-gpio > $G/gpiochip570/label; echo 570 > $G/gpiochip570/base; echo 8 > $G/gpiochip570/ngpio
+: > $G/export; : > $G/gpio529/direction; : > $G/gpio530/direction
+mkfifo $G/gpio529/value $G/gpio530/value
+# Open read-write so the recorders never see end-of-file between writes.
+exec 3<>$G/gpio529/value 4<>$G/gpio530/value
+cat <&3 > $OUT/enable.log & R1=$!
+cat <&4 > $OUT/tone.log & R2=$!
+{body}
+sleep 0.3
+kill $R1 $R2
+cat $G/gpio529/direction > $OUT/enable.dir
+cat $G/gpio530/direction > $OUT/tone.dir
+ls $G > $OUT/tree
+"#
+    );
+    let o = Command::new("unshare")
+        .args(["-m", "sh", "-c", &script])
+        .env("OUT", dir)
+        .env("MCCE", bin())
+        .output()
+        .expect("unshare");
+    (
+        o.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        ),
+    )
+}
+
+fn read(dir: &std::path::Path, f: &str) -> String {
+    std::fs::read_to_string(dir.join(f)).unwrap_or_default()
+}
+
+fn check_levels(log: &str, what: &str) {
+    assert!(!log.is_empty(), "{what}: nothing written");
+    assert!(
+        log.bytes().all(|b| b == b'0' || b == b'1'),
+        "{what}: {log:?}"
+    );
+    assert!(
+        log.starts_with('0'),
+        "{what} must be driven low first: {log:?}"
+    );
+    assert!(log.ends_with('0'), "{what} must end low: {log:?}");
+    assert!(log.contains('1'), "{what} never went high");
+}
+
+#[test]
+fn beep_drives_the_offset_lines_and_leaves_them_low() {
+    if !is_root() {
+        eprintln!("skipped: needs root for a private mount namespace");
+        return;
+    }
+    let d = Scratch::new("gpio-beep");
+    let cfg = d.path().join("mcce.conf");
+    std::fs::write(
+        &cfg,
+        "BUZZER=gpio\nBUZZER_ENABLE_GPIO=17\nBUZZER_TONE_GPIO=18\n",
+    )
+    .unwrap();
+    let (ok, out) = in_fake_sysfs(
+        d.path(),
+        &format!("$MCCE beep -c {} --seconds 1", cfg.display()),
+    );
+    assert!(ok, "{out}");
+    check_levels(&read(d.path(), "enable.log"), "enable (BCM 17 = sysfs 529)");
+    let tone = read(d.path(), "tone.log");
+    check_levels(&tone, "tone (BCM 18 = sysfs 530)");
+    let pulses = tone.matches('1').count();
+    // One second sweeping 600-1800 Hz is ~1200 pulses; sysfs writes are
+    // slower than that on a loaded machine, so only a floor is asserted.
+    assert!(pulses > 100, "{pulses} tone pulses");
+    assert_eq!(read(d.path(), "enable.dir"), "low");
+    assert_eq!(read(d.path(), "tone.dir"), "low");
+    let tree = read(d.path(), "tree");
+    assert!(
+        !tree.contains("gpio17\n") && !tree.contains("gpio18\n"),
+        "unoffset numbers used: {tree}"
+    );
+}
+
+#[test]
+fn beep_without_the_chip_fails_clearly() {
+    if !is_root() {
+        eprintln!("skipped: needs root for a private mount namespace");
+        return;
+    }
+    let d = Scratch::new("gpio-nochip");
+    let cfg = d.path().join("mcce.conf");
+    std::fs::write(&cfg, "BUZZER_GPIO_CHIP=pinctrl-rp1\n").unwrap();
+    let (ok, out) = in_fake_sysfs(
+        d.path(),
+        &format!("$MCCE beep -c {} || echo \"exit=$?\"", cfg.display()),
+    );
+    assert!(ok, "{out}");
+    assert!(out.contains("exit=69"), "{out}");
+    assert!(out.contains("no GPIO chip labelled pinctrl-rp1*"), "{out}");
+}
+
+#[test]
+fn daemon_alarm_on_sysfs_and_sigterm_mid_siren_leaves_lines_low() {
+    if !is_root() {
+        eprintln!("skipped: needs root for a private mount namespace");
+        return;
+    }
+    let d = Scratch::new("gpio-daemon");
+    let (_sim, link) = sim(d.path(), &[]);
+    let cfg = config(
+        d.path(),
+        &link,
+        "BUZZER=gpio\nALARM_WATTS=100\nALARM_HYSTERESIS_WATTS=50\nALARM_SIREN_SECONDS=10\n",
+    );
+    // BUZZER=none from the helper is overridden by the later line.
+    let body = format!(
+        "$MCCE run -c {cfg} 2> $OUT/daemon.err & D=$!\nsleep 2.5\nkill -TERM $D\nwait $D; echo \"exit=$?\"",
+        cfg = cfg.display()
+    );
+    let (ok, out) = in_fake_sysfs(d.path(), &body);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("exit=0"),
+        "{out}\n{}",
+        read(d.path(), "daemon.err")
+    );
+    let err = read(d.path(), "daemon.err");
+    assert!(err.contains("sounding the alarm"), "{err}");
+    check_levels(&read(d.path(), "enable.log"), "enable");
+    check_levels(&read(d.path(), "tone.log"), "tone");
+    assert_eq!(
+        read(d.path(), "enable.log").matches('1').count(),
+        1,
+        "one siren at a time"
+    );
+}
