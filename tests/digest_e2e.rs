@@ -1,0 +1,577 @@
+//! `mcce digest`, `export` and `report` on generated day files, read back
+//! with plain SQL exactly as the dashboard does. The binary runs with
+//! `TZ` set at its start (Europe/Rome, America/New_York).
+
+mod common;
+
+use common::*;
+use rusqlite::Connection;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+const ROME: &str = "Europe/Rome";
+
+/// Unix time of `y-m-d` 00:00 UTC.
+fn utc_midnight(y: i32, m: u32, d: u32) -> i64 {
+    mcce::localtime::days_from_civil(y, m, d) * 86_400
+}
+
+fn write_day(dir: &Path, name: &str, lines: impl IntoIterator<Item = String>) -> PathBuf {
+    let days = dir.join("data/days");
+    std::fs::create_dir_all(&days).unwrap();
+    let p = days.join(name);
+    let mut text = String::new();
+    for l in lines {
+        text.push_str(&l);
+        text.push('\n');
+    }
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// A sample every 5 s in `[start, end)`.
+fn constant(start: i64, end: i64, watts: u32) -> Vec<String> {
+    (start..end)
+        .step_by(5)
+        .map(|t| format!("{t} {watts}"))
+        .collect()
+}
+
+fn conf(dir: &Path, extra: &str) -> PathBuf {
+    let p = dir.join("mcce.conf");
+    std::fs::write(
+        &p,
+        format!(
+            "DATA_DIR={d}/data\nDATABASE_URL={d}/db/pwr\nMIN_TIME_RES=15\n{extra}",
+            d = dir.display()
+        ),
+    )
+    .unwrap();
+    p
+}
+
+fn mcce(tz: &str, args: &[&str]) -> (i32, String, String) {
+    let o = Command::new(bin())
+        .args(args)
+        .env("TZ", tz)
+        .output()
+        .unwrap();
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into(),
+        String::from_utf8_lossy(&o.stderr).into(),
+    )
+}
+
+fn avg(db: &Path) -> Vec<(String, f64)> {
+    let c = Connection::open(db).unwrap();
+    let mut st = c.prepare("select * from avg").unwrap();
+    st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+fn day_rows(db: &Path, day: &str) -> Vec<(String, f64)> {
+    let c = Connection::open(db).unwrap();
+    let mut st = c.prepare(&format!("select * from \"{day}\"")).unwrap();
+    st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+fn digest_constant_day(
+    tz: &str,
+    date: &str,
+    start: i64,
+    hours: i64,
+) -> (Vec<(String, f64)>, Vec<(String, f64)>) {
+    let d = Scratch::new(&format!("dst-{}-{date}", tz.replace('/', "_")));
+    write_day(d.path(), date, constant(start, start + hours * 3600, 1000));
+    let cfg = conf(d.path(), "");
+    let (code, out, err) = mcce(tz, &["digest", "-c", cfg.to_str().unwrap(), "--date", date]);
+    assert_eq!(code, 0, "{out}{err}");
+    let db = d.path().join(format!("db/pwr.{}", &date[..4]));
+    (avg(&db), day_rows(&db, date))
+}
+
+#[test]
+fn normal_and_dst_days_in_two_zones() {
+    let h = 3600;
+    for (tz, date, start, hours, first, last) in [
+        (
+            ROME,
+            "2025-01-15",
+            utc_midnight(2025, 1, 15) - h,
+            24,
+            "2025-01-15 00:00:00",
+            "2025-01-15 23:45:00",
+        ),
+        (
+            ROME,
+            "2025-03-30",
+            utc_midnight(2025, 3, 30) - h,
+            23,
+            "2025-03-30 00:00:00",
+            "2025-03-30 23:45:00",
+        ),
+        (
+            ROME,
+            "2025-10-26",
+            utc_midnight(2025, 10, 26) - 2 * h,
+            25,
+            "2025-10-26 00:00:00",
+            "2025-10-26 23:45:00",
+        ),
+        (
+            "America/New_York",
+            "2025-03-09",
+            utc_midnight(2025, 3, 9) + 5 * h,
+            23,
+            "2025-03-09 00:00:00",
+            "2025-03-09 23:45:00",
+        ),
+        (
+            "America/New_York",
+            "2025-11-02",
+            utc_midnight(2025, 11, 2) + 4 * h,
+            25,
+            "2025-11-02 00:00:00",
+            "2025-11-02 23:45:00",
+        ),
+    ] {
+        let (a, rows) = digest_constant_day(tz, date, start, hours);
+        assert_eq!(a, vec![(date.to_string(), hours as f64)], "{tz} {date}");
+        assert_eq!(
+            rows.len() as i64,
+            hours * 4,
+            "{tz} {date}: one row per 15 minutes"
+        );
+        assert_eq!(rows.first().unwrap().0, first);
+        assert_eq!(rows.last().unwrap().0, last);
+        assert!(rows.iter().all(|r| r.1 == 1000.0));
+        // The repeated hour of a 25-hour day keeps both its buckets.
+        let dup = rows
+            .iter()
+            .filter(|r| r.0.ends_with(" 01:00:00") || r.0.ends_with(" 02:00:00"))
+            .count();
+        assert_eq!(
+            dup,
+            if hours == 25 {
+                3
+            } else if hours == 23 {
+                1
+            } else {
+                2
+            },
+            "{tz} {date}"
+        );
+    }
+}
+
+#[test]
+fn legacy_day_file_is_read_from_midnight_every_5_s() {
+    let d = Scratch::new("legacy-file");
+    let mut lines: Vec<String> = (0..17_281).map(|_| "1000".to_string()).collect();
+    lines[10] = "garbage".into();
+    write_day(d.path(), "2025-01-15", lines);
+    let cfg = conf(d.path(), "");
+    let (code, out, err) = mcce(
+        ROME,
+        &[
+            "digest",
+            "-c",
+            cfg.to_str().unwrap(),
+            "--date",
+            "2025-01-15",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("legacy file") && out.contains("1 line(s) skipped"),
+        "{out}"
+    );
+    let db = d.path().join("db/pwr.2025");
+    // The garbage line's slot is bridged by its neighbour (10 s is within
+    // the gap limit) and the 24:00:00 line belongs to the next day.
+    assert_eq!(avg(&db), vec![("2025-01-15".to_string(), 24.0)]);
+    assert_eq!(day_rows(&db, "2025-01-15").len(), 96);
+}
+
+#[test]
+fn a_database_from_the_python_digest_keeps_every_value() {
+    let d = Scratch::new("legacy-db");
+    let db = d.path().join("db/pwr.2025");
+    std::fs::create_dir_all(db.parent().unwrap()).unwrap();
+    {
+        let c = Connection::open(&db).unwrap();
+        c.execute_batch(
+            r#"CREATE TABLE "avg" ("index" TEXT, "kWh" REAL);
+               INSERT INTO avg VALUES ('2025-01-13', 11.11), ('2025-01-14', 12.34);
+               CREATE TABLE "2025-01-13" ("index" TEXT, "Wh" REAL);
+               CREATE INDEX "ix_2025-01-13_index" ON "2025-01-13" ("index");
+               INSERT INTO "2025-01-13" VALUES ('2025-01-13 00:00:00', 250.5), ('2025-01-13 00:15:00', 260.25);
+               CREATE TABLE "2025-01-14" ("index" TEXT, "Wh" REAL);
+               INSERT INTO "2025-01-14" VALUES ('2025-01-14 00:00:00', 300.0);"#,
+        )
+        .unwrap();
+    }
+    write_day(
+        d.path(),
+        "2025-01-15",
+        constant(
+            utc_midnight(2025, 1, 15) - 3600,
+            utc_midnight(2025, 1, 16) - 3600,
+            500,
+        ),
+    );
+    let cfg = conf(d.path(), "");
+    let (code, _, err) = mcce(
+        ROME,
+        &[
+            "digest",
+            "-c",
+            cfg.to_str().unwrap(),
+            "--date",
+            "2025-01-15",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        avg(&db),
+        vec![
+            ("2025-01-13".to_string(), 11.11),
+            ("2025-01-14".to_string(), 12.34),
+            ("2025-01-15".to_string(), 12.0)
+        ]
+    );
+    assert_eq!(
+        day_rows(&db, "2025-01-13"),
+        vec![
+            ("2025-01-13 00:00:00".to_string(), 250.5),
+            ("2025-01-13 00:15:00".to_string(), 260.25)
+        ]
+    );
+    assert_eq!(
+        day_rows(&db, "2025-01-14"),
+        vec![("2025-01-14 00:00:00".to_string(), 300.0)]
+    );
+    assert_eq!(day_rows(&db, "2025-01-15").len(), 96);
+    // Every name in the database directory carries the year (pwrApp lists it).
+    for e in std::fs::read_dir(db.parent().unwrap()).unwrap() {
+        assert!(e.unwrap().file_name().to_string_lossy().contains("2025"));
+    }
+    // A second run converts nothing again and still reads the same.
+    let (code, _, _) = mcce(
+        ROME,
+        &[
+            "digest",
+            "-c",
+            cfg.to_str().unwrap(),
+            "--date",
+            "2025-01-15",
+        ],
+    );
+    assert_eq!(code, 0);
+    assert_eq!(avg(&db).len(), 3);
+}
+
+/// The Rome date `n` days ago, as the digest's own clock will see it.
+fn date_days_ago(n: i64) -> String {
+    let o = Command::new("date")
+        .args(["+%F", "-d", &format!("{n} days ago")])
+        .env("TZ", ROME)
+        .output()
+        .unwrap();
+    String::from_utf8(o.stdout).unwrap().trim().to_string()
+}
+
+fn noon_utc(date: &str) -> i64 {
+    let d = mcce::localtime::parse_date(date).unwrap();
+    mcce::localtime::days_of(d) * 86_400 + 12 * 3600
+}
+
+#[test]
+fn catch_up_rerun_and_replace() {
+    let d = Scratch::new("catchup");
+    let days: Vec<String> = (0..4).map(date_days_ago).collect();
+    for day in &days {
+        let t = noon_utc(day);
+        write_day(d.path(), day, constant(t, t + 3600, 2000));
+    }
+    let cfg = conf(d.path(), "");
+    let c = cfg.to_str().unwrap();
+    let (code, out, err) = mcce(ROME, &["digest", "-c", c]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(
+        out.lines().count(),
+        3,
+        "three complete days, not today: {out}"
+    );
+    assert!(!out.contains(&days[0]), "today is not complete: {out}");
+    let (code, out, _) = mcce(ROME, &["digest", "-c", c]);
+    assert_eq!(code, 0);
+    assert!(out.contains("nothing to digest"), "{out}");
+    // Replace one day with more data.
+    let t = noon_utc(&days[2]);
+    write_day(d.path(), &days[2], constant(t, t + 7200, 2000));
+    let (code, _, _) = mcce(ROME, &["digest", "-c", c, "--date", &days[2]]);
+    assert_eq!(code, 0);
+    let mut all = Vec::new();
+    for y in [&days[1][..4], &days[3][..4]] {
+        all.extend(avg(&d.path().join(format!("db/pwr.{y}"))));
+    }
+    all.sort_by(|a, b| a.0.cmp(&b.0));
+    all.dedup();
+    let kwh: Vec<f64> = all.iter().map(|r| r.1).collect();
+    assert_eq!(all.len(), 3, "{all:?}");
+    assert!(
+        kwh.contains(&4.0) && kwh.iter().filter(|k| **k == 2.0).count() == 2,
+        "{all:?}"
+    );
+}
+
+#[test]
+fn bad_days_and_bad_databases() {
+    let d = Scratch::new("bad");
+    let cfg = conf(d.path(), "DB_BUSY_TIMEOUT_SECONDS=1\n");
+    let c = cfg.to_str().unwrap();
+    // Empty day: zero energy, not written, non-zero exit, no file created.
+    write_day(d.path(), "2025-01-10", ["garbage".to_string()]);
+    let (code, _, err) = mcce(ROME, &["digest", "-c", c, "--date", "2025-01-10"]);
+    assert_eq!(code, 65, "{err}");
+    assert!(
+        err.contains("2025-01-10: zero energy") && err.contains("not written"),
+        "{err}"
+    );
+    assert!(!d.path().join("db/pwr.2025").exists());
+    // Missing day file.
+    let (code, _, err) = mcce(ROME, &["digest", "-c", c, "--date", "2025-01-11"]);
+    assert_eq!(code, 66, "{err}");
+    assert!(
+        err.contains("days/2025-01-11: cannot read the day file"),
+        "{err}"
+    );
+    // Torn last line and garbage are skipped, not fatal.
+    let t = utc_midnight(2025, 1, 12);
+    let mut lines = constant(t, t + 600, 1200);
+    lines.insert(3, "1736640015 ".into());
+    lines.insert(5, "what is this".into());
+    let p = write_day(d.path(), "2025-01-12", lines);
+    std::fs::OpenOptions::new().append(true).open(&p).unwrap();
+    {
+        use std::io::Write;
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&p)
+            .unwrap()
+            .write_all(b"17366406")
+            .unwrap();
+    }
+    let (code, out, err) = mcce(ROME, &["digest", "-c", c, "--date", "2025-01-12"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("3 line(s) skipped"), "{out}");
+
+    // A reader holding the database: busy timeout, then a clear error.
+    let db = d.path().join("db/pwr.2025");
+    let reader = Connection::open(&db).unwrap();
+    reader
+        .execute_batch("BEGIN; SELECT count(*) FROM avg;")
+        .unwrap();
+    let t0 = std::time::Instant::now();
+    let (code, _, err) = mcce(ROME, &["digest", "-c", c, "--date", "2025-01-12"]);
+    assert_eq!(code, 75, "{err}");
+    assert!(err.contains("locked") || err.contains("busy"), "{err}");
+    assert!(
+        t0.elapsed() >= Duration::from_millis(900),
+        "waited for the busy timeout"
+    );
+    reader.execute_batch("COMMIT").unwrap();
+    drop(reader);
+    let (code, _, err) = mcce(ROME, &["digest", "-c", c, "--date", "2025-01-12"]);
+    assert_eq!(code, 0, "{err}");
+
+    // A corrupt database: clear error, file untouched.
+    let junk = vec![0x42u8; 4096];
+    std::fs::write(&db, &junk).unwrap();
+    let (code, _, err) = mcce(ROME, &["digest", "-c", c, "--date", "2025-01-12"]);
+    assert_eq!(code, 74, "{err}");
+    assert!(
+        err.contains("pwr.2025") && err.contains("not an SQLite database"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&db).unwrap(), junk);
+
+    // An unwritable place for the database.
+    std::fs::write(d.path().join("blocker"), "").unwrap();
+    let cfg2 = d.path().join("other.conf");
+    std::fs::write(
+        &cfg2,
+        format!(
+            "DATA_DIR={0}/data\nDATABASE_URL={0}/blocker/db/pwr\n",
+            d.path().display()
+        ),
+    )
+    .unwrap();
+    let (code, _, err) = mcce(
+        ROME,
+        &[
+            "digest",
+            "-c",
+            cfg2.to_str().unwrap(),
+            "--date",
+            "2025-01-12",
+        ],
+    );
+    assert_eq!(code, 73, "{err}");
+    assert!(err.contains("blocker/db: cannot create"), "{err}");
+}
+
+#[test]
+fn killed_mid_digest_leaves_the_previous_state_and_a_rerun_completes() {
+    let d = Scratch::new("crash");
+    for day in 10..=13 {
+        let t = utc_midnight(2025, 2, day) - 3600;
+        write_day(
+            d.path(),
+            &format!("2025-02-{day}"),
+            constant(t, t + 86_400, 800 + day as u32),
+        );
+    }
+    let cfg = conf(d.path(), "");
+    let c = cfg.to_str().unwrap();
+    let db = d.path().join("db/pwr.2025");
+    let mut child = Command::new(bin())
+        .args(["digest", "-c", c])
+        .env("TZ", ROME)
+        .env("MCCE_TEST_PAUSE_BEFORE_COMMIT_MS", "1500")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Day one commits after 1.5 s; kill inside day two's transaction.
+    std::thread::sleep(Duration::from_millis(2300));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let c1 = Connection::open(&db).unwrap();
+    let ok: String = c1
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(ok, "ok");
+    drop(c1);
+    assert_eq!(avg(&db), vec![("2025-02-10".to_string(), 19.44)]);
+    let buckets: i64 = Connection::open(&db)
+        .unwrap()
+        .query_row("select count(*) from mcce_bucket", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(buckets, 96, "no half-written day");
+    let (code, out, err) = mcce(ROME, &["digest", "-c", c]);
+    assert_eq!(code, 0, "{out}{err}");
+    let days: Vec<String> = avg(&db).into_iter().map(|r| r.0).collect();
+    assert_eq!(
+        days,
+        ["2025-02-10", "2025-02-11", "2025-02-12", "2025-02-13"]
+    );
+}
+
+#[test]
+fn export_and_report_across_years() {
+    let d = Scratch::new("export");
+    let cfg = conf(d.path(), "PRICE_PER_KWH=0.25\n");
+    let c = cfg.to_str().unwrap();
+    let t1 = utc_midnight(2024, 12, 31) - 3600;
+    let t2 = utc_midnight(2025, 1, 1) - 3600;
+    write_day(d.path(), "2024-12-31", constant(t1, t1 + 86_400, 1000));
+    write_day(d.path(), "2025-01-01", constant(t2, t2 + 86_400, 500));
+    for day in ["2024-12-31", "2025-01-01"] {
+        assert_eq!(mcce(ROME, &["digest", "-c", c, "--date", day]).0, 0);
+    }
+    let (code, out, err) = mcce(ROME, &["export", "-c", c, "--resolution", "day"]);
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines[0],
+        "date,kwh,coverage,samples,peak_w,peak_at,min_w,over_cap_seconds,gaps"
+    );
+    assert!(
+        lines[1].starts_with("2024-12-31,24,1,17280,1000,2024-12-31 00:00:00,1000,0,0"),
+        "{out}"
+    );
+    assert!(lines[2].starts_with("2025-01-01,12,1,17280,500,"), "{out}");
+
+    let (code, out, _) = mcce(
+        ROME,
+        &[
+            "export",
+            "-c",
+            c,
+            "--resolution",
+            "raw",
+            "--from",
+            "2024-12-31",
+            "--to",
+            "2025-01-01",
+        ],
+    );
+    assert_eq!(code, 0);
+    assert_eq!(out.lines().count(), 1 + 2 * 17_280);
+    assert_eq!(
+        out.lines().nth(1).unwrap(),
+        format!("2024-12-31T00:00:00+01:00,{t1},1000")
+    );
+
+    let (code, out, _) = mcce(
+        ROME,
+        &[
+            "export",
+            "-c",
+            c,
+            "--resolution",
+            "bucket",
+            "--format",
+            "json",
+            "--from",
+            "2025-01-01",
+        ],
+    );
+    assert_eq!(code, 0);
+    assert!(
+        out.starts_with("[\n{\"time\":\"2025-01-01T00:00:00+01:00\",\"unix\":"),
+        "{}",
+        &out[..200]
+    );
+    assert_eq!(out.matches("\"mean_w\":500").count(), 96);
+    assert!(out.ends_with("}\n]\n"));
+
+    let (code, out, _) = mcce(ROME, &["report", "-c", c, "--month", "2024-12"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("2024-12-31   24.00  100%   1000"), "{out}");
+    assert!(out.contains("cost 6.00"), "{out}");
+    assert!(out.lines().all(|l| l.len() <= 80));
+    let (code, out, _) = mcce(ROME, &["report", "-c", c, "--year", "2025"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("2025-01    1    12.00"), "{out}");
+}
+
+#[test]
+fn retention_removes_only_digested_days() {
+    let d = Scratch::new("retention");
+    let cfg = conf(d.path(), "KEEP_RAW_DAYS=2\n");
+    let c = cfg.to_str().unwrap();
+    let t = utc_midnight(2025, 1, 5) + 3600;
+    write_day(d.path(), "2025-01-05", constant(t, t + 600, 100));
+    write_day(d.path(), "2025-01-06", ["junk".to_string()]); // zero energy: never digested
+    let (code, out, err) = mcce(ROME, &["digest", "-c", c]);
+    assert_eq!(code, 65, "{out}{err}");
+    assert!(
+        out.contains("removed") && out.contains("2025-01-05"),
+        "{out}"
+    );
+    assert!(!d.path().join("data/days/2025-01-05").exists());
+    assert!(
+        d.path().join("data/days/2025-01-06").exists(),
+        "undigested raw data is kept"
+    );
+}
