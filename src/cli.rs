@@ -36,6 +36,10 @@ pub enum Command {
         config: Option<PathBuf>,
         seconds: Option<u32>,
     },
+    Gpio {
+        config: Option<PathBuf>,
+        action: GpioAction,
+    },
     Demo(DemoArgs),
     Digest {
         config: Option<PathBuf>,
@@ -55,6 +59,12 @@ pub struct ExportArgs {
     pub to: Option<Date>,
     pub resolution: Resolution,
     pub format: Format,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GpioAction {
+    Setup,
+    Low,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -89,6 +99,7 @@ Commands:
   read      take one reading now and print it
   status    what the running daemon saw last
   beep      sound the siren once to test the wiring
+  gpio      (root, init script) export the buzzer lines / drive them low
   sim       a simulated meter on a pseudo-terminal
   decode    decode a captured byte stream from stdin
   digest    store complete days in the yearly SQLite databases
@@ -136,6 +147,17 @@ Sounds the siren once on the configured buzzer lines, then leaves both low.
 
   -c, --config FILE   configuration file (default /etc/mcce.conf)
   --seconds N         length of the siren (default ALARM_SIREN_SECONDS)
+";
+
+const GPIO_HELP: &str = "\
+Usage: mcce gpio setup|low [-c FILE]
+
+Run as root by the init script. `setup` exports the buzzer lines (BCM
+numbers offset by the chip's sysfs base) and lets group gpio drive them, so
+the daemon needs no root; `low` drives both lines low. Nothing to do when
+BUZZER=none.
+
+  -c, --config FILE   configuration file (default /etc/mcce.conf)
 ";
 
 const DECODE_HELP: &str = "\
@@ -291,6 +313,27 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, Failur
                 }
             }
             Ok(Command::Beep { config, seconds })
+        }
+        "gpio" => {
+            let mut action = None;
+            while let Some(a) = p.next().map_err(err)? {
+                match a {
+                    Short('c') | Long("config") => config = Some(p.value().map_err(err)?.into()),
+                    Short('h') | Long("help") => return Ok(Command::Help(GPIO_HELP.into())),
+                    Value(v) if action.is_none() => {
+                        action = Some(match v.to_string_lossy().as_ref() {
+                            "setup" => GpioAction::Setup,
+                            "low" => GpioAction::Low,
+                            other => {
+                                return Err(usage(format!("gpio: '{other}' is not setup or low")));
+                            }
+                        })
+                    }
+                    other => return Err(usage(other.unexpected())),
+                }
+            }
+            let action = action.ok_or_else(|| usage("gpio: say setup or low"))?;
+            Ok(Command::Gpio { config, action })
         }
         "decode" => {
             let mut hex = false;

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crate::alarm::{Buzzer, Silent, Siren, SirenShape};
-use crate::cli::{Command, SimArgs};
+use crate::cli::{Command, GpioAction, SimArgs};
 use crate::clock::{Clock, RealClock, ScaledClock, system_wall};
 use crate::config::{BuzzerKind, Config, ConfigError, DEFAULT_PATH};
 use crate::daemon::{Daemon, Hardware, Signals, build_epoch};
@@ -36,6 +36,7 @@ pub fn execute(cmd: Command) -> Outcome {
         Command::Read { config } => read(config),
         Command::Status { config } => status(config),
         Command::Beep { config, seconds } => beep(config, seconds),
+        Command::Gpio { config, action } => gpio_cmd(config, action),
         Command::Demo(args) => crate::demo::demo(args),
         Command::Digest { config, date } => {
             let cfg = load_config(config.as_deref())?;
@@ -359,5 +360,37 @@ fn beep(config: Option<PathBuf>, seconds: Option<u32>) -> Outcome {
         "sounded on BCM GPIO {} (enable) and {} (tone)",
         cfg.buzzer_enable_gpio, cfg.buzzer_tone_gpio
     );
+    Ok(())
+}
+
+fn gpio_cmd(config: Option<PathBuf>, action: GpioAction) -> Outcome {
+    let cfg = load_config(config.as_deref())?;
+    if cfg.buzzer == BuzzerKind::None {
+        return Ok(());
+    }
+    let unavailable = |e: String| Failure::new(exit::UNAVAILABLE, e);
+    let (en, tone) = gpio::resolve_lines(
+        &cfg.buzzer_gpio_chip,
+        cfg.buzzer_enable_gpio,
+        cfg.buzzer_tone_gpio,
+    )
+    .map_err(unavailable)?;
+    match action {
+        GpioAction::Setup => {
+            let groups = std::fs::read_to_string("/etc/group")
+                .map_err(|e| Failure::new(exit::CONFIG, format!("/etc/group: {e}")))?;
+            let gid = gpio::group_id(&groups, "gpio")
+                .ok_or_else(|| Failure::new(exit::CONFIG, "/etc/group: no group gpio"))?;
+            for n in [en, tone] {
+                gpio::export_for_group(n, gid).map_err(unavailable)?;
+                gpio::force_low(n).map_err(unavailable)?;
+            }
+        }
+        GpioAction::Low => {
+            for n in [tone, en] {
+                gpio::force_low(n).map_err(unavailable)?;
+            }
+        }
+    }
     Ok(())
 }

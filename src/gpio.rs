@@ -92,6 +92,54 @@ pub fn resolve_lines(
     ))
 }
 
+/// The id of `group` in an `/etc/group`-format text.
+pub fn group_id(group_file: &str, group: &str) -> Option<u32> {
+    group_file.lines().find_map(|l| {
+        let mut f = l.split(':');
+        (f.next()? == group).then_some(())?;
+        f.next()?;
+        f.next()?.parse().ok()
+    })
+}
+
+/// As root, before the daemon starts: exports a line if needed and lets
+/// group `gid` drive it, so the daemon itself never needs root.
+pub fn export_for_group(n: u32, gid: u32) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = PathBuf::from(format!("{SYSFS_GPIO}/gpio{n}"));
+    if !dir.exists() {
+        std::fs::write(format!("{SYSFS_GPIO}/export"), n.to_string())
+            .map_err(|e| format!("{SYSFS_GPIO}/export: cannot export GPIO {n}: {e}"))?;
+        // The kernel creates the directory; udev or mdev may still be
+        // adjusting it for a moment.
+        for _ in 0..50 {
+            if dir.join("value").exists() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+    for f in ["direction", "value"] {
+        let p = dir.join(f);
+        std::os::unix::fs::chown(&p, None, Some(gid))
+            .map_err(|e| format!("{}: cannot hand to the gpio group: {e}", p.display()))?;
+        let meta = std::fs::metadata(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+        let mut perm = meta.permissions();
+        perm.set_mode(perm.mode() | 0o060);
+        std::fs::set_permissions(&p, perm).map_err(|e| format!("{}: {e}", p.display()))?;
+    }
+    Ok(())
+}
+
+/// Drives an exported line low, if it is exported.
+pub fn force_low(n: u32) -> Result<(), String> {
+    let p = PathBuf::from(format!("{SYSFS_GPIO}/gpio{n}/value"));
+    if !p.exists() {
+        return Ok(());
+    }
+    std::fs::write(&p, "0").map_err(|e| format!("{}: {e}", p.display()))
+}
+
 /// Value files the panic hook drives low. A panic aborts in release builds,
 /// so `Drop` would not run; the hook is the last word on the lines.
 static LINES_TO_LOWER: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
@@ -221,6 +269,14 @@ mod tests {
                 .unwrap_err()
                 .contains("beyond")
         );
+    }
+
+    #[test]
+    fn group_ids() {
+        let g = "root:x:0:\ndialout:x:18:\ngpio:x:101:mcce\n";
+        assert_eq!(group_id(g, "gpio"), Some(101));
+        assert_eq!(group_id(g, "dialout"), Some(18));
+        assert_eq!(group_id(g, "gpi"), None);
     }
 
     #[test]

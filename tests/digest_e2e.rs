@@ -12,6 +12,9 @@ use std::time::Duration;
 
 const ROME: &str = "Europe/Rome";
 
+/// `(index, value)` rows as pwrApp reads them.
+type Rows = Vec<(String, f64)>;
+
 /// Unix time of `y-m-d` 00:00 UTC.
 fn utc_midnight(y: i32, m: u32, d: u32) -> i64 {
     mcce::localtime::days_from_civil(y, m, d) * 86_400
@@ -82,12 +85,7 @@ fn day_rows(db: &Path, day: &str) -> Vec<(String, f64)> {
         .unwrap()
 }
 
-fn digest_constant_day(
-    tz: &str,
-    date: &str,
-    start: i64,
-    hours: i64,
-) -> (Vec<(String, f64)>, Vec<(String, f64)>) {
+fn digest_constant_day(tz: &str, date: &str, start: i64, hours: i64) -> (Rows, Rows) {
     let d = Scratch::new(&format!("dst-{}-{date}", tz.replace('/', "_")));
     write_day(d.path(), date, constant(start, start + hours * 3600, 1000));
     let cfg = conf(d.path(), "");
@@ -437,7 +435,7 @@ fn killed_mid_digest_leaves_the_previous_state_and_a_rerun_completes() {
         write_day(
             d.path(),
             &format!("2025-02-{day}"),
-            constant(t, t + 86_400, 800 + day as u32),
+            constant(t, t + 86_400, 800 + day),
         );
     }
     let cfg = conf(d.path(), "");

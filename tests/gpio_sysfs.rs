@@ -159,3 +159,29 @@ fn daemon_alarm_on_sysfs_and_sigterm_mid_siren_leaves_lines_low() {
         "one siren at a time"
     );
 }
+
+#[test]
+fn gpio_setup_hands_the_offset_lines_to_group_gpio() {
+    if !is_root() {
+        eprintln!("skipped: needs root for a private mount namespace");
+        return;
+    }
+    let d = Scratch::new("gpio-setup");
+    std::fs::write(d.path().join("group"), "root:x:0:\ndialout:x:18:\ngpio:x:4242:mcce\n").unwrap();
+    let cfg = d.path().join("mcce.conf");
+    std::fs::write(&cfg, "").unwrap();
+    let body = format!(
+        "mount --bind $OUT/group /etc/group\n$MCCE gpio setup -c {c}; echo \"setup=$?\"\n\
+         stat -c '%g %A' $G/gpio529/direction $G/gpio530/direction > $OUT/perms\n\
+         $MCCE gpio low -c {c}; echo \"low=$?\"",
+        c = cfg.display()
+    );
+    let (ok, out) = in_fake_sysfs(d.path(), &body);
+    assert!(ok, "{out}");
+    assert!(out.contains("setup=0") && out.contains("low=0"), "{out}");
+    let perms = read(d.path(), "perms");
+    assert_eq!(perms.lines().count(), 2, "{perms}");
+    assert!(perms.lines().all(|l| l.starts_with("4242 -rw-rw")), "{perms}");
+    assert_eq!(read(d.path(), "enable.log"), "00");
+    assert_eq!(read(d.path(), "tone.log"), "00");
+}
