@@ -167,7 +167,11 @@ fn gpio_setup_hands_the_offset_lines_to_group_gpio() {
         return;
     }
     let d = Scratch::new("gpio-setup");
-    std::fs::write(d.path().join("group"), "root:x:0:\ndialout:x:18:\ngpio:x:4242:mcce\n").unwrap();
+    std::fs::write(
+        d.path().join("group"),
+        "root:x:0:\ndialout:x:18:\ngpio:x:4242:mcce\n",
+    )
+    .unwrap();
     let cfg = d.path().join("mcce.conf");
     std::fs::write(&cfg, "").unwrap();
     let body = format!(
@@ -181,7 +185,10 @@ fn gpio_setup_hands_the_offset_lines_to_group_gpio() {
     assert!(out.contains("setup=0") && out.contains("low=0"), "{out}");
     let perms = read(d.path(), "perms");
     assert_eq!(perms.lines().count(), 2, "{perms}");
-    assert!(perms.lines().all(|l| l.starts_with("4242 -rw-rw")), "{perms}");
+    assert!(
+        perms.lines().all(|l| l.starts_with("4242 -rw-rw")),
+        "{perms}"
+    );
     assert_eq!(read(d.path(), "enable.log"), "00");
     assert_eq!(read(d.path(), "tone.log"), "00");
 }

@@ -1,0 +1,200 @@
+#!/usr/bin/env bash
+# Rootfs smoke test, as root: a busybox root with our overlay, the package's
+# init script and crontab, the user and groups the package creates, a static
+# mcce, a simulated meter at /dev/ttyUSB0 and a fake /sys/class/gpio. Checks
+# that S90mcce start/reload/restart/stop and the crontab's digest work there.
+# Usage: ci/rootfs-smoke.sh STATIC_MCCE_BINARY
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+bin=$(realpath "${1:?usage: $0 STATIC_MCCE_BINARY}")
+
+# Everything mounted below vanishes with this private mount namespace.
+if [ "${MCCE_SMOKE_INSIDE:-}" != 1 ]; then
+	exec env MCCE_SMOKE_INSIDE=1 unshare -m "$0" "$bin"
+fi
+
+work=$(mktemp -d /tmp/mcce-rootfs.XXXXXX)
+root=$work/root
+sim_pid=""
+cleanup() {
+	if [ -n "$sim_pid" ]; then kill "$sim_pid" 2>/dev/null || true; fi
+	pkill -f "^/usr/bin/mcce run" 2>/dev/null || true
+	pkill -x syslogd 2>/dev/null || true
+	sleep 0.2
+	umount -R -l "$root/dev" "$root/proc" "$root/sys/class" 2>/dev/null || true
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+fail() {
+	echo "FAIL: $*" >&2
+	[ -f "$root/var/log/messages" ] && tail -n 30 "$root/var/log/messages" >&2
+	exit 1
+}
+pass() { echo "ok: $*"; }
+
+wait_for() { # seconds, description, command...
+	local limit=$1 what=$2
+	shift 2
+	for _ in $(seq "$((limit * 10))"); do
+		"$@" && return 0
+		sleep 0.1
+	done
+	fail "timed out waiting for $what"
+}
+
+# --- The root filesystem --------------------------------------------------
+mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,etc/init.d,dev,proc,sys/class,run,tmp,var/lib,var/log,root}
+ln -s ../run "$root/var/run"
+cp "$(command -v busybox)" "$root/bin/busybox"
+chroot "$root" /bin/busybox --install -s
+cp -a "$top/overlay/." "$root/"
+install -m 0755 "$top/buildroot-package/package/mcce/S90mcce" "$root/etc/init.d/S90mcce"
+install -m 0755 "$bin" "$root/usr/bin/mcce"
+
+# Users and groups as Buildroot's mkusers makes them from MCCE_USERS.
+users=$(sed -n '/^define MCCE_USERS/,/^endef/p' "$top/buildroot-package/package/mcce/mcce.mk" | sed -n 2p)
+read -r uname _uid ugroup _gid _pw uhome _shell ugroups _comment <<<"$users"
+if [ "$uname" != mcce ] || [ "$ugroups" != "dialout,gpio" ]; then fail "unexpected MCCE_USERS: $users"; fi
+cat > "$root/etc/passwd" <<PASSWD
+root:x:0:0:root:/root:/bin/sh
+$uname:x:100:100:mcce power logger:$uhome:/bin/false
+PASSWD
+cat > "$root/etc/group" <<GROUP
+root:x:0:
+tty:x:5:
+dialout:x:18:$uname
+$ugroup:x:100:
+gpio:x:101:$uname
+GROUP
+# MCCE_PERMISSIONS: "path d mode user group ..." lines.
+sed -n '/^define MCCE_PERMISSIONS/,/^endef/p' "$top/buildroot-package/package/mcce/mcce.mk" |
+	sed '1d;$d' | while read -r path type mode owner group _; do
+		[ "$type" = d ] || fail "unexpected permission entry $path"
+		if [ "$owner" != mcce ] || [ "$group" != mcce ]; then fail "unexpected owner in $path"; fi
+		mkdir -p "$root$path"
+		chmod "$mode" "$root$path"
+		chown 100:100 "$root$path"
+	done
+# Crontabs belong to root (busybox crond ignores others).
+chown -R 0:0 "$root/etc/cron"
+# Edit /etc/mcce.conf as a user would: a faster poll for this test.
+sed -i 's/^POLL_SECONDS=.*/POLL_SECONDS=1/; s/^REPLY_TIMEOUT_MS=.*/REPLY_TIMEOUT_MS=500/' "$root/etc/mcce.conf"
+
+# --- Devices, /proc, the fake GPIO tree, the meter --------------------------
+mount -t tmpfs -o mode=0755 none "$root/dev"
+mknod -m 666 "$root/dev/null" c 1 3
+mknod -m 666 "$root/dev/zero" c 1 5
+mknod -m 444 "$root/dev/urandom" c 1 9
+mount -t proc proc "$root/proc"
+mount -t tmpfs none "$root/sys/class"
+g=$root/sys/class/gpio
+mkdir -p "$g/gpiochip512" "$g/gpio529" "$g/gpio530"
+echo pinctrl-bcm2835 > "$g/gpiochip512/label"
+echo 512 > "$g/gpiochip512/base"
+echo 54 > "$g/gpiochip512/ngpio"
+: > "$g/export"
+for n in 529 530; do
+	echo in > "$g/gpio$n/direction"
+	echo 1 > "$g/gpio$n/value" # the state an unclean exit could leave
+	chmod 644 "$g/gpio$n/direction" "$g/gpio$n/value"
+done
+
+"$bin" sim --link "$work/ttyUSB0" > /dev/null 2>&1 &
+sim_pid=$!
+wait_for 5 "the simulated meter" test -L "$work/ttyUSB0"
+slave=$(readlink "$work/ttyUSB0")
+touch "$root/dev/ttyUSB0"
+mount --bind "$slave" "$root/dev/ttyUSB0"
+chown 0:18 "$root/dev/ttyUSB0" # what overlay/etc/mdev.conf does for ttyUSB*
+chmod 660 "$root/dev/ttyUSB0"
+grep -q '^ttyUSB\[0-9\]\*[[:space:]]*root:dialout 660' "$root/etc/mdev.conf" || fail "mdev.conf rule for ttyUSB"
+
+chroot "$root" /sbin/syslogd -O /var/log/messages
+wait_for 5 "syslogd" test -S "$root/dev/log"
+
+# --- start ------------------------------------------------------------------
+out=$(chroot "$root" /etc/init.d/S90mcce start)
+[ "$out" = "Starting mcce: OK" ] || fail "start said: $out"
+pid=$(cat "$root/run/mcce.pid")
+[ "$(stat -c %u "/proc/$pid")" = 100 ] || fail "daemon runs as uid $(stat -c %u "/proc/$pid"), not mcce"
+grep -q "^Groups:.*\b18\b.*\b101\b" "/proc/$pid/status" || fail "daemon lacks groups dialout,gpio: $(grep Groups "/proc/$pid/status")"
+pass "S90mcce start: pid $pid as user mcce with groups dialout,gpio"
+for n in 529 530; do
+	[ "$(stat -c %g "$g/gpio$n/value")" = 101 ] || fail "gpio$n/value not handed to group gpio"
+	[ "$(cat "$g/gpio$n/direction")" = low ] || fail "gpio$n direction is $(cat "$g/gpio$n/direction")"
+done
+pass "buzzer lines 529/530 (BCM 17/18 + base 512) exported for group gpio, driven low"
+
+count() { cat "$root"/var/lib/mcce/days/* 2>/dev/null | wc -l; }
+at_least() { [ "$(count)" -ge "$1" ]; }
+wait_for 15 "samples" at_least 3
+pass "samples accumulate ($(count) lines)"
+wait_for 5 "daemon log in syslog" grep -q "mcce: INFO: .*port open" "$root/var/log/messages"
+pass "daemon stderr reaches syslog"
+chroot --userspec=100:100 "$root" /usr/bin/mcce status > "$work/status" || fail "mcce status: $(cat "$work/status")"
+grep -q "meter:  ok" "$work/status" || fail "status: $(cat "$work/status")"
+pass "mcce status works while the daemon holds the port"
+
+# --- reload, restart --------------------------------------------------------
+out=$(chroot "$root" /etc/init.d/S90mcce reload)
+[ "$out" = "Reloading mcce: OK" ] || fail "reload said: $out"
+wait_for 5 "reload in the log" grep -q "configuration reloaded" "$root/var/log/messages"
+[ "$(cat "$root/run/mcce.pid")" = "$pid" ] || fail "reload changed the pid"
+pass "S90mcce reload: same pid, configuration reloaded"
+
+# busybox start-stop-daemon reports "stopped /usr/bin/mcce (pid N)" itself.
+said() { # output, expected lines with the ssd report removed
+	[ "$(printf '%s\n' "$1" | sed 's#stopped /usr/bin/mcce (pid [0-9]*)##' | tr -d '\n')" = "$2" ]
+}
+out=$(chroot "$root" /etc/init.d/S90mcce restart)
+said "$out" "Stopping mcce: OKStarting mcce: OK" || fail "restart said: $out"
+pid2=$(cat "$root/run/mcce.pid")
+if [ "$pid2" = "$pid" ] || [ -d "/proc/$pid" ]; then fail "restart left the old daemon"; fi
+before=$(count)
+wait_for 10 "samples after restart" at_least "$((before + 2))"
+pass "S90mcce restart: new pid $pid2, samples continue"
+
+# --- stop ---------------------------------------------------------------------
+echo 1 > "$g/gpio529/value"
+out=$(chroot "$root" /etc/init.d/S90mcce stop)
+said "$out" "Stopping mcce: OK" || fail "stop said: $out"
+[ ! -d "/proc/$pid2" ] || fail "daemon still running after stop returned"
+pgrep -f "^/usr/bin/mcce run" > /dev/null && fail "an mcce daemon is left"
+[ ! -e "$root/run/mcce.pid" ] || fail "pidfile left behind"
+for n in 529 530; do
+	[ "$(cat "$g/gpio$n/value")" = 0 ] || fail "gpio$n left at $(cat "$g/gpio$n/value")"
+done
+pass "S90mcce stop: returns with no daemon left and both buzzer lines low"
+
+# --- the digest, as crond runs it ---------------------------------------------
+yesterday=$(chroot "$root" date -d "@$(($(date +%s) - 86400))" +%F)
+start=$(chroot "$root" date -d "$yesterday 00:00:00" +%s)
+# One sample per poll (POLL_SECONDS=1 above) over the whole day.
+seq 0 1 86399 | awk -v s="$start" '{ printf "%d %d\n", s + $1, 300 + ($1 % 3600) / 10 }' \
+	> "$root/var/lib/mcce/days/$yesterday"
+chown 100:100 "$root/var/lib/mcce/days/$yesterday"
+cmd=$(grep -v '^[[:space:]]*#' "$root/etc/cron/crontabs/mcce" | awk 'NF >= 6 { $1 = $2 = $3 = $4 = $5 = ""; sub(/^ +/, ""); print; exit }')
+[ -n "$cmd" ] || fail "no command in the crontab"
+chroot --userspec=100:100 "$root" /usr/bin/env -i HOME=/var/lib/mcce SHELL=/bin/sh \
+	USER=mcce LOGNAME=mcce PATH=/bin:/usr/bin:/sbin:/usr/sbin /bin/sh -c "$cmd"
+db=$root/var/lib/mcce/db/pwr.${yesterday%%-*}
+[ -f "$db" ] || fail "the crontab's command made no database"
+[ "$(stat -c %u "$db")" = 100 ] || fail "database not owned by mcce"
+rows=$(sqlite3 "$db" "select count(*) from \"$yesterday\"")
+kwh=$(sqlite3 "$db" "select \"kWh\" from avg where \"index\" = '$yesterday'")
+if [ "$rows" != 96 ] || [ "$kwh" = "" ] || [ "$kwh" = 0.0 ]; then fail "database content: $rows rows, kWh '$kwh'"; fi
+wait_for 5 "digest line in syslog" grep -q "mcce-digest: $yesterday: .* 100.0 % covered" "$root/var/log/messages"
+pass "crontab command ($cmd) digests yesterday: $kwh kWh, $rows buckets, logged to syslog"
+
+# busybox crond reads the crontab without complaint.
+timeout 3 chroot "$root" crond -f -l 0 -L /tmp/crond.log -c /etc/cron/crontabs || true
+grep -q "crond (busybox" "$root/tmp/crond.log" || fail "crond did not start: $(cat "$root/tmp/crond.log")"
+grep -qi "error\|bad\|ignored" "$root/tmp/crond.log" && fail "crond complained: $(cat "$root/tmp/crond.log")"
+# At log level 0 crond prints each entry it parsed, then its minute bitmap:
+# minute 5 is the sixth bit.
+grep -q "user:mcce entry:" "$root/tmp/crond.log" || fail "crond did not read the mcce crontab: $(cat "$root/tmp/crond.log")"
+grep -q "^000001000000" "$root/tmp/crond.log" || fail "crond did not schedule minute 5: $(cat "$root/tmp/crond.log")"
+pass "busybox crond accepts /etc/cron/crontabs/mcce"
+echo "rootfs smoke test: all passed"
