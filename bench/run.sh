@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Benchmarks (not tests): the figures README quotes. Run on an idle machine:
+#   bench/run.sh            (builds the release binary first)
+# Daemon: real polls of the simulated meter over a pty for BENCH_SECONDS
+# (default 60) at POLL_SECONDS=1, scaled to a day of 5-second polls.
+# Digest: one day of 5-second samples, and a catch-up of 365 days.
+# Export: a year of raw samples as CSV.
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+cargo build --release --locked -q
+bin=$top/target/release/mcce
+seconds=${BENCH_SECONDS:-60}
+work=$(mktemp -d /tmp/mcce-bench.XXXXXX)
+sim_pid=""
+cleanup() {
+	if [ -n "$sim_pid" ]; then kill "$sim_pid" 2>/dev/null || true; fi
+	rm -rf "$work"
+}
+trap cleanup EXIT
+ticks=$(getconf CLK_TCK)
+export TZ=Europe/Rome
+
+echo "machine: $(nproc) cores, $(uname -m), mcce $("$bin" --version | cut -d' ' -f2)"
+
+# --- daemon ------------------------------------------------------------------
+"$bin" sim --link "$work/tty" > /dev/null 2>&1 &
+sim_pid=$!
+for _ in $(seq 50); do [ -L "$work/tty" ] && break; sleep 0.1; done
+cat > "$work/mcce.conf" <<CONF
+PORT=$work/tty
+POLL_SECONDS=1
+REPLY_TIMEOUT_MS=500
+DATA_DIR=$work/data
+RUN_DIR=$work
+DATABASE_URL=$work/db/pwr
+BUZZER=none
+CONF
+"$bin" run -c "$work/mcce.conf" 2> "$work/daemon.log" &
+daemon=$!
+sleep "$seconds"
+hwm=$(awk '/^VmHWM/ { print $2 }' "/proc/$daemon/status")
+read -r utime stime < <(awk '{ print $14, $15 }' "/proc/$daemon/stat")
+kill -TERM "$daemon"
+wait "$daemon" || true
+polls=$(cat "$work"/data/days/* | wc -l)
+awk -v u="$utime" -v s="$stime" -v t="$ticks" -v p="$polls" -v h="$hwm" 'BEGIN {
+	cpu = (u + s) / t
+	printf "daemon: %d polls in '"$seconds"' s, CPU %.3f s (%.3f ms/poll) -> %.2f s per day of 5-s polls; peak RSS %.2f MiB\n",
+		p, cpu, 1000 * cpu / p, cpu / p * 17280, h / 1024
+}'
+
+# --- digest --------------------------------------------------------------------
+mkdir -p "$work/year/data/days"
+cat > "$work/year.conf" <<CONF
+DATA_DIR=$work/year/data
+DATABASE_URL=$work/year/db/pwr
+CONF
+# 2025 in Europe/Rome: samples every 5 s from each local midnight.
+python3 - "$work/year/data/days" <<'PY'
+import datetime, os, sys, zoneinfo
+tz = zoneinfo.ZoneInfo("Europe/Rome")
+d = datetime.date(2025, 1, 1)
+while d.year == 2025:
+    start = int(datetime.datetime(d.year, d.month, d.day, tzinfo=tz).timestamp())
+    n = d + datetime.timedelta(days=1)
+    end = int(datetime.datetime(n.year, n.month, n.day, tzinfo=tz).timestamp())
+    with open(os.path.join(sys.argv[1], d.isoformat()), "w") as f:
+        f.write("".join(f"{t} {300 + (t // 5) % 4000}\n" for t in range(start, end, 5)))
+    d = n
+PY
+timed() { # label, command...: wall seconds and peak RSS of one run
+	local label=$1
+	shift
+	/usr/bin/time -f "%e %M" -o "$work/time" "$@" > /dev/null
+	read -r wall rss < "$work/time"
+	awk -v l="$label" -v w="$wall" -v r="$rss" 'BEGIN { printf "%s: %.3f s wall, peak RSS %.2f MiB\n", l, w, r / 1024 }'
+}
+timed "digest one day (17 280 samples)" "$bin" digest -c "$work/year.conf" --date 2025-06-15
+rm -rf "$work/year/db"
+timed "digest catch-up of 365 days" "$bin" digest -c "$work/year.conf"
+
+# --- export ----------------------------------------------------------------------
+rows=$(cat "$work"/year/data/days/* | wc -l)
+/usr/bin/time -f "%e %M" -o "$work/time" "$bin" export -c "$work/year.conf" \
+	--resolution raw --from 2025-01-01 --to 2025-12-31 > /dev/null
+read -r wall rss < "$work/time"
+awk -v n="$rows" -v w="$wall" -v r="$rss" 'BEGIN {
+	printf "export raw CSV, a year (%d rows): %.2f s, %.2f M rows/s, peak RSS %.2f MiB\n", n, w, n / w / 1e6, r / 1024
+}'
