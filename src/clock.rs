@@ -8,13 +8,18 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 pub trait Clock: Send + Sync {
-    /// Wall-clock time in Unix seconds (may jump, may be 1970 at boot).
-    fn wall(&self) -> i64;
+    /// Wall-clock time in Unix milliseconds (may jump, may be 1970 at boot).
+    fn wall_ms(&self) -> i64;
+    /// Wall-clock time to the nearest second: polls fall on whole seconds,
+    /// and rounding keeps a tick that wakes a hair early on its own second.
+    fn wall(&self) -> i64 {
+        (self.wall_ms() + 500).div_euclid(1000)
+    }
     /// Monotonic time since an arbitrary origin.
     fn mono(&self) -> Duration;
-    /// Blocks until `mono() >= until`, or returns early at the latest
-    /// after `max_wait` of real time so the caller can check for signals.
-    fn sleep_until(&self, until: Duration, max_wait: Duration);
+    /// Blocks until `mono() >= until`, or earlier when `nap` (which
+    /// sleeps up to the real time it is given) returns early for a signal.
+    fn sleep_until(&self, until: Duration, nap: &dyn Fn(Duration));
 }
 
 /// The machine's clocks.
@@ -36,24 +41,29 @@ impl Default for RealClock {
     }
 }
 
+/// The machine's wall clock in Unix seconds (truncated).
 pub fn system_wall() -> i64 {
+    system_wall_ms().div_euclid(1000)
+}
+
+fn system_wall_ms() -> i64 {
     match SystemTime::now().duration_since(UNIX_EPOCH) {
-        Ok(d) => d.as_secs() as i64,
-        Err(e) => -(e.duration().as_secs() as i64),
+        Ok(d) => d.as_millis() as i64,
+        Err(e) => -(e.duration().as_millis() as i64),
     }
 }
 
 impl Clock for RealClock {
-    fn wall(&self) -> i64 {
-        system_wall()
+    fn wall_ms(&self) -> i64 {
+        system_wall_ms()
     }
     fn mono(&self) -> Duration {
         self.origin.elapsed()
     }
-    fn sleep_until(&self, until: Duration, max_wait: Duration) {
+    fn sleep_until(&self, until: Duration, nap: &dyn Fn(Duration)) {
         let now = self.mono();
         if until > now {
-            std::thread::sleep((until - now).min(max_wait));
+            nap(until - now);
         }
     }
 }
@@ -77,16 +87,16 @@ impl ScaledClock {
 }
 
 impl Clock for ScaledClock {
-    fn wall(&self) -> i64 {
-        self.start_wall + self.mono().as_secs() as i64
+    fn wall_ms(&self) -> i64 {
+        self.start_wall * 1000 + self.mono().as_millis() as i64
     }
     fn mono(&self) -> Duration {
         self.origin.elapsed().mul_f64(self.speed)
     }
-    fn sleep_until(&self, until: Duration, max_wait: Duration) {
+    fn sleep_until(&self, until: Duration, nap: &dyn Fn(Duration)) {
         let now = self.mono();
         if until > now {
-            std::thread::sleep((until - now).div_f64(self.speed).min(max_wait));
+            nap((until - now).div_f64(self.speed));
         }
     }
 }
@@ -116,14 +126,14 @@ impl ManualClock {
 }
 
 impl Clock for ManualClock {
-    fn wall(&self) -> i64 {
+    fn wall_ms(&self) -> i64 {
         let s = self.state.lock().unwrap();
-        self.start_wall + s.0.as_secs() as i64 + s.1
+        (self.start_wall + s.1) * 1000 + s.0.as_millis() as i64
     }
     fn mono(&self) -> Duration {
         self.state.lock().unwrap().0
     }
-    fn sleep_until(&self, until: Duration, _max_wait: Duration) {
+    fn sleep_until(&self, until: Duration, _nap: &dyn Fn(Duration)) {
         let mut s = self.state.lock().unwrap();
         if until > s.0 {
             s.0 = until;
@@ -182,7 +192,9 @@ mod tests {
     #[test]
     fn manual_clock_steps() {
         let c = ManualClock::new(1000);
-        c.sleep_until(Duration::from_secs(5), Duration::ZERO);
+        c.sleep_until(Duration::from_secs(5), &|_| {
+            panic!("a manual clock never sleeps")
+        });
         assert_eq!(c.wall(), 1005);
         c.step_wall(-3600);
         assert_eq!(c.wall(), 1005 - 3600);

@@ -4,7 +4,7 @@
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use crate::alarm::{Buzzer, Silent, Siren, SirenShape};
@@ -130,18 +130,14 @@ fn decode(hex: bool) -> Outcome {
     Ok(())
 }
 
-/// Registers SIGTERM/SIGINT (stop) and SIGHUP (reload) as flags.
+/// SIGTERM/SIGINT (stop) and SIGHUP (reload).
 pub fn signal_flags() -> Result<Signals, Failure> {
-    let s = Signals::default();
-    let reg = |sig, flag: &Arc<AtomicBool>| {
-        signal_hook::flag::register(sig, flag.clone())
-            .map(|_| ())
-            .map_err(|e| Failure::new(exit::FAILURE, format!("cannot install signal handler: {e}")))
-    };
-    reg(signal_hook::consts::SIGTERM, &s.stop)?;
-    reg(signal_hook::consts::SIGINT, &s.stop)?;
-    reg(signal_hook::consts::SIGHUP, &s.reload)?;
-    Ok(s)
+    Signals::install().map_err(|e| {
+        Failure::new(
+            exit::FAILURE,
+            format!("cannot install signal handlers: {e}"),
+        )
+    })
 }
 
 fn sim(a: SimArgs) -> Outcome {
@@ -178,8 +174,8 @@ fn sim(a: SimArgs) -> Outcome {
     })?;
     println!("{}", sim.path().display());
     let _ = io::stdout().flush();
-    while !signals.stop.load(Ordering::SeqCst) {
-        std::thread::sleep(Duration::from_millis(50));
+    while !signals.stop_requested() {
+        signals.nap(Duration::from_secs(3600));
     }
     Ok(())
 }
@@ -352,8 +348,8 @@ fn beep(config: Option<PathBuf>, seconds: Option<u32>) -> Outcome {
         SirenShape::new(Duration::from_secs(u64::from(secs))),
     );
     siren.trigger();
-    while siren.is_sounding() && !signals.stop.load(Ordering::SeqCst) {
-        std::thread::sleep(Duration::from_millis(10));
+    while siren.is_sounding() && !signals.stop_requested() {
+        signals.nap(Duration::from_millis(10));
     }
     drop(siren);
     println!(

@@ -5,7 +5,6 @@
 
 use std::io;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crate::alarm::{AlarmState, Buzzer, Policy, PolicyConfig, Silent, Siren, SirenShape};
@@ -13,7 +12,8 @@ use crate::clock::{Clock, aligned_origin, next_tick};
 use crate::config::{Config, ConfigError};
 use crate::daylog::{DayWriter, Sample};
 use crate::meter::{Link, Meter, PollError};
-use crate::status::Status;
+pub use crate::signals::Signals;
+use crate::status::{Publisher, Status};
 
 /// How the daemon reaches the outside world; tests and the demo swap these.
 pub trait Hardware: Send {
@@ -33,13 +33,6 @@ pub enum Event {
 
 /// Sees every poll's outcome (the demo draws them).
 pub type Observer = Box<dyn FnMut(&Event) + Send>;
-
-/// Flags set by signal handlers (or a test).
-#[derive(Clone, Default)]
-pub struct Signals {
-    pub stop: Arc<AtomicBool>,
-    pub reload: Arc<AtomicBool>,
-}
 
 pub struct Daemon {
     pub cfg: Config,
@@ -70,6 +63,8 @@ impl Daemon {
         let mut siren = self.make_siren();
         let mut policy = Policy::new(policy_config(&self.cfg));
         let mut writer = DayWriter::new(self.cfg.days_dir());
+        let mut publisher = Publisher::new(&self.cfg.run_dir);
+        let pid = std::process::id();
         let mut meter: Option<Meter<Box<dyn Link>>> = None;
         let mut ep = Episodes::default();
         let mut backoff = Duration::from_secs(1);
@@ -88,14 +83,14 @@ impl Daemon {
         loop {
             // Wait for the tick, waking often enough to honour signals.
             loop {
-                if self.signals.stop.load(Ordering::SeqCst) {
+                if self.signals.stop_requested() {
                     log::info!("stopping");
                     writer.close();
                     drop(siren);
-                    let _ = std::fs::remove_file(crate::status::path(&self.cfg.run_dir));
+                    publisher.remove();
                     return;
                 }
-                if self.signals.reload.swap(false, Ordering::SeqCst) {
+                if self.signals.take_reload() {
                     match self.hw.reload() {
                         Ok(new) => {
                             log::info!("configuration reloaded; reopening port and day file");
@@ -125,6 +120,8 @@ impl Daemon {
                     }
                     writer.close();
                     writer = DayWriter::new(self.cfg.days_dir());
+                    publisher.remove();
+                    publisher = Publisher::new(&self.cfg.run_dir);
                     meter = None;
                     next_open = Duration::ZERO;
                     backoff = Duration::from_secs(1);
@@ -132,7 +129,8 @@ impl Daemon {
                 if self.clock.mono() >= tick {
                     break;
                 }
-                self.clock.sleep_until(tick, Duration::from_millis(100));
+                let signals = &self.signals;
+                self.clock.sleep_until(tick, &|d| signals.nap(d));
             }
 
             let now = self.clock.mono();
@@ -223,20 +221,30 @@ impl Daemon {
                 });
             }
 
-            self.publish(
-                &mut ep,
-                wall,
+            let status = Status {
+                pid,
+                updated: wall,
                 last_reading,
-                meter_state,
-                policy.state(),
-                &siren,
-            );
+                meter: meter_state.into(),
+                alarm: alarm_label(policy.state(), &siren).into(),
+            };
+            if let Err(e) = publisher.publish(&status) {
+                if !ep.status_failing {
+                    log::warn!(
+                        "{}: cannot publish status ({e}); `mcce status` will not see this daemon",
+                        self.cfg.run_dir.display()
+                    );
+                }
+                ep.status_failing = true;
+            } else {
+                ep.status_failing = false;
+            }
             tick = next_tick(origin, period, self.clock.mono());
         }
     }
 
     fn origin(&self, period: Duration) -> Duration {
-        aligned_origin(self.clock.mono(), self.clock.wall() * 1000, period)
+        aligned_origin(self.clock.mono(), self.clock.wall_ms(), period)
     }
 
     fn make_siren(&mut self) -> Siren {
@@ -293,46 +301,19 @@ impl Daemon {
         false
     }
 
-    fn publish(
-        &self,
-        ep: &mut Episodes,
-        wall: i64,
-        last_reading: Option<(i64, u32)>,
-        meter: &str,
-        alarm: AlarmState,
-        siren: &Siren,
-    ) {
-        let alarm = match alarm {
-            AlarmState::Idle => "off",
-            AlarmState::Pending { .. } => "pending",
-            AlarmState::Active { .. } if siren.is_sounding() => "sounding",
-            AlarmState::Active { .. } => "on",
-        };
-        let status = Status {
-            pid: std::process::id(),
-            updated: wall,
-            last_reading,
-            meter: meter.into(),
-            alarm: alarm.into(),
-        };
-        match status.write(&self.cfg.run_dir) {
-            Ok(()) => ep.status_failing = false,
-            Err(e) => {
-                if !ep.status_failing {
-                    log::warn!(
-                        "{}: cannot publish status ({e}); `mcce status` will not see this daemon",
-                        self.cfg.run_dir.display()
-                    );
-                    ep.status_failing = true;
-                }
-            }
-        }
-    }
-
     fn emit(&mut self, e: Event) {
         if let Some(o) = self.observer.as_mut() {
             o(&e);
         }
+    }
+}
+
+fn alarm_label(state: AlarmState, siren: &Siren) -> &'static str {
+    match state {
+        AlarmState::Idle => "off",
+        AlarmState::Pending { .. } => "pending",
+        AlarmState::Active { .. } if siren.is_sounding() => "sounding",
+        AlarmState::Active { .. } => "on",
     }
 }
 

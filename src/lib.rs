@@ -21,6 +21,7 @@ pub mod gpio;
 pub mod localtime;
 pub mod meter;
 pub mod report;
+pub mod signals;
 pub mod sim;
 pub mod status;
 pub mod store;

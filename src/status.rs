@@ -1,7 +1,9 @@
 //! The daemon's latest state in a small file under `RUN_DIR` (a tmpfs), so
 //! `mcce status` can answer while the daemon holds the serial port.
 
+use std::fs::{File, OpenOptions};
 use std::io;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,22 +55,72 @@ impl Status {
         })
     }
 
-    /// Replaces the file atomically: a reader never sees half of it.
-    pub fn write(&self, run_dir: &Path) -> io::Result<()> {
-        let tmp = run_dir.join(".status.tmp");
-        std::fs::write(&tmp, self.render())?;
-        std::fs::rename(&tmp, path(run_dir))
-    }
-
+    /// Reads the daemon's status. The daemon rewrites the file in place, so
+    /// a read that races a write is simply tried again.
     pub fn read(run_dir: &Path) -> io::Result<Status> {
         let p = path(run_dir);
-        let text = std::fs::read_to_string(&p)?;
-        Status::parse(&text).ok_or_else(|| {
-            io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("{}: unreadable status", p.display()),
-            )
-        })
+        for _ in 0..5 {
+            if let Some(s) = Status::parse(&std::fs::read_to_string(&p)?) {
+                return Ok(s);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{}: unreadable status", p.display()),
+        ))
+    }
+}
+
+/// The file's fixed size: every update overwrites all of it with one
+/// `pwrite`, so there is nothing to truncate and no stale tail.
+const FILE_LEN: usize = 192;
+
+/// Keeps the status file open and rewrites it in place after every poll:
+/// one system call, where write-and-rename cost several and an inode each
+/// time (this runs 17 280 times a day).
+pub struct Publisher {
+    path: PathBuf,
+    file: Option<File>,
+    buf: Vec<u8>,
+}
+
+impl Publisher {
+    pub fn new(run_dir: &Path) -> Publisher {
+        Publisher {
+            path: path(run_dir),
+            file: None,
+            buf: Vec::with_capacity(FILE_LEN),
+        }
+    }
+
+    pub fn publish(&mut self, status: &Status) -> io::Result<()> {
+        if self.file.is_none() {
+            let f = OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(&self.path)?;
+            self.file = Some(f);
+        }
+        self.buf.clear();
+        self.buf.extend_from_slice(status.render().as_bytes());
+        if self.buf.len() < FILE_LEN {
+            self.buf.resize(FILE_LEN - 1, b' ');
+            self.buf.push(b'\n');
+        }
+        let f = self.file.as_ref().expect("opened above");
+        if let Err(e) = f.write_all_at(&self.buf, 0) {
+            self.file = None; // reopen next time (RUN_DIR recreated, ...)
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Removes the file: no daemon, no status.
+    pub fn remove(&mut self) {
+        self.file = None;
+        let _ = std::fs::remove_file(&self.path);
     }
 }
 
@@ -92,5 +144,39 @@ mod tests {
         };
         assert_eq!(Status::parse(&none.render()), Some(none));
         assert_eq!(Status::parse("pid=1\n"), None);
+    }
+
+    #[test]
+    fn publisher_rewrites_in_place() {
+        let dir = std::env::temp_dir().join(format!("mcce-status-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut p = Publisher::new(&dir);
+        let long = Status {
+            pid: 4_294_967_295,
+            updated: 1_700_000_005,
+            last_reading: Some((1_700_000_000, 65_535)),
+            meter: "clock-unset".into(),
+            alarm: "sounding".into(),
+        };
+        let short = Status {
+            last_reading: None,
+            meter: "ok".into(),
+            alarm: "off".into(),
+            ..long.clone()
+        };
+        p.publish(&long).unwrap();
+        p.publish(&short).unwrap();
+        assert_eq!(
+            Status::read(&dir).unwrap(),
+            short,
+            "no tail of the longer status left"
+        );
+        assert_eq!(
+            std::fs::metadata(path(&dir)).unwrap().len(),
+            FILE_LEN as u64
+        );
+        p.remove();
+        assert!(Status::read(&dir).is_err());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
