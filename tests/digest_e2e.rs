@@ -67,6 +67,14 @@ fn mcce(tz: &str, args: &[&str]) -> (i32, String, String) {
     )
 }
 
+/// `mcce digest -c CFG --date DATE` under Rome time.
+fn digest_date(cfg: &Path, date: &str) -> (i32, String, String) {
+    mcce(
+        ROME,
+        &["digest", "-c", cfg.to_str().unwrap(), "--date", date],
+    )
+}
+
 fn avg(db: &Path) -> Vec<(String, f64)> {
     let c = Connection::open(db).unwrap();
     let mut st = c.prepare("select * from avg").unwrap();
@@ -176,16 +184,7 @@ fn legacy_day_file_is_read_from_midnight_every_5_s() {
     lines[10] = "garbage".into();
     write_day(d.path(), "2025-01-15", lines);
     let cfg = conf(d.path(), "");
-    let (code, out, err) = mcce(
-        ROME,
-        &[
-            "digest",
-            "-c",
-            cfg.to_str().unwrap(),
-            "--date",
-            "2025-01-15",
-        ],
-    );
+    let (code, out, err) = digest_date(&cfg, "2025-01-15");
     assert_eq!(code, 0, "{err}");
     assert!(
         out.contains("legacy file") && out.contains("1 line(s) skipped"),
@@ -226,16 +225,7 @@ fn a_database_from_the_python_digest_keeps_every_value() {
         ),
     );
     let cfg = conf(d.path(), "");
-    let (code, _, err) = mcce(
-        ROME,
-        &[
-            "digest",
-            "-c",
-            cfg.to_str().unwrap(),
-            "--date",
-            "2025-01-15",
-        ],
-    );
+    let (code, _, err) = digest_date(&cfg, "2025-01-15");
     assert_eq!(code, 0, "{err}");
     assert_eq!(
         avg(&db),
@@ -262,16 +252,7 @@ fn a_database_from_the_python_digest_keeps_every_value() {
         assert!(e.unwrap().file_name().to_string_lossy().contains("2025"));
     }
     // A second run converts nothing again and still reads the same.
-    let (code, _, _) = mcce(
-        ROME,
-        &[
-            "digest",
-            "-c",
-            cfg.to_str().unwrap(),
-            "--date",
-            "2025-01-15",
-        ],
-    );
+    let (code, _, _) = digest_date(&cfg, "2025-01-15");
     assert_eq!(code, 0);
     assert_eq!(avg(&db).len(), 3);
 }
@@ -315,7 +296,7 @@ fn catch_up_rerun_and_replace() {
     // Replace one day with more data.
     let t = noon_utc(&days[2]);
     write_day(d.path(), &days[2], constant(t, t + 7200, 2000));
-    let (code, _, _) = mcce(ROME, &["digest", "-c", c, "--date", &days[2]]);
+    let (code, _, _) = digest_date(&cfg, &days[2]);
     assert_eq!(code, 0);
     let mut all = Vec::new();
     for y in [&days[1][..4], &days[3][..4]] {
@@ -335,10 +316,9 @@ fn catch_up_rerun_and_replace() {
 fn bad_days_and_bad_databases() {
     let d = Scratch::new("bad");
     let cfg = conf(d.path(), "DB_BUSY_TIMEOUT_SECONDS=1\n");
-    let c = cfg.to_str().unwrap();
     // Empty day: zero energy, not written, non-zero exit, no file created.
     write_day(d.path(), "2025-01-10", ["garbage".to_string()]);
-    let (code, _, err) = mcce(ROME, &["digest", "-c", c, "--date", "2025-01-10"]);
+    let (code, _, err) = digest_date(&cfg, "2025-01-10");
     assert_eq!(code, 65, "{err}");
     assert!(
         err.contains("2025-01-10: zero energy") && err.contains("not written"),
@@ -346,7 +326,7 @@ fn bad_days_and_bad_databases() {
     );
     assert!(!d.path().join("db/pwr.2025").exists());
     // Missing day file.
-    let (code, _, err) = mcce(ROME, &["digest", "-c", c, "--date", "2025-01-11"]);
+    let (code, _, err) = digest_date(&cfg, "2025-01-11");
     assert_eq!(code, 66, "{err}");
     assert!(
         err.contains("days/2025-01-11: cannot read the day file"),
@@ -368,7 +348,7 @@ fn bad_days_and_bad_databases() {
             .write_all(b"17366406")
             .unwrap();
     }
-    let (code, out, err) = mcce(ROME, &["digest", "-c", c, "--date", "2025-01-12"]);
+    let (code, out, err) = digest_date(&cfg, "2025-01-12");
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("3 line(s) skipped"), "{out}");
 
@@ -379,7 +359,7 @@ fn bad_days_and_bad_databases() {
         .execute_batch("BEGIN; SELECT count(*) FROM avg;")
         .unwrap();
     let t0 = std::time::Instant::now();
-    let (code, _, err) = mcce(ROME, &["digest", "-c", c, "--date", "2025-01-12"]);
+    let (code, _, err) = digest_date(&cfg, "2025-01-12");
     assert_eq!(code, 75, "{err}");
     assert!(err.contains("locked") || err.contains("busy"), "{err}");
     assert!(
@@ -388,13 +368,13 @@ fn bad_days_and_bad_databases() {
     );
     reader.execute_batch("COMMIT").unwrap();
     drop(reader);
-    let (code, _, err) = mcce(ROME, &["digest", "-c", c, "--date", "2025-01-12"]);
+    let (code, _, err) = digest_date(&cfg, "2025-01-12");
     assert_eq!(code, 0, "{err}");
 
     // A corrupt database: clear error, file untouched.
     let junk = vec![0x42u8; 4096];
     std::fs::write(&db, &junk).unwrap();
-    let (code, _, err) = mcce(ROME, &["digest", "-c", c, "--date", "2025-01-12"]);
+    let (code, _, err) = digest_date(&cfg, "2025-01-12");
     assert_eq!(code, 74, "{err}");
     assert!(
         err.contains("pwr.2025") && err.contains("not an SQLite database"),
@@ -484,7 +464,7 @@ fn export_and_report_across_years() {
     write_day(d.path(), "2024-12-31", constant(t1, t1 + 86_400, 1000));
     write_day(d.path(), "2025-01-01", constant(t2, t2 + 86_400, 500));
     for day in ["2024-12-31", "2025-01-01"] {
-        assert_eq!(mcce(ROME, &["digest", "-c", c, "--date", day]).0, 0);
+        assert_eq!(digest_date(&cfg, day).0, 0);
     }
     let (code, out, err) = mcce(ROME, &["export", "-c", c, "--resolution", "day"]);
     assert_eq!(code, 0, "{err}");
