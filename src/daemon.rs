@@ -58,188 +58,228 @@ struct Episodes {
     status_failing: bool,
 }
 
+/// What the loop carries from one poll to the next.
+struct Running {
+    siren: Siren,
+    policy: Policy,
+    writer: DayWriter,
+    publisher: Publisher,
+    meter: Option<Meter<Box<dyn Link>>>,
+    ep: Episodes,
+    /// Wait before the next attempt to open a missing port, and when.
+    backoff: Duration,
+    next_open: Duration,
+    last_reading: Option<(i64, u32)>,
+    pid: u32,
+    period: Duration,
+    origin: Duration,
+    tick: Duration,
+}
+
 impl Daemon {
     pub fn run(mut self) {
-        let mut siren = self.make_siren();
-        let mut policy = Policy::new(policy_config(&self.cfg));
-        let mut writer = DayWriter::new(self.cfg.days_dir());
-        let mut publisher = Publisher::new(&self.cfg.run_dir);
-        let pid = std::process::id();
-        let mut meter: Option<Meter<Box<dyn Link>>> = None;
-        let mut ep = Episodes::default();
-        let mut backoff = Duration::from_secs(1);
-        let mut next_open = Duration::ZERO;
-        let mut last_reading: Option<(i64, u32)> = None;
-        let mut period = Duration::from_secs(u64::from(self.cfg.poll_seconds));
-        let mut origin = self.origin(period);
-        let mut tick = origin;
+        let period = Duration::from_secs(u64::from(self.cfg.poll_seconds));
+        let origin = self.origin(period);
+        let mut st = Running {
+            siren: self.make_siren(),
+            policy: Policy::new(policy_config(&self.cfg)),
+            writer: DayWriter::new(self.cfg.days_dir()),
+            publisher: Publisher::new(&self.cfg.run_dir),
+            meter: None,
+            ep: Episodes::default(),
+            backoff: Duration::from_secs(1),
+            next_open: Duration::ZERO,
+            last_reading: None,
+            pid: std::process::id(),
+            period,
+            origin,
+            tick: origin,
+        };
         log::info!(
             "polling {} every {} s, writing {}",
             self.cfg.port,
             self.cfg.poll_seconds,
             self.cfg.days_dir().display()
         );
-
-        loop {
-            // Wait for the tick, waking often enough to honour signals.
-            loop {
-                if self.signals.stop_requested() {
-                    log::info!("stopping");
-                    writer.close();
-                    drop(siren);
-                    publisher.remove();
-                    return;
-                }
-                if self.signals.take_reload() {
-                    match self.hw.reload() {
-                        Ok(new) => {
-                            log::info!("configuration reloaded; reopening port and day file");
-                            let buzzer_changed = new.buzzer != self.cfg.buzzer
-                                || new.buzzer_enable_gpio != self.cfg.buzzer_enable_gpio
-                                || new.buzzer_tone_gpio != self.cfg.buzzer_tone_gpio
-                                || new.buzzer_gpio_chip != self.cfg.buzzer_gpio_chip
-                                || new.alarm_siren_seconds != self.cfg.alarm_siren_seconds;
-                            let poll_changed = new.poll_seconds != self.cfg.poll_seconds;
-                            if policy_config(&new) != policy_config(&self.cfg) {
-                                policy = Policy::new(policy_config(&new));
-                            }
-                            self.cfg = new;
-                            if buzzer_changed {
-                                drop(siren);
-                                siren = self.make_siren();
-                            }
-                            if poll_changed {
-                                period = Duration::from_secs(u64::from(self.cfg.poll_seconds));
-                                origin = self.origin(period);
-                                tick = origin;
-                            }
-                        }
-                        Err(e) => {
-                            log::error!("reload refused, keeping the running configuration: {e}")
-                        }
-                    }
-                    writer.close();
-                    writer = DayWriter::new(self.cfg.days_dir());
-                    publisher.remove();
-                    publisher = Publisher::new(&self.cfg.run_dir);
-                    meter = None;
-                    next_open = Duration::ZERO;
-                    backoff = Duration::from_secs(1);
-                }
-                if self.clock.mono() >= tick {
-                    break;
-                }
-                let signals = &self.signals;
-                self.clock.sleep_until(tick, &|d| signals.nap(d));
-            }
-
-            let now = self.clock.mono();
-            if meter.is_none() && now >= next_open {
-                match self.hw.open_link(&self.cfg) {
-                    Ok(link) => {
-                        if ep.port_down {
-                            log::info!("{}: meter port is back", self.cfg.port);
-                        } else {
-                            log::info!("{}: port open", self.cfg.port);
-                        }
-                        ep.port_down = false;
-                        backoff = Duration::from_secs(1);
-                        meter = Some(Meter::new(link));
-                    }
-                    Err(e) => {
-                        if !ep.port_down {
-                            log::error!(
-                                "{}: cannot open the meter's port: {e}; retrying with backoff up to 60 s",
-                                self.cfg.port
-                            );
-                        }
-                        ep.port_down = true;
-                        next_open = now + backoff;
-                        backoff = (backoff * 2).min(Duration::from_secs(60));
-                    }
-                }
-            }
-
+        while self.wait_for_tick(&mut st) {
             let wall = self.clock.wall();
-            let meter_state;
-            if let Some(m) = meter.as_mut() {
-                let timeout = Duration::from_millis(u64::from(self.cfg.reply_timeout_ms));
-                match m.poll(timeout, &self.signals.stop) {
-                    Ok(w) => {
-                        if let Some(since) = ep.silent_since.take() {
-                            log::info!("meter answers again after {} s", wall - since);
-                        }
-                        let held = self.record(&mut writer, &mut ep, wall, w);
-                        meter_state = if held { "clock-unset" } else { "ok" };
-                        last_reading = Some((wall, w));
-                        self.emit(Event::Reading { ts: wall, watts: w });
-                        if policy.observe(now, w) {
-                            if siren.trigger() {
-                                log::warn!(
-                                    "power {w} W is at or above the cap of {} W: sounding the alarm",
-                                    self.cfg.alarm_watts
-                                );
-                            }
-                            self.emit(Event::Siren { ts: wall, watts: w });
-                        }
-                    }
-                    Err(PollError::NoFrame) => {
-                        if ep.silent_since.is_none() {
-                            log::warn!(
-                                "{}: meter silent (no complete frame within {} ms); nothing is recorded until it answers",
-                                self.cfg.port,
-                                self.cfg.reply_timeout_ms
-                            );
-                            ep.silent_since = Some(wall);
-                        }
-                        meter_state = "silent";
-                        self.emit(Event::NoReading {
-                            ts: wall,
-                            why: "silent".into(),
-                        });
-                    }
-                    Err(PollError::Lost(e)) => {
-                        log::error!(
-                            "{}: meter port lost ({e}): unplugged? reopening",
-                            self.cfg.port
-                        );
-                        meter = None;
-                        ep.port_down = true;
-                        next_open = now;
-                        meter_state = "unplugged";
-                        self.emit(Event::NoReading {
-                            ts: wall,
-                            why: "unplugged".into(),
-                        });
-                    }
+            let meter_state = self.poll(&mut st, wall);
+            self.publish(&mut st, wall, meter_state);
+            st.tick = next_tick(st.origin, st.period, self.clock.mono());
+        }
+        log::info!("stopping");
+        st.writer.close();
+        st.publisher.remove();
+        // Dropping the siren joins its thread with both lines low.
+    }
+
+    /// Sleeps until the next tick, handling SIGHUP on the way; false when
+    /// a stop was requested.
+    fn wait_for_tick(&mut self, st: &mut Running) -> bool {
+        loop {
+            if self.signals.stop_requested() {
+                return false;
+            }
+            if self.signals.take_reload() {
+                self.reload(st);
+            }
+            if self.clock.mono() >= st.tick {
+                return true;
+            }
+            let signals = &self.signals;
+            self.clock.sleep_until(st.tick, &|d| signals.nap(d));
+        }
+    }
+
+    /// SIGHUP: reread the configuration (a broken one is refused), then
+    /// reopen the port, the day file and the status file either way.
+    fn reload(&mut self, st: &mut Running) {
+        match self.hw.reload() {
+            Ok(new) => {
+                log::info!("configuration reloaded; reopening port and day file");
+                let old = std::mem::replace(&mut self.cfg, new);
+                if policy_config(&old) != policy_config(&self.cfg) {
+                    st.policy = Policy::new(policy_config(&self.cfg));
                 }
-            } else {
-                meter_state = "unplugged";
+                let buzzer_changed = old.buzzer != self.cfg.buzzer
+                    || old.buzzer_enable_gpio != self.cfg.buzzer_enable_gpio
+                    || old.buzzer_tone_gpio != self.cfg.buzzer_tone_gpio
+                    || old.buzzer_gpio_chip != self.cfg.buzzer_gpio_chip
+                    || old.alarm_siren_seconds != self.cfg.alarm_siren_seconds;
+                if buzzer_changed {
+                    // The old siren lowers its lines as it is dropped.
+                    st.siren = self.make_siren();
+                }
+                if old.poll_seconds != self.cfg.poll_seconds {
+                    st.period = Duration::from_secs(u64::from(self.cfg.poll_seconds));
+                    st.origin = self.origin(st.period);
+                    st.tick = st.origin;
+                }
+            }
+            Err(e) => log::error!("reload refused, keeping the running configuration: {e}"),
+        }
+        st.writer.close();
+        st.writer = DayWriter::new(self.cfg.days_dir());
+        st.publisher.remove();
+        st.publisher = Publisher::new(&self.cfg.run_dir);
+        st.meter = None;
+        st.next_open = Duration::ZERO;
+        st.backoff = Duration::from_secs(1);
+    }
+
+    /// Opens the port if it is closed and its backoff has passed.
+    fn open_port(&mut self, st: &mut Running, now: Duration) {
+        if st.meter.is_some() || now < st.next_open {
+            return;
+        }
+        match self.hw.open_link(&self.cfg) {
+            Ok(link) => {
+                if st.ep.port_down {
+                    log::info!("{}: meter port is back", self.cfg.port);
+                } else {
+                    log::info!("{}: port open", self.cfg.port);
+                }
+                st.ep.port_down = false;
+                st.backoff = Duration::from_secs(1);
+                st.meter = Some(Meter::new(link));
+            }
+            Err(e) => {
+                if !st.ep.port_down {
+                    log::error!(
+                        "{}: cannot open the meter's port: {e}; retrying with backoff up to 60 s",
+                        self.cfg.port
+                    );
+                }
+                st.ep.port_down = true;
+                st.next_open = now + st.backoff;
+                st.backoff = (st.backoff * 2).min(Duration::from_secs(60));
+            }
+        }
+    }
+
+    /// One poll: read, record, alarm. Returns the meter's state for status.
+    fn poll(&mut self, st: &mut Running, wall: i64) -> &'static str {
+        let now = self.clock.mono();
+        self.open_port(st, now);
+        let Some(m) = st.meter.as_mut() else {
+            self.emit(Event::NoReading {
+                ts: wall,
+                why: "unplugged".into(),
+            });
+            return "unplugged";
+        };
+        let timeout = Duration::from_millis(u64::from(self.cfg.reply_timeout_ms));
+        match m.poll(timeout, &self.signals.stop) {
+            Ok(w) => {
+                if let Some(since) = st.ep.silent_since.take() {
+                    log::info!("meter answers again after {} s", wall - since);
+                }
+                let held = self.record(&mut st.writer, &mut st.ep, wall, w);
+                st.last_reading = Some((wall, w));
+                self.emit(Event::Reading { ts: wall, watts: w });
+                if st.policy.observe(now, w) {
+                    if st.siren.trigger() {
+                        log::warn!(
+                            "power {w} W is at or above the cap of {} W: sounding the alarm",
+                            self.cfg.alarm_watts
+                        );
+                    }
+                    self.emit(Event::Siren { ts: wall, watts: w });
+                }
+                if held { "clock-unset" } else { "ok" }
+            }
+            Err(PollError::NoFrame) => {
+                if st.ep.silent_since.is_none() {
+                    log::warn!(
+                        "{}: meter silent (no complete frame within {} ms); nothing is recorded until it answers",
+                        self.cfg.port,
+                        self.cfg.reply_timeout_ms
+                    );
+                    st.ep.silent_since = Some(wall);
+                }
+                self.emit(Event::NoReading {
+                    ts: wall,
+                    why: "silent".into(),
+                });
+                "silent"
+            }
+            Err(PollError::Lost(e)) => {
+                log::error!(
+                    "{}: meter port lost ({e}): unplugged? reopening",
+                    self.cfg.port
+                );
+                st.meter = None;
+                st.ep.port_down = true;
+                st.next_open = now;
                 self.emit(Event::NoReading {
                     ts: wall,
                     why: "unplugged".into(),
                 });
+                "unplugged"
             }
+        }
+    }
 
-            let status = Status {
-                pid,
-                updated: wall,
-                last_reading,
-                meter: meter_state.into(),
-                alarm: alarm_label(policy.state(), &siren).into(),
-            };
-            if let Err(e) = publisher.publish(&status) {
-                if !ep.status_failing {
+    /// Rewrites RUN_DIR/status for `mcce status`.
+    fn publish(&self, st: &mut Running, wall: i64, meter: &str) {
+        let status = Status {
+            pid: st.pid,
+            updated: wall,
+            last_reading: st.last_reading,
+            meter: meter.into(),
+            alarm: alarm_label(st.policy.state(), &st.siren).into(),
+        };
+        match st.publisher.publish(&status) {
+            Ok(()) => st.ep.status_failing = false,
+            Err(e) => {
+                if !st.ep.status_failing {
                     log::warn!(
                         "{}: cannot publish status ({e}); `mcce status` will not see this daemon",
                         self.cfg.run_dir.display()
                     );
                 }
-                ep.status_failing = true;
-            } else {
-                ep.status_failing = false;
+                st.ep.status_failing = true;
             }
-            tick = next_tick(origin, period, self.clock.mono());
         }
     }
 
