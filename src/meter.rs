@@ -126,7 +126,10 @@ impl<L: Link> Meter<L> {
     /// Returns early, without a reading, once `cancel` is set (shutdown).
     pub fn poll(&mut self, timeout: Duration, cancel: &AtomicBool) -> Result<u32, PollError> {
         let deadline = Instant::now() + timeout;
-        self.link.discard_input().map_err(PollError::Lost)?;
+        // Only flush when something is there: a flush is the dearer call.
+        if self.link.pending().map_err(PollError::Lost)? > 0 {
+            self.link.discard_input().map_err(PollError::Lost)?;
+        }
         self.decoder.reset();
         // No flush: it would wait for the 4 bytes to leave the UART, and
         // the reply cannot come earlier anyway.
