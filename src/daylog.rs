@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use time::Date;
 
-use crate::localtime::{date_name, local_date, parse_date};
+use crate::localtime::{date_name, local_date, local_day_bounds, parse_date};
 
 /// Interval of the original Python poller, which legacy files assume.
 pub const LEGACY_PERIOD_SECONDS: i64 = 5;
@@ -47,8 +47,15 @@ pub fn list_days(days_dir: &Path) -> io::Result<Vec<Date>> {
 /// out, and losing the last seconds in a power cut is the accepted cost.
 pub struct DayWriter {
     days_dir: PathBuf,
-    open: Option<(Date, File)>,
+    open: Option<OpenDay>,
     line: Vec<u8>,
+}
+
+/// The file being appended to, and the Unix-time span of its local day:
+/// a sample inside the span needs no time-zone lookup.
+struct OpenDay {
+    span: std::ops::Range<i64>,
+    file: File,
 }
 
 impl DayWriter {
@@ -63,16 +70,24 @@ impl DayWriter {
     /// Writes one sample. On error the file is closed so the next sample
     /// reopens it: a full disk or a remounted card heals by itself.
     pub fn append(&mut self, sample: Sample) -> io::Result<()> {
-        let date = local_date(sample.ts);
-        if self.open.as_ref().map(|(d, _)| *d) != Some(date) {
+        if !self
+            .open
+            .as_ref()
+            .is_some_and(|o| o.span.contains(&sample.ts))
+        {
             self.close();
+            let date = local_date(sample.ts);
             let file = self.open_day(date)?;
-            self.open = Some((date, file));
+            let (start, end) = local_day_bounds(date);
+            self.open = Some(OpenDay {
+                span: start..end,
+                file,
+            });
         }
         self.line.clear();
         writeln!(self.line, "{} {}", sample.ts, sample.watts).expect("vec write");
-        let (_, file) = self.open.as_mut().expect("opened above");
-        if let Err(e) = file.write_all(&self.line) {
+        let open = self.open.as_mut().expect("opened above");
+        if let Err(e) = open.file.write_all(&self.line) {
             self.open = None;
             return Err(e);
         }
@@ -105,14 +120,9 @@ impl DayWriter {
 
     /// Flushes the current file to the card and closes it.
     pub fn close(&mut self) {
-        if let Some((_, f)) = self.open.take() {
-            let _ = f.sync_data();
+        if let Some(o) = self.open.take() {
+            let _ = o.file.sync_data();
         }
-    }
-
-    /// The date of the file currently open, if any.
-    pub fn open_date(&self) -> Option<Date> {
-        self.open.as_ref().map(|(d, _)| *d)
     }
 }
 
