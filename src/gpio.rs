@@ -144,6 +144,14 @@ pub fn force_low(n: u32) -> Result<(), String> {
 /// so `Drop` would not run; the hook is the last word on the lines.
 static LINES_TO_LOWER: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 
+/// Adds a value file for the panic hook to drive low.
+pub fn register_line(value_file: PathBuf) {
+    let mut lines = LINES_TO_LOWER.lock().unwrap_or_else(|e| e.into_inner());
+    if !lines.contains(&value_file) {
+        lines.push(value_file);
+    }
+}
+
 /// Installs (once) a panic hook that writes `0` to every registered line.
 pub fn install_panic_guard() {
     static ONCE: std::sync::Once = std::sync::Once::new();
@@ -189,10 +197,7 @@ impl SysfsBuzzer {
             // line never glitches high.
             pin.set_direction(Direction::Low)
                 .map_err(|e| format!("{SYSFS_GPIO}/gpio{n}/direction: {e}"))?;
-            LINES_TO_LOWER
-                .lock()
-                .unwrap()
-                .push(PathBuf::from(format!("{SYSFS_GPIO}/gpio{n}/value")));
+            register_line(PathBuf::from(format!("{SYSFS_GPIO}/gpio{n}/value")));
             Ok(pin)
         };
         let enable = setup(enable_sysfs)?;
@@ -269,6 +274,18 @@ mod tests {
                 .unwrap_err()
                 .contains("beyond")
         );
+    }
+
+    #[test]
+    fn a_panic_drives_registered_lines_low() {
+        let p = std::env::temp_dir().join(format!("mcce-panic-line-{}", std::process::id()));
+        std::fs::write(&p, "1").unwrap();
+        register_line(p.clone());
+        install_panic_guard();
+        let r = std::thread::spawn(|| panic!("test panic: the buzzer line must go low")).join();
+        assert!(r.is_err());
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), "0");
+        let _ = std::fs::remove_file(&p);
     }
 
     #[test]
