@@ -239,13 +239,15 @@ fn read(config: Option<PathBuf>) -> Outcome {
     let cfg = load_config(config.as_deref())?;
     init_logger("warn");
     let port = meter::open_port(&cfg.port, cfg.baud).map_err(|e| {
-        let hint = match e.kind() {
-            io::ErrorKind::NotFound => " (is the meter plugged in?)",
-            io::ErrorKind::PermissionDenied => " (is this user in group dialout?)",
-            _ if e.raw_os_error() == Some(16) || e.kind() == io::ErrorKind::WouldBlock => {
-                " (the daemon holds the port: use `mcce status`)"
-            }
-            _ => "",
+        // serialport reports a missing device and a held lock alike.
+        let hint = if !Path::new(&cfg.port).exists() {
+            " (is the meter plugged in?)"
+        } else if e.kind() == io::ErrorKind::PermissionDenied {
+            " (is this user in group dialout?)"
+        } else if e.raw_os_error() == Some(16) || e.to_string().contains("lock") {
+            " (the daemon holds the port: use `mcce status`)"
+        } else {
+            ""
         };
         Failure::new(
             exit::UNAVAILABLE,

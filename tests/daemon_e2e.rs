@@ -36,6 +36,10 @@ fn records_publishes_status_and_stops_on_sigterm() {
     let (code, _, err) = run(&["read", "-c", cfg.to_str().unwrap()]);
     assert_eq!(code, 69, "{err}");
     assert!(err.contains("ttyUSB0: cannot open"), "{err}");
+    assert!(
+        err.contains("the daemon holds the port: use `mcce status`"),
+        "{err}"
+    );
 
     daemon.signal("TERM");
     let (code, took) = daemon.wait_exit(Duration::from_secs(5));
@@ -171,6 +175,12 @@ fn a_port_missing_at_start_is_waited_for() {
     daemon.signal("TERM");
     assert_eq!(daemon.wait_exit(Duration::from_secs(3)).0, Some(0));
     assert!(daemon.log().contains("No such file"), "{}", daemon.log());
+    // With nothing at the path, `mcce read` says what to check.
+    drop(_sim);
+    let _ = std::fs::remove_file(&link); // a killed simulator leaves its link
+    let (code, _, err) = run(&["read", "-c", cfg.to_str().unwrap()]);
+    assert_eq!(code, 69, "{err}");
+    assert!(err.contains("is the meter plugged in?"), "{err}");
 }
 
 #[test]
