@@ -111,6 +111,10 @@ pub enum Origin {
     Combined {
         path: String,
     },
+    /// The file itself could not be read.
+    Unreadable {
+        path: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -128,6 +132,7 @@ impl fmt::Display for ConfigError {
             }
             Origin::Env => write!(f, "environment variable {}: {}", self.key, self.message),
             Origin::Combined { path } => write!(f, "{path}: {}: {}", self.key, self.message),
+            Origin::Unreadable { path } => write!(f, "{path}: {}", self.message),
         }
     }
 }
@@ -144,11 +149,8 @@ impl Config {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => String::new(),
             Err(e) => {
                 return Err(ConfigError {
-                    origin: Origin::File {
-                        path: shown,
-                        line: 0,
-                    },
-                    key: "(file)".into(),
+                    origin: Origin::Unreadable { path: shown },
+                    key: String::new(),
                     message: format!("cannot read: {e}"),
                 });
             }
@@ -287,7 +289,7 @@ impl Config {
         // pwrApp lists the database directory and expects a year in every
         // name there; the raw `days/` folder must live elsewhere.
         let db_dir = self.database_url.parent().unwrap_or(Path::new(""));
-        if self.data_dir.join("days").starts_with(db_dir) && db_dir == self.data_dir.as_path() {
+        if db_dir == self.data_dir.as_path() {
             return Err(err(
                 "DATABASE_URL",
                 format!(
@@ -492,7 +494,8 @@ mod tests {
         let e = Config::load(Path::new("/nonexistent/mcce.conf"), true).unwrap_err();
         assert!(
             e.to_string()
-                .starts_with("/nonexistent/mcce.conf:0: (file): cannot read")
+                .starts_with("/nonexistent/mcce.conf: cannot read: "),
+            "{e}"
         );
     }
 }
