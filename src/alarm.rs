@@ -191,14 +191,6 @@ impl Siren {
         self.shared.sounding.load(Ordering::SeqCst)
             || *self.shared.request.lock().unwrap() == Request::Sound
     }
-
-    /// Plays one siren and waits until it is over (for `mcce beep`).
-    pub fn sound_once(&self) {
-        self.trigger();
-        while self.is_sounding() {
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
 }
 
 impl Drop for Siren {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use time::Date;
 
 use crate::config::Config;
-use crate::daylog::{day_path, list_days, read_day};
+use crate::daylog::{LEGACY_PERIOD_SECONDS, day_path, list_days, read_day};
 use crate::energy::{DayParams, digest_day};
 use crate::exit::{self, Failure, Outcome};
 use crate::localtime::{date_name, days_of, local_date, local_day_bounds, local_label};
@@ -62,7 +62,11 @@ fn digest_one(cfg: &Config, stores: &mut Stores<'_>, date: Date) -> Result<Strin
     let params = DayParams {
         start,
         end,
-        poll_seconds: if read.legacy { 5 } else { cfg.poll_seconds },
+        poll_seconds: if read.legacy {
+            LEGACY_PERIOD_SECONDS as u32
+        } else {
+            cfg.poll_seconds
+        },
         max_gap_seconds: cfg.max_gap_seconds,
         cap_watts: cfg.alarm_watts,
         bucket_seconds: cfg.min_time_res * 60,

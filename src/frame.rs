@@ -100,7 +100,7 @@ pub fn decode_all(bytes: &[u8]) -> Vec<u32> {
     out
 }
 
-/// Encodes `watts` the way the meter does, for the simulator and tests.
+/// Encodes `watts` the way the meter does (the simulator's frames).
 /// Values above 65 535 W cannot be represented by the two-byte field.
 pub fn encode_field(watts: u16) -> [u8; 2] {
     watts.to_le_bytes()

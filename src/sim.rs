@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use serialport::{SerialPort, TTYPort};
 
 use crate::clock::Clock;
-use crate::frame::{END, START, TRIGGER};
+use crate::frame::{END, START, TRIGGER, encode_field};
 use crate::localtime::offset_at;
 
 /// A deterministic household: standby, a fridge cycling, breakfast, a
@@ -190,7 +190,7 @@ pub fn frame_bytes(watts: u32, extra: u8) -> Vec<u8> {
     v.extend_from_slice(b"S0111");
     v.extend_from_slice(&[extra, 0x00]);
     v.extend_from_slice(START);
-    v.extend_from_slice(&w.to_le_bytes());
+    v.extend_from_slice(&encode_field(w));
     v.extend_from_slice(END);
     v.extend_from_slice(&[0x02, extra, b'\r', b'\n']);
     v
