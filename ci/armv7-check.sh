@@ -6,7 +6,6 @@
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
-target=armv7-unknown-linux-musleabihf
 limit=$((2 * 1024 * 1024))
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
@@ -39,17 +38,10 @@ if [ "$kwh" != 24.0 ] || [ "$rows" != 96 ]; then fail "armv7 digest gave $kwh kW
 echo "ok: armv7 digest of the fixture day: $kwh kWh, $rows buckets"
 
 # The tests that need no serial port, compiled for armv7 and run emulated.
-gcc_dir=$(dirname "$(arm-linux-gnueabihf-gcc -print-libgcc-file-name)")
-unwind_dir=$top/target/armv7-unwind
-mkdir -p "$unwind_dir"
-ln -sf "$gcc_dir/libgcc_eh.a" "$unwind_dir/libunwind.a"
-export RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1
-export CC_armv7_unknown_linux_musleabihf=arm-linux-musleabihf-gcc
-export AR_armv7_unknown_linux_musleabihf=arm-linux-gnueabihf-ar
-export CARGO_TARGET_ARMV7_UNKNOWN_LINUX_MUSLEABIHF_LINKER=arm-linux-musleabihf-gcc
-export CARGO_TARGET_ARMV7_UNKNOWN_LINUX_MUSLEABIHF_RUSTFLAGS="-C target-feature=+crt-static -C link-self-contained=no -L native=$unwind_dir"
+# shellcheck source=ci/armv7-env.sh
+. "$top/ci/armv7-env.sh"
 cd "$top"
-/usr/bin/cargo test --locked --no-run --target "$target" -Zbuild-std \
+/usr/bin/cargo test --locked --no-run --target "$armv7_target" -Zbuild-std \
 	--lib --test daemon_loop --message-format=json 2> "$work/build.log" > "$work/build.json" ||
 	{ tail -n 40 "$work/build.log" >&2; fail "building the armv7 tests"; }
 mapfile -t tests < <(python3 -c '
