@@ -63,6 +63,38 @@ fn records_publishes_status_and_stops_on_sigterm() {
     assert!(out.trim_end().ends_with(" W"), "{out}");
 }
 
+/// Between polls the daemon sleeps until the next tick; with a long poll
+/// period SIGHUP and SIGTERM must still be acted on at once.
+#[test]
+fn signals_cut_a_long_sleep_short() {
+    let d = Scratch::new("sleep");
+    let (_sim, link) = sim(d.path(), &[]);
+    let cfg = config(d.path(), &link, "POLL_SECONDS=120\n");
+    let mut daemon = daemon(d.path(), &cfg);
+    wait_for(
+        Duration::from_secs(5),
+        || daemon.log().contains("every 120 s"),
+        "the daemon asleep",
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    daemon.signal("HUP");
+    let t = std::time::Instant::now();
+    wait_for(
+        Duration::from_secs(5),
+        || daemon.log().contains("configuration reloaded"),
+        "SIGHUP handled",
+    );
+    assert!(
+        t.elapsed() < Duration::from_secs(1),
+        "reload took {:?}",
+        t.elapsed()
+    );
+    daemon.signal("TERM");
+    let (code, took) = daemon.wait_exit(Duration::from_secs(10));
+    assert_eq!(code, Some(0), "{}", daemon.log());
+    assert!(took < Duration::from_secs(1), "stopped in {took:?}");
+}
+
 /// Streaming meter, noise and frames split across writes: still one good
 /// sample per poll, none invented.
 #[test]
