@@ -45,12 +45,8 @@ pub fn execute(cmd: Command) -> Outcome {
         Command::Export(a) => {
             let cfg = load_config(a.config.as_deref())?;
             let today = crate::digest::today();
-            let from = a.from.unwrap_or(time::Date::MIN);
+            let from = a.from.or_else(|| earliest(&cfg)).unwrap_or(today);
             let to = a.to.unwrap_or(today);
-            let from = match a.from {
-                Some(f) => f,
-                None => earliest(&cfg).unwrap_or(from),
-            };
             crate::export::export(
                 &cfg,
                 from,
@@ -239,15 +235,13 @@ fn read(config: Option<PathBuf>) -> Outcome {
     let cfg = load_config(config.as_deref())?;
     init_logger("warn");
     let port = meter::open_port(&cfg.port, cfg.baud).map_err(|e| {
-        // serialport reports a missing device and a held lock alike.
-        let hint = if !Path::new(&cfg.port).exists() {
-            " (is the meter plugged in?)"
-        } else if e.kind() == io::ErrorKind::PermissionDenied {
-            " (is this user in group dialout?)"
-        } else if e.raw_os_error() == Some(16) || e.to_string().contains("lock") {
-            " (the daemon holds the port: use `mcce status`)"
-        } else {
-            ""
+        let hint = match e.kind() {
+            io::ErrorKind::NotFound => " (is the meter plugged in?)",
+            io::ErrorKind::PermissionDenied => " (is this user in group dialout?)",
+            io::ErrorKind::ResourceBusy => {
+                " (the running daemon holds it: `mcce status` shows its readings)"
+            }
+            _ => "",
         };
         Failure::new(
             exit::UNAVAILABLE,

@@ -88,7 +88,7 @@ pub fn demo(a: DemoArgs) -> Outcome {
         )
     })?;
 
-    let mut cfg = Config {
+    let cfg = Config {
         port: sim.path().to_string_lossy().into(),
         data_dir: dir.clone(),
         run_dir: dir.join("run"),
@@ -97,7 +97,6 @@ pub fn demo(a: DemoArgs) -> Outcome {
         reply_timeout_ms: 100,
         ..Config::default()
     };
-    cfg.max_gap_seconds = cfg.poll_seconds * 3;
     let cap = cfg.alarm_watts;
 
     println!(

@@ -76,7 +76,15 @@ pub fn open_port(path: &str, baud: u32) -> io::Result<SerialLink> {
         .flow_control(serialport::FlowControl::None)
         .timeout(READ_SLICE)
         .open_native()
-        .map_err(io::Error::from)?;
+        .map_err(|e| {
+            // serialport reports a held lock as "no device", like a missing
+            // one; tell them apart here so callers can say what to do.
+            if e.description.contains("exclusive lock") {
+                io::Error::new(io::ErrorKind::ResourceBusy, "held by another process")
+            } else {
+                io::Error::from(e)
+            }
+        })?;
     // SAFETY: the descriptor belongs to `port`, which is alive here; the
     // duplicate made from it is owned by the returned link.
     let fd = unsafe { BorrowedFd::borrow_raw(port.as_raw_fd()) }.try_clone_to_owned()?;

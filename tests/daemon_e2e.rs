@@ -37,7 +37,7 @@ fn records_publishes_status_and_stops_on_sigterm() {
     assert_eq!(code, 69, "{err}");
     assert!(err.contains("ttyUSB0: cannot open"), "{err}");
     assert!(
-        err.contains("the daemon holds the port: use `mcce status`"),
+        err.contains("held by another process (the running daemon holds it: `mcce status`"),
         "{err}"
     );
 
