@@ -7,12 +7,17 @@ mod common;
 use common::*;
 use std::process::Command;
 
-fn is_root() -> bool {
-    Command::new("id")
+/// True as root; otherwise says why the test does nothing (CI runs as root).
+fn root_or_skip() -> bool {
+    let root = Command::new("id")
         .arg("-u")
         .output()
         .map(|o| o.stdout == b"0\n")
-        .unwrap_or(false)
+        .unwrap_or(false);
+    if !root {
+        eprintln!("skipped: needs root for a private mount namespace");
+    }
+    root
 }
 
 /// Runs `body` (sh) with the fake tree in place; `$OUT` is the scratch dir.
@@ -74,8 +79,7 @@ fn check_levels(log: &str, what: &str) {
 
 #[test]
 fn beep_drives_the_offset_lines_and_leaves_them_low() {
-    if !is_root() {
-        eprintln!("skipped: needs root for a private mount namespace");
+    if !root_or_skip() {
         return;
     }
     let d = Scratch::new("gpio-beep");
@@ -108,8 +112,7 @@ fn beep_drives_the_offset_lines_and_leaves_them_low() {
 
 #[test]
 fn beep_without_the_chip_fails_clearly() {
-    if !is_root() {
-        eprintln!("skipped: needs root for a private mount namespace");
+    if !root_or_skip() {
         return;
     }
     let d = Scratch::new("gpio-nochip");
@@ -126,8 +129,7 @@ fn beep_without_the_chip_fails_clearly() {
 
 #[test]
 fn daemon_alarm_on_sysfs_and_sigterm_mid_siren_leaves_lines_low() {
-    if !is_root() {
-        eprintln!("skipped: needs root for a private mount namespace");
+    if !root_or_skip() {
         return;
     }
     let d = Scratch::new("gpio-daemon");
@@ -162,8 +164,7 @@ fn daemon_alarm_on_sysfs_and_sigterm_mid_siren_leaves_lines_low() {
 
 #[test]
 fn gpio_setup_hands_the_offset_lines_to_group_gpio() {
-    if !is_root() {
-        eprintln!("skipped: needs root for a private mount namespace");
+    if !root_or_skip() {
         return;
     }
     let d = Scratch::new("gpio-setup");
