@@ -25,3 +25,5 @@ pub mod signals;
 pub mod sim;
 pub mod status;
 pub mod store;
+pub mod trip;
+pub mod warning;
