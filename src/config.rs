@@ -9,6 +9,10 @@ use std::path::{Path, PathBuf};
 
 pub const DEFAULT_PATH: &str = "/etc/mcce.conf";
 
+/// The meter's reply timeout when `REPLY_TIMEOUT_MS` is not set and the
+/// poll period is long enough for it (otherwise half the period).
+pub const DEFAULT_REPLY_TIMEOUT_MS: u32 = 2000;
+
 /// What drives the buzzer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BuzzerKind {
@@ -50,7 +54,7 @@ impl Default for Config {
             port: "/dev/ttyUSB0".into(),
             baud: 9600,
             poll_seconds: 5,
-            reply_timeout_ms: 2000,
+            reply_timeout_ms: DEFAULT_REPLY_TIMEOUT_MS,
             data_dir: "/var/lib/mcce".into(),
             run_dir: "/run/mcce".into(),
             database_url: "/var/lib/mcce/db/pwr".into(),
@@ -127,6 +131,9 @@ pub struct ConfigError {
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.origin {
+            Origin::File { path, line } if self.key.is_empty() => {
+                write!(f, "{path}:{line}: {}", self.message)
+            }
             Origin::File { path, line } => {
                 write!(f, "{path}:{line}: {}: {}", self.key, self.message)
             }
@@ -144,9 +151,9 @@ impl Config {
     /// without `/etc/mcce.conf` runs on defaults) and applies the environment.
     pub fn load(path: &Path, required: bool) -> Result<Config, ConfigError> {
         let shown = path.display().to_string();
-        let text = match std::fs::read_to_string(path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => String::new(),
+        let bytes = match std::fs::read(path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => Vec::new(),
             Err(e) => {
                 return Err(ConfigError {
                     origin: Origin::Unreadable { path: shown },
@@ -155,7 +162,37 @@ impl Config {
                 });
             }
         };
-        Config::parse(&text, &shown, &|k| std::env::var(k).ok())
+        Config::parse_bytes(&bytes, &shown, &|k| std::env::var(k).ok())
+    }
+
+    /// Parses a file's bytes: text that is not UTF-8 is refused naming its
+    /// line and column (an editor saved it as Latin-1, say).
+    pub fn parse_bytes(
+        bytes: &[u8],
+        path: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let text = std::str::from_utf8(bytes).map_err(|e| {
+            let at = e.valid_up_to();
+            let line_start = bytes[..at]
+                .iter()
+                .rposition(|b| *b == b'\n')
+                .map_or(0, |i| i + 1);
+            let line = bytes[..at].iter().filter(|b| **b == b'\n').count() + 1;
+            ConfigError {
+                origin: Origin::File {
+                    path: path.to_string(),
+                    line,
+                },
+                key: String::new(),
+                message: format!(
+                    "not UTF-8 text (byte {:#04x} at column {}): save the file as UTF-8",
+                    bytes[at],
+                    at - line_start + 1
+                ),
+            }
+        })?;
+        Config::parse(text, path, env)
     }
 
     /// Parses the file's text, then the environment's overrides.
@@ -165,7 +202,15 @@ impl Config {
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Config, ConfigError> {
         let mut cfg = Config::default();
-        let mut gap_set = false;
+        // Where each key was last set, so a rule between keys can point at
+        // the line to edit; a key left at its default may adapt to others.
+        let mut set_at: Vec<(&'static str, Origin)> = Vec::new();
+        let mut note = |key: &str, origin: Origin| {
+            if let Some(k) = KEYS.iter().find(|k| **k == key) {
+                set_at.retain(|(s, _)| s != k);
+                set_at.push((k, origin));
+            }
+        };
         for (i, raw) in text.lines().enumerate() {
             let origin = Origin::File {
                 path: path.to_string(),
@@ -179,27 +224,33 @@ impl Config {
             else {
                 continue;
             };
-            gap_set |= key == "MAX_GAP_SECONDS";
             cfg.set(&key, &value).map_err(|message| ConfigError {
-                origin,
-                key,
+                origin: origin.clone(),
+                key: key.clone(),
                 message,
             })?;
+            note(&key, origin);
         }
         for key in KEYS {
             if let Some(value) = env(key) {
-                gap_set |= *key == "MAX_GAP_SECONDS";
                 cfg.set(key, &value).map_err(|message| ConfigError {
                     origin: Origin::Env,
                     key: key.to_string(),
                     message,
                 })?;
+                note(key, Origin::Env);
             }
         }
-        if !gap_set {
+        let is_set = |key: &str| set_at.iter().any(|(k, _)| *k == key);
+        if !is_set("MAX_GAP_SECONDS") {
             cfg.max_gap_seconds = cfg.poll_seconds.saturating_mul(3);
         }
-        cfg.check(path)?;
+        if !is_set("REPLY_TIMEOUT_MS") {
+            // Half the poll period, at most the default: a 1-second poll
+            // works without also having to set the timeout.
+            cfg.reply_timeout_ms = DEFAULT_REPLY_TIMEOUT_MS.min(cfg.poll_seconds * 500);
+        }
+        cfg.check(path, &set_at)?;
         Ok(cfg)
     }
 
@@ -209,9 +260,9 @@ impl Config {
             "BAUD" => self.baud = number(value, 50, 4_000_000)?,
             "POLL_SECONDS" => self.poll_seconds = number(value, 1, 3600)?,
             "REPLY_TIMEOUT_MS" => self.reply_timeout_ms = number(value, 10, 60_000)?,
-            "DATA_DIR" => self.data_dir = non_empty(value)?.into(),
+            "DATA_DIR" => self.data_dir = normalise(Path::new(&non_empty(value)?)),
             "RUN_DIR" => self.run_dir = non_empty(value)?.into(),
-            "DATABASE_URL" => self.database_url = non_empty(value)?.into(),
+            "DATABASE_URL" => self.database_url = database_prefix(&non_empty(value)?)?,
             "MIN_TIME_RES" => self.min_time_res = number(value, 1, 1440)?,
             "MAX_GAP_SECONDS" => self.max_gap_seconds = number(value, 1, 86_400)?,
             "ALARM_WATTS" => self.alarm_watts = number(value, 1, 65_535)?,
@@ -256,12 +307,17 @@ impl Config {
         Ok(())
     }
 
-    /// Rules that involve several keys.
-    fn check(&self, path: &str) -> Result<(), ConfigError> {
+    /// Rules that involve several keys; the error points where `key` was
+    /// set (or at the file, for a default).
+    fn check(&self, path: &str, set_at: &[(&str, Origin)]) -> Result<(), ConfigError> {
         let err = |key: &str, message: String| ConfigError {
-            origin: Origin::Combined {
-                path: path.to_string(),
-            },
+            origin: set_at
+                .iter()
+                .find(|(k, _)| *k == key)
+                .map(|(_, o)| o.clone())
+                .unwrap_or_else(|| Origin::Combined {
+                    path: path.to_string(),
+                }),
             key: key.to_string(),
             message,
         };
@@ -336,6 +392,43 @@ fn edit_distance(a: &str, b: &str) -> usize {
         }
     }
     row[b.len()]
+}
+
+/// The path with `.` and `a/..` removed and slashes collapsed, without
+/// asking the file system: the rules about which directory holds what
+/// must see the path that will be used.
+fn normalise(p: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => match out.components().next_back() {
+                Some(Component::Normal(_)) => {
+                    out.pop();
+                }
+                Some(Component::RootDir) => {}
+                _ => out.push(".."),
+            },
+            other => out.push(other.as_os_str()),
+        }
+    }
+    if out.as_os_str().is_empty() {
+        out.push(".");
+    }
+    out
+}
+
+/// `DATABASE_URL` is a prefix: `<prefix>.<YYYY>` per year. A value that
+/// names a directory (`db/`, `db/..`) would give hidden `.2024` files.
+fn database_prefix(value: &str) -> Result<PathBuf, String> {
+    let last = value.rsplit('/').next().unwrap_or("");
+    if matches!(last, "" | "." | "..") {
+        return Err(format!(
+            "needs a file-name prefix after the directory (e.g. /var/lib/mcce/db/pwr), got '{value}'"
+        ));
+    }
+    Ok(normalise(Path::new(value)))
 }
 
 fn non_empty(value: &str) -> Result<String, String> {
@@ -487,6 +580,77 @@ mod tests {
         assert!(parse("POLL_SECONDS=1\nREPLY_TIMEOUT_MS=1000\n").is_err());
         let e = parse("DATA_DIR=/var/lib/mcce\nDATABASE_URL=/var/lib/mcce/pwr\n").unwrap_err();
         assert_eq!(e.key, "DATABASE_URL");
+    }
+
+    #[test]
+    fn an_unset_reply_timeout_adapts_to_a_short_poll() {
+        assert_eq!(parse("POLL_SECONDS=1\n").unwrap().reply_timeout_ms, 500);
+        assert_eq!(parse("POLL_SECONDS=3\n").unwrap().reply_timeout_ms, 1500);
+        assert_eq!(parse("POLL_SECONDS=10\n").unwrap().reply_timeout_ms, 2000);
+        let e = parse("POLL_SECONDS=1\nREPLY_TIMEOUT_MS=1000\n").unwrap_err();
+        assert_eq!(e.key, "REPLY_TIMEOUT_MS");
+        assert_eq!(
+            e.to_string(),
+            "/etc/mcce.conf:2: REPLY_TIMEOUT_MS: must be shorter than POLL_SECONDS (1 s)"
+        );
+        let env = |k: &str| (k == "POLL_SECONDS").then(|| "1".to_string());
+        assert_eq!(
+            Config::parse("", "f", &env).unwrap().reply_timeout_ms,
+            500,
+            "the environment's poll period counts too"
+        );
+    }
+
+    #[test]
+    fn database_url_is_normalised_and_needs_a_file_name() {
+        for bad in [
+            "/var/lib/mcce/db/",
+            "/var/lib/mcce/db/..",
+            "/var/lib/mcce/db/.",
+            "/",
+        ] {
+            let e = parse(&format!("PORT=/dev/ttyUSB0\nDATABASE_URL={bad}\n")).unwrap_err();
+            assert!(
+                e.to_string()
+                    .starts_with("/etc/mcce.conf:2: DATABASE_URL: needs a file-name prefix"),
+                "{bad}: {e}"
+            );
+        }
+        let c = parse("DATABASE_URL=/var/lib/mcce//db/./x/../pwr\n").unwrap();
+        assert_eq!(c.database_url, PathBuf::from("/var/lib/mcce/db/pwr"));
+        assert_eq!(
+            c.database_for_year(2024),
+            PathBuf::from("/var/lib/mcce/db/pwr.2024")
+        );
+        // `..` does not get round the rule that DATA_DIR holds no databases.
+        let e = parse("DATABASE_URL=/var/lib/mcce/db/../pwr\n").unwrap_err();
+        assert!(
+            e.to_string().starts_with(
+                "/etc/mcce.conf:1: DATABASE_URL: its directory /var/lib/mcce is DATA_DIR"
+            ),
+            "{e}"
+        );
+        let e = parse("DATA_DIR=/srv/./m/\nDATABASE_URL=/srv/m/pwr\n").unwrap_err();
+        assert_eq!(e.key, "DATABASE_URL");
+        assert_eq!(
+            parse("DATA_DIR=/srv/m/\n").unwrap().data_dir,
+            PathBuf::from("/srv/m")
+        );
+    }
+
+    #[test]
+    fn a_file_that_is_not_utf8_is_reported_with_its_line() {
+        let e = Config::parse_bytes(
+            b"PORT=/dev/ttyUSB0\n# Citt\xe0\n",
+            "/etc/mcce.conf",
+            &no_env,
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "/etc/mcce.conf:2: not UTF-8 text (byte 0xe0 at column 7): save the file as UTF-8"
+        );
+        assert!(Config::parse_bytes(b"# Citt\xc3\xa0\n", "f", &no_env).is_ok());
     }
 
     #[test]
