@@ -177,10 +177,11 @@ Silent until it receives AA 02 00 AD, then answers with frames.
 
   --link PATH          also make PATH a symlink to the device
   --seed N             load profile seed (default 1)
-  --stream MS          after a trigger, send a frame every MS milliseconds
+  --stream MS          after a trigger, send a frame every MS (1..60000) ms
   --noise              random bytes and cut-off frames between frames
   --split              write frames a few bytes at a time
   --silence AT:FOR     ignore triggers for FOR seconds, AT seconds after start
+                       (each at most 86400)
   --hangup AT:FOR      close the pty at AT s, reappear (same --link) after FOR s
   --start HH:MM        simulated time of day at start (default: now)
   --speed N            run the simulated time of day N times faster
@@ -252,6 +253,9 @@ fn num<T: std::str::FromStr>(v: OsString, what: &str) -> Result<T, Failure> {
         .map_err(|_| usage(format!("{what}: '{s}' is not a valid number")))
 }
 
+/// The longest `--silence`/`--hangup` time: a day.
+const MAX_WINDOW_SECONDS: f64 = 86_400.0;
+
 fn window(v: OsString, what: &str) -> Result<(Duration, Duration), Failure> {
     let s = v.to_string_lossy().to_string();
     let (a, b) = s
@@ -259,8 +263,12 @@ fn window(v: OsString, what: &str) -> Result<(Duration, Duration), Failure> {
         .ok_or_else(|| usage(format!("{what}: expected AT:FOR in seconds, got '{s}'")))?;
     let a: f64 = num(a.into(), what)?;
     let b: f64 = num(b.into(), what)?;
-    if !(a >= 0.0 && b >= 0.0 && a.is_finite() && b.is_finite()) {
-        return Err(usage(format!("{what}: seconds must be positive")));
+    // Bounded so that no time computed from them can overflow.
+    let ok = |x: f64| (0.0..=MAX_WINDOW_SECONDS).contains(&x);
+    if !(ok(a) && ok(b)) {
+        return Err(usage(format!(
+            "{what}: AT and FOR are seconds between 0 and {MAX_WINDOW_SECONDS}, got '{s}'"
+        )));
     }
     Ok((Duration::from_secs_f64(a), Duration::from_secs_f64(b)))
 }
@@ -364,8 +372,8 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, Failur
                     Long("seed") => s.seed = num(p.value().map_err(err)?, "--seed")?,
                     Long("stream") => {
                         let ms: u64 = num(p.value().map_err(err)?, "--stream")?;
-                        if ms == 0 {
-                            return Err(usage("--stream: milliseconds must be above 0"));
+                        if !(1..=60_000).contains(&ms) {
+                            return Err(usage("--stream: milliseconds between 1 and 60000"));
                         }
                         s.mode = Mode::Stream(Duration::from_millis(ms));
                     }
@@ -545,6 +553,18 @@ mod tests {
         assert_eq!(p(&["frobnicate"]).unwrap_err().code, USAGE);
         assert_eq!(p(&["run", "--bogus"]).unwrap_err().code, USAGE);
         assert_eq!(p(&["beep", "--seconds", "x"]).unwrap_err().code, USAGE);
+        for bad in [
+            &["sim", "--silence", "1e300:1"][..],
+            &["sim", "--hangup", "1:1e300"],
+            &["sim", "--silence", "inf:1"],
+            &["sim", "--silence", "86401:1"],
+            &["sim", "--stream", "18446744073709551615"],
+            &["sim", "--stream", "60001"],
+        ] {
+            let e = p(bad).unwrap_err();
+            assert_eq!(e.code, USAGE, "{bad:?}");
+            assert!(e.message.contains(bad[1]), "{bad:?}: {e}");
+        }
         assert_eq!(p(&["-V"]).unwrap(), Command::Version);
         assert_eq!(parse_hhmm("12:27"), Some(44_820));
         assert_eq!(parse_hhmm("24:00"), None);
