@@ -197,7 +197,8 @@ and prints the report. Needs no meter, no GPIO and no config.
   --speed N   simulated seconds per real second (default 2880: a day in 30 s)
   --hours H   hours to simulate from midnight (default 24)
   --seed N    load profile seed (default 1)
-  --dir DIR   keep the data here (default: a temporary directory)
+  --dir DIR   keep the data here, a new or empty directory (default: a
+              temporary one)
 ";
 
 const DIGEST_HELP: &str = "\

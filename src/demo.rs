@@ -64,6 +64,7 @@ pub fn demo(a: DemoArgs) -> Outcome {
         .dir
         .clone()
         .unwrap_or_else(|| std::env::temp_dir().join(format!("mcce-demo-{}", std::process::id())));
+    refuse_used_dir(&dir)?;
     let mk = |e: io::Error| Failure::new(exit::CANTCREAT, format!("{}: {e}", dir.display()));
     std::fs::create_dir_all(dir.join("run")).map_err(mk)?;
 
@@ -159,6 +160,37 @@ pub fn demo(a: DemoArgs) -> Outcome {
     let (ok, failed) = *counts.lock().unwrap();
     println!("\n{ok} readings recorded, {failed} polls without a reading");
     second_act(&cfg, day)
+}
+
+/// The demo appends simulated samples and replaces digests: pointed at a
+/// real DATA_DIR it would write into its history. Only a new or empty
+/// directory is taken.
+fn refuse_used_dir(dir: &std::path::Path) -> Outcome {
+    let first = match std::fs::read_dir(dir) {
+        Ok(mut rd) => rd.next(),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => {
+            return Err(Failure::new(
+                exit::CANTCREAT,
+                format!("{}: {e}", dir.display()),
+            ));
+        }
+    };
+    match first {
+        None => Ok(()),
+        Some(entry) => {
+            let name = entry
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .unwrap_or_default();
+            Err(Failure::new(
+                exit::CANTCREAT,
+                format!(
+                    "{}: not empty (holds {name}): the demo writes simulated days and databases, give it a new or empty directory",
+                    dir.display()
+                ),
+            ))
+        }
+    }
 }
 
 /// Act two: digest the simulated day and show the month's report.

@@ -37,3 +37,39 @@ fn demo_runs_the_pipeline_and_finishes() {
     );
     assert!(dir.join("days").is_dir() && dir.join("db").is_dir());
 }
+
+/// Pointed at a directory that holds real history, the demo must refuse
+/// and write nothing: it would append simulated samples to a real day.
+#[test]
+fn demo_refuses_a_directory_with_data() {
+    let d = Scratch::new("demo-refuse");
+    for (name, what) in [("days", "2024-05-01"), ("db", "pwr.2024")] {
+        let dir = d.path().join(name);
+        std::fs::create_dir_all(dir.join(name)).unwrap();
+        let file = dir.join(name).join(what);
+        std::fs::write(&file, "1714514400 300\n").unwrap();
+        let before = listing(&dir);
+        let (code, out, err) = run(&["demo", "--speed", "4000", "--dir", dir.to_str().unwrap()]);
+        assert_eq!(code, 73, "{out}\n{err}");
+        assert_eq!(err.lines().count(), 1, "one line: {err}");
+        assert!(
+            err.contains(dir.to_str().unwrap()) && err.contains("new or empty directory"),
+            "{err}"
+        );
+        assert_eq!(listing(&dir), before, "nothing written");
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "1714514400 300\n");
+    }
+}
+
+fn listing(dir: &std::path::Path) -> Vec<String> {
+    let mut v = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        v.push(p.display().to_string());
+        if p.is_dir() {
+            v.extend(listing(&p));
+        }
+    }
+    v.sort();
+    v
+}
