@@ -23,11 +23,11 @@ use crate::status::Status;
 pub fn execute(cmd: Command) -> Outcome {
     match cmd {
         Command::Help(text) => {
-            print!("{text}");
+            crate::out!("{text}");
             Ok(())
         }
         Command::Version => {
-            println!("mcce {}", env!("CARGO_PKG_VERSION"));
+            crate::outln!("mcce {}", env!("CARGO_PKG_VERSION"));
             Ok(())
         }
         Command::Decode { hex } => decode(hex),
@@ -53,7 +53,7 @@ pub fn execute(cmd: Command) -> Outcome {
                 to,
                 a.resolution,
                 a.format,
-                &mut io::stdout().lock(),
+                &mut crate::output::Stdout::lock(),
             )
         }
         Command::Report { config, period } => {
@@ -113,9 +113,9 @@ fn decode(hex: bool) -> Outcome {
         input
     };
     let readings = frame::decode_all(&bytes);
-    let mut out = io::stdout().lock();
+    let mut out = crate::output::Stdout::lock();
     for w in &readings {
-        let _ = writeln!(out, "{w}");
+        writeln!(out, "{w}").map_err(crate::output::failure)?;
     }
     if readings.is_empty() {
         return Err(Failure::new(
@@ -168,7 +168,7 @@ fn sim(a: SimArgs) -> Outcome {
             format!("cannot create the simulated meter: {e}"),
         )
     })?;
-    println!("{}", sim.path().display());
+    crate::outln!("{}", sim.path().display());
     let _ = io::stdout().flush();
     while !signals.stop_requested() {
         signals.nap(Duration::from_secs(3600));
@@ -255,7 +255,7 @@ fn read(config: Option<PathBuf>) -> Outcome {
     for _ in 0..3 {
         match m.poll(timeout, &never) {
             Ok(w) => {
-                println!("{w} W");
+                crate::outln!("{w} W");
                 return Ok(());
             }
             Err(e @ PollError::Lost(_)) => {
@@ -294,16 +294,16 @@ fn status(config: Option<PathBuf>) -> Outcome {
         }
     };
     match st.last_reading {
-        Some((t, w)) => println!(
+        Some((t, w)) => crate::outln!(
             "last reading: {w} W at {} ({})",
             localtime::iso8601(t),
             ago(t)
         ),
-        None => println!("last reading: none yet"),
+        None => crate::outln!("last reading: none yet"),
     }
-    println!("meter:  {}", st.meter);
-    println!("alarm:  {} (cap {} W)", st.alarm, cfg.alarm_watts);
-    println!("daemon: pid {}, updated {}", st.pid, ago(st.updated));
+    crate::outln!("meter:  {}", st.meter);
+    crate::outln!("alarm:  {} (cap {} W)", st.alarm, cfg.alarm_watts);
+    crate::outln!("daemon: pid {}, updated {}", st.pid, ago(st.updated));
     let stale = i64::from(cfg.poll_seconds).max(10) * 3;
     if now - st.updated > stale {
         return Err(Failure::new(
@@ -348,9 +348,10 @@ fn beep(config: Option<PathBuf>, seconds: Option<u32>) -> Outcome {
         signals.nap(Duration::from_millis(10));
     }
     drop(siren);
-    println!(
+    crate::outln!(
         "sounded on BCM GPIO {} (enable) and {} (tone)",
-        cfg.buzzer_enable_gpio, cfg.buzzer_tone_gpio
+        cfg.buzzer_enable_gpio,
+        cfg.buzzer_tone_gpio
     );
     Ok(())
 }

@@ -24,7 +24,7 @@ struct ScreenBuzzer;
 impl Buzzer for ScreenBuzzer {
     fn set_enable(&mut self, on: bool) -> io::Result<()> {
         if on {
-            println!("          (((( BUZZER: siren sounding ))))");
+            crate::outln!("          (((( BUZZER: siren sounding ))))");
         }
         Ok(())
     }
@@ -100,14 +100,14 @@ pub fn demo(a: DemoArgs) -> Outcome {
     };
     let cap = cfg.alarm_watts;
 
-    println!(
+    crate::outln!(
         "mcce demo: simulated meter on {}, day {} at {}x speed, data in {}",
         sim.path().display(),
         localtime::date_name(day),
         a.speed,
         dir.display()
     );
-    println!("alarm cap {cap} W; the washing machine and the oven overlap around 12:27\n");
+    crate::outln!("alarm cap {cap} W; the washing machine and the oven overlap around 12:27\n");
 
     let signals = Signals::default();
     let stop = signals.stop.clone();
@@ -132,13 +132,13 @@ pub fn demo(a: DemoArgs) -> Outcome {
             if every == 0 || ts.div_euclid(every) != l.div_euclid(every) {
                 *l = *ts;
                 let label = localtime::local_label(*ts);
-                println!("{}  {watts:>5} W  {}", &label[11..], bar(*watts, cap));
+                crate::outln!("{}  {watts:>5} W  {}", &label[11..], bar(*watts, cap));
             }
         }
         Event::NoReading { .. } => ct.lock().unwrap().1 += 1,
         Event::Siren { ts, watts } => {
             let label = localtime::local_label(*ts);
-            println!("{}  {watts:>5} W  ALARM: at or above {cap} W", &label[11..]);
+            crate::outln!("{}  {watts:>5} W  ALARM: at or above {cap} W", &label[11..]);
         }
     };
 
@@ -158,7 +158,7 @@ pub fn demo(a: DemoArgs) -> Outcome {
     let _ = watcher.join();
     drop(sim);
     let (ok, failed) = *counts.lock().unwrap();
-    println!("\n{ok} readings recorded, {failed} polls without a reading");
+    crate::outln!("\n{ok} readings recorded, {failed} polls without a reading");
     second_act(&cfg, day)
 }
 
@@ -195,9 +195,9 @@ fn refuse_used_dir(dir: &std::path::Path) -> Outcome {
 
 /// Act two: digest the simulated day and show the month's report.
 fn second_act(cfg: &Config, day: time::Date) -> Outcome {
-    println!("\n$ mcce digest --date {}", localtime::date_name(day));
+    crate::outln!("\n$ mcce digest --date {}", localtime::date_name(day));
     crate::digest::digest(cfg, Some(day), localtime::local_date(system_wall()))?;
-    println!(
+    crate::outln!(
         "\n$ mcce report --month {}",
         &localtime::date_name(day)[..7]
     );
@@ -205,6 +205,6 @@ fn second_act(cfg: &Config, day: time::Date) -> Outcome {
         cfg,
         crate::report::Period::Month(day.year(), u8::from(day.month())),
     )?;
-    println!("\ndata kept in {}", cfg.data_dir.display());
+    crate::outln!("\ndata kept in {}", cfg.data_dir.display());
     Ok(())
 }

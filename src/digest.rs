@@ -124,7 +124,7 @@ pub fn digest(cfg: &Config, date: Option<Date>, today: Date) -> Outcome {
                 }
             }
             if todo.is_empty() {
-                println!(
+                crate::outln!(
                     "nothing to digest: every complete day in {} is stored",
                     days_dir.display()
                 );
@@ -135,7 +135,7 @@ pub fn digest(cfg: &Config, date: Option<Date>, today: Date) -> Outcome {
     let mut first_failure: Option<Failure> = None;
     for d in todo {
         match digest_one(cfg, &mut stores, d) {
-            Ok(line) => println!("{line}"),
+            Ok(line) => crate::outln!("{line}"),
             Err(f) => {
                 // Busy or broken databases stop the run; a bad day does not
                 // keep the other days from being stored.
@@ -173,7 +173,7 @@ fn prune(cfg: &Config, stores: &mut Stores<'_>, today: Date) -> Outcome {
         if stores.has_day(d)? {
             let p = day_path(&cfg.days_dir(), d);
             match std::fs::remove_file(&p) {
-                Ok(()) => println!(
+                Ok(()) => crate::outln!(
                     "removed {} (digested, older than {} days)",
                     p.display(),
                     cfg.keep_raw_days

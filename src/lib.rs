@@ -20,6 +20,7 @@ pub mod frame;
 pub mod gpio;
 pub mod localtime;
 pub mod meter;
+pub mod output;
 pub mod report;
 pub mod signals;
 pub mod sim;

@@ -1,16 +1,20 @@
 fn main() {
-    let code = match mcce::cli::parse(std::env::args_os().skip(1)) {
-        Ok(cmd) => match mcce::commands::execute(cmd) {
-            Ok(()) => mcce::exit::OK,
-            Err(f) => {
-                eprintln!("mcce: {f}");
-                f.code
-            }
-        },
+    let result = mcce::cli::parse(std::env::args_os().skip(1)).and_then(mcce::commands::execute);
+    let unwritten = mcce::output::finish();
+    let code = match result {
+        // Stopped because stdout's reader went away (`| head`): done.
+        Err(_) if mcce::output::reader_gone() => mcce::exit::OK,
         Err(f) => {
             eprintln!("mcce: {f}");
             f.code
         }
+        Ok(()) => match unwritten {
+            Some(f) => {
+                eprintln!("mcce: {f}");
+                f.code
+            }
+            None => mcce::exit::OK,
+        },
     };
     std::process::exit(code);
 }

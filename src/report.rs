@@ -138,7 +138,7 @@ pub fn render(cfg: &Config, period: Period, rows: &[DayRow]) -> String {
 
 pub fn report(cfg: &Config, period: Period) -> Outcome {
     let rows = rows(cfg, period)?;
-    print!("{}", render(cfg, period, &rows));
+    crate::out!("{}", render(cfg, period, &rows));
     Ok(())
 }
 
