@@ -212,6 +212,7 @@ impl Hardware for RealHardware {
 
 fn run(config: Option<PathBuf>) -> Outcome {
     let cfg = load_config(config.as_deref())?;
+    let _lock = crate::daemon::lock_instance(&cfg)?;
     init_logger(&cfg.log_level);
     gpio::install_panic_guard();
     let signals = signal_flags()?;

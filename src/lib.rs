@@ -26,5 +26,6 @@ pub mod signals;
 pub mod sim;
 pub mod status;
 pub mod store;
+pub mod sys;
 pub mod trip;
 pub mod warning;

@@ -3,7 +3,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io;
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,7 +81,9 @@ const FILE_LEN: usize = 192;
 /// time (this runs 17 280 times a day).
 pub struct Publisher {
     path: PathBuf,
-    file: Option<File>,
+    /// The open file and its (device, inode), to notice it was removed or
+    /// replaced under us.
+    file: Option<(File, (u64, u64))>,
     buf: Vec<u8>,
 }
 
@@ -95,13 +97,21 @@ impl Publisher {
     }
 
     pub fn publish(&mut self, status: &Status) -> io::Result<()> {
+        // Someone removed or replaced the file: `mcce status` would say the
+        // daemon is gone while it runs. One stat per poll notices.
+        let still_ours =
+            |id: (u64, u64)| std::fs::metadata(&self.path).is_ok_and(|m| (m.dev(), m.ino()) == id);
+        if self.file.as_ref().is_some_and(|(_, id)| !still_ours(*id)) {
+            self.file = None;
+        }
         if self.file.is_none() {
             let f = OpenOptions::new()
                 .write(true)
                 .create(true)
                 .truncate(true)
                 .open(&self.path)?;
-            self.file = Some(f);
+            let m = f.metadata()?;
+            self.file = Some((f, (m.dev(), m.ino())));
         }
         self.buf.clear();
         self.buf.extend_from_slice(status.render().as_bytes());
@@ -109,7 +119,7 @@ impl Publisher {
             self.buf.resize(FILE_LEN - 1, b' ');
             self.buf.push(b'\n');
         }
-        let f = self.file.as_ref().expect("opened above");
+        let (f, _) = self.file.as_ref().expect("opened above");
         if let Err(e) = f.write_all_at(&self.buf, 0) {
             self.file = None; // reopen next time (RUN_DIR recreated, ...)
             return Err(e);

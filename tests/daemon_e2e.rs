@@ -326,3 +326,89 @@ fn decode_reads_captures() {
     let o = c.wait_with_output().unwrap();
     assert_eq!(o.status.code(), Some(1));
 }
+
+/// A second `mcce run` on the same DATA_DIR or RUN_DIR exits at once with
+/// one line and touches nothing: not the port, not the status file.
+#[test]
+fn a_second_daemon_exits_at_once_and_touches_nothing() {
+    let d = Scratch::new("second");
+    let (_sim, link) = sim(d.path(), &[]);
+    let cfg = config(d.path(), &link, "");
+    let mut first = daemon(d.path(), &cfg);
+    let days = d.path().join("data/days");
+    let status = d.path().join("status");
+    wait_for(
+        Duration::from_secs(10),
+        || samples(&days).len() >= 2 && status.exists(),
+        "the first daemon recording",
+    );
+    let pid = first.child.id();
+    let other_run = d.path().join("run2");
+    std::fs::create_dir_all(&other_run).unwrap();
+    let same_data = d.path().join("same-data.conf");
+    std::fs::write(
+        &same_data,
+        std::fs::read_to_string(&cfg).unwrap().replace(
+            &format!("RUN_DIR={}\n", d.path().display()),
+            &format!("RUN_DIR={}\n", other_run.display()),
+        ),
+    )
+    .unwrap();
+    for (i, c) in [&cfg, &same_data].into_iter().enumerate() {
+        let mut cmd = std::process::Command::new(bin());
+        cmd.arg("run").arg("-c").arg(c);
+        let mut second = Proc::spawn(cmd, d.path().join(format!("second{i}.log")));
+        let (code, took) = second.wait_exit(Duration::from_secs(3));
+        let log = second.log();
+        assert_eq!(code, Some(69), "{log}");
+        assert!(took < Duration::from_secs(1), "took {took:?}");
+        assert_eq!(log.lines().count(), 1, "one line: {log}");
+        assert!(log.contains("another mcce daemon"), "{log}");
+        assert!(
+            std::fs::read_to_string(&status)
+                .unwrap()
+                .starts_with(&format!("pid={pid}\n")),
+            "status file left to the first daemon"
+        );
+    }
+    assert_eq!(
+        std::fs::read_dir(&other_run).unwrap().count(),
+        0,
+        "nothing written"
+    );
+    let n = samples(&days).len();
+    wait_for(
+        Duration::from_secs(5),
+        || samples(&days).len() >= n + 2,
+        "the first daemon still recording",
+    );
+    assert_one_per_second(&samples(&days));
+    assert!(first.child.try_wait().unwrap().is_none());
+    let (code, out, err) = run(&["status", "-c", cfg.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains(&format!("pid {pid}")), "{out}");
+    first.signal("TERM");
+    assert_eq!(first.wait_exit(Duration::from_secs(5)).0, Some(0));
+}
+
+/// The status file removed under the running daemon (a cleanup script, a
+/// careless `rm`) comes back at the next poll.
+#[test]
+fn the_status_file_comes_back_after_removal() {
+    let d = Scratch::new("status-rm");
+    let (_sim, link) = sim(d.path(), &[]);
+    let cfg = config(d.path(), &link, "");
+    let mut daemon = daemon(d.path(), &cfg);
+    let status = d.path().join("status");
+    wait_for(Duration::from_secs(10), || status.exists(), "status file");
+    std::fs::remove_file(&status).unwrap();
+    wait_for(
+        Duration::from_secs(3),
+        || status.exists(),
+        "status file back",
+    );
+    let (code, out, err) = run(&["status", "-c", cfg.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}{err}");
+    daemon.signal("TERM");
+    assert_eq!(daemon.wait_exit(Duration::from_secs(5)).0, Some(0));
+}
