@@ -18,7 +18,7 @@ use crate::gpio;
 use crate::localtime;
 use crate::meter::{self, Link, Meter, PollError};
 use crate::sim::{Profile, Sim, SimOptions};
-use crate::status::Status;
+use crate::status::{Recording, Status};
 
 pub fn execute(cmd: Command) -> Outcome {
     match cmd {
@@ -303,7 +303,56 @@ fn status(config: Option<PathBuf>) -> Outcome {
         None => crate::outln!("last reading: none yet"),
     }
     crate::outln!("meter:  {}", st.meter);
+    let at = |t: i64| {
+        let label = localtime::local_label(t);
+        if localtime::local_date(t) == localtime::local_date(now) {
+            label[11..16].to_string()
+        } else {
+            label[..16].to_string()
+        }
+    };
+    let not_recording = match &st.recording {
+        Recording::Starting => {
+            crate::outln!("recording: no reading to write yet");
+            None
+        }
+        Recording::Ok => {
+            crate::outln!("recording: ok");
+            None
+        }
+        Recording::Failing { since, error } => {
+            crate::outln!("recording: failing since {} ({error})", at(*since));
+            Some(format!(
+                "writes to {} fail: {error}",
+                cfg.days_dir().display()
+            ))
+        }
+        Recording::Held { since } => {
+            crate::outln!(
+                "recording: held back since {} (the wall clock is not set)",
+                at(*since)
+            );
+            Some("samples are held back until the wall clock is set (NTP)".to_string())
+        }
+    };
     crate::outln!("alarm:  {} (cap {} W)", st.alarm, cfg.alarm_watts);
+    match st.space {
+        Some(sp) => {
+            let low = if crate::space::below(sp.free, sp.total, cfg.low_space_percent) {
+                format!(", below LOW_SPACE_PERCENT={}", cfg.low_space_percent)
+            } else {
+                String::new()
+            };
+            crate::outln!(
+                "data:   {} free of {} ({}) in {}{low}",
+                crate::space::bytes_label(sp.free),
+                crate::space::bytes_label(sp.total),
+                crate::space::percent_label(sp.free, sp.total),
+                cfg.data_dir.display()
+            );
+        }
+        None => crate::outln!("data:   free space unknown ({})", cfg.data_dir.display()),
+    }
     crate::outln!("daemon: pid {}, updated {}", st.pid, ago(st.updated));
     let stale = i64::from(cfg.poll_seconds).max(10) * 3;
     if now - st.updated > stale {
@@ -313,6 +362,12 @@ fn status(config: Option<PathBuf>) -> Outcome {
                 "status is stale (no update for {}): is the daemon running?",
                 human(now - st.updated)
             ),
+        ));
+    }
+    if let Some(why) = not_recording {
+        return Err(Failure::new(
+            exit::IOERR,
+            format!("readings are not reaching the disk: {why}"),
         ));
     }
     Ok(())

@@ -46,6 +46,9 @@ pub struct Config {
     pub price_per_kwh: Option<f64>,
     pub db_busy_timeout_seconds: u32,
     pub log_level: String,
+    /// Log once when free space on DATA_DIR's file system falls below this
+    /// percentage (0: never).
+    pub low_space_percent: u32,
 }
 
 impl Default for Config {
@@ -73,6 +76,7 @@ impl Default for Config {
             price_per_kwh: None,
             db_busy_timeout_seconds: 10,
             log_level: "info".into(),
+            low_space_percent: crate::space::DEFAULT_LOW_PERCENT,
         }
     }
 }
@@ -101,6 +105,7 @@ pub const KEYS: &[&str] = &[
     "PRICE_PER_KWH",
     "DB_BUSY_TIMEOUT_SECONDS",
     "LOG_LEVEL",
+    "LOW_SPACE_PERCENT",
 ];
 
 /// Where a bad setting came from, so the message points at what to edit.
@@ -292,6 +297,7 @@ impl Config {
                 }
             }
             "DB_BUSY_TIMEOUT_SECONDS" => self.db_busy_timeout_seconds = number(value, 0, 3600)?,
+            "LOW_SPACE_PERCENT" => self.low_space_percent = number(value, 0, 100)?,
             "LOG_LEVEL" => {
                 self.log_level = match value {
                     "error" | "warn" | "info" | "debug" | "trace" => value.to_string(),

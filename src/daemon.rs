@@ -13,7 +13,12 @@ use crate::config::{Config, ConfigError};
 use crate::daylog::{DayWriter, Sample};
 use crate::meter::{Link, Meter, PollError};
 pub use crate::signals::Signals;
-use crate::status::{Publisher, Status};
+use crate::space::{Change, SpaceWatch};
+use crate::status::{Publisher, Recording, Status};
+use crate::sys::Space;
+
+/// How often the daemon looks at the data partition's free space.
+const SPACE_CHECK_EVERY: Duration = Duration::from_secs(60);
 
 /// How the daemon reaches the outside world; tests and the demo swap these.
 pub trait Hardware: Send {
@@ -56,6 +61,8 @@ struct Episodes {
     clock_unset: bool,
     write_failing: bool,
     status_failing: bool,
+    /// Whether samples reach the day file, for the status.
+    recording: Recording,
 }
 
 /// What the loop carries from one poll to the next.
@@ -74,6 +81,9 @@ struct Running {
     period: Duration,
     origin: Duration,
     tick: Duration,
+    space: Option<Space>,
+    space_watch: SpaceWatch,
+    next_space_check: Duration,
 }
 
 impl Daemon {
@@ -94,6 +104,9 @@ impl Daemon {
             period,
             origin,
             tick: origin,
+            space: None,
+            space_watch: SpaceWatch::new(self.cfg.low_space_percent),
+            next_space_check: Duration::ZERO,
         };
         log::info!(
             "polling {} every {} s, writing {}",
@@ -104,6 +117,7 @@ impl Daemon {
         while self.wait_for_tick(&mut st) {
             let wall = self.clock.wall();
             let meter_state = self.poll(&mut st, wall);
+            self.check_space(&mut st);
             self.publish(&mut st, wall, meter_state);
             st.tick = next_tick(st.origin, st.period, self.clock.mono());
         }
@@ -158,6 +172,8 @@ impl Daemon {
             }
             Err(e) => log::error!("reload refused, keeping the running configuration: {e}"),
         }
+        st.space_watch.set_percent(self.cfg.low_space_percent);
+        st.next_space_check = Duration::ZERO;
         st.writer.close();
         st.writer = DayWriter::new(self.cfg.days_dir());
         st.publisher.remove();
@@ -260,6 +276,33 @@ impl Daemon {
         }
     }
 
+    /// Looks at DATA_DIR's free space now and then; one line when it falls
+    /// below LOW_SPACE_PERCENT, one when it is back.
+    fn check_space(&self, st: &mut Running) {
+        let now = self.clock.mono();
+        if now < st.next_space_check {
+            return;
+        }
+        st.next_space_check = now + SPACE_CHECK_EVERY;
+        st.space = crate::sys::space(&self.cfg.data_dir).ok();
+        let Some(sp) = st.space else { return };
+        let dir = self.cfg.data_dir.display();
+        let amount = format!(
+            "{} free ({} of {})",
+            crate::space::percent_label(sp.free, sp.total),
+            crate::space::bytes_label(sp.free),
+            crate::space::bytes_label(sp.total)
+        );
+        match st.space_watch.observe(sp.free, sp.total) {
+            Some(Change::Low) => log::warn!(
+                "{dir}: free space is low: {amount}, below LOW_SPACE_PERCENT={}; samples stop when it is full",
+                self.cfg.low_space_percent
+            ),
+            Some(Change::Recovered) => log::info!("{dir}: free space is back: {amount}"),
+            None => {}
+        }
+    }
+
     /// Rewrites RUN_DIR/status for `mcce status`.
     fn publish(&self, st: &mut Running, wall: i64, meter: &str) {
         let status = Status {
@@ -268,6 +311,8 @@ impl Daemon {
             last_reading: st.last_reading,
             meter: meter.into(),
             alarm: alarm_label(st.policy.state(), &st.siren).into(),
+            recording: st.ep.recording.clone(),
+            space: st.space,
         };
         match st.publisher.publish(&status) {
             Ok(()) => st.ep.status_failing = false,
@@ -312,6 +357,9 @@ impl Daemon {
                 );
                 ep.clock_unset = true;
             }
+            if !matches!(ep.recording, Recording::Held { .. }) {
+                ep.recording = Recording::Held { since: wall };
+            }
             return true;
         }
         if ep.clock_unset {
@@ -327,6 +375,7 @@ impl Daemon {
                     log::info!("{}: writing samples again", self.cfg.days_dir().display());
                     ep.write_failing = false;
                 }
+                ep.recording = Recording::Ok;
             }
             Err(e) => {
                 if !ep.write_failing {
@@ -335,6 +384,12 @@ impl Daemon {
                         self.cfg.days_dir().display()
                     );
                     ep.write_failing = true;
+                }
+                if !matches!(ep.recording, Recording::Failing { .. }) {
+                    ep.recording = Recording::Failing {
+                        since: wall,
+                        error: crate::status::error_text(&e),
+                    };
                 }
             }
         }

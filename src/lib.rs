@@ -24,6 +24,7 @@ pub mod output;
 pub mod report;
 pub mod signals;
 pub mod sim;
+pub mod space;
 pub mod status;
 pub mod store;
 pub mod sys;

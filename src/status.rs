@@ -6,6 +6,44 @@ use std::io;
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
+/// Whether readings reach the day file (`mcce status` exits 74 unless
+/// they do, or no reading came yet).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Recording {
+    /// No reading to write yet.
+    #[default]
+    Starting,
+    /// The latest sample was written.
+    Ok,
+    /// Writing samples fails since `since` (a full card, a read-only
+    /// partition); `error` says why.
+    Failing { since: i64, error: String },
+    /// Samples are held back since `since`: the wall clock is not set.
+    Held { since: i64 },
+}
+
+/// An I/O error as a short single line for the status file:
+/// `No space left on device`.
+pub fn error_text(e: &io::Error) -> String {
+    let s = e.to_string();
+    let s = match s.rfind(" (os error ") {
+        Some(i) if s.ends_with(')') => s[..i].to_string(),
+        _ => s,
+    };
+    let mut s: String = s
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if s.len() > 120 {
+        let mut end = 120;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+    }
+    s
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Status {
     pub pid: u32,
@@ -17,6 +55,9 @@ pub struct Status {
     pub meter: String,
     /// `off`, `pending`, `on`.
     pub alarm: String,
+    pub recording: Recording,
+    /// Free and total bytes on DATA_DIR's file system, when known.
+    pub space: Option<crate::sys::Space>,
 }
 
 pub fn path(run_dir: &Path) -> PathBuf {
@@ -29,8 +70,20 @@ impl Status {
             Some((t, w)) => (t.to_string(), w.to_string()),
             None => (String::new(), String::new()),
         };
+        let (rec, since, error) = match &self.recording {
+            Recording::Starting => ("starting", String::new(), ""),
+            Recording::Ok => ("ok", String::new(), ""),
+            Recording::Failing { since, error } => ("failing", since.to_string(), error.as_str()),
+            Recording::Held { since } => ("held", since.to_string(), ""),
+        };
+        let (free, total) = match self.space {
+            Some(sp) => (sp.free.to_string(), sp.total.to_string()),
+            None => (String::new(), String::new()),
+        };
         format!(
-            "pid={}\nupdated={}\nreading_at={at}\nwatts={w}\nmeter={}\nalarm={}\n",
+            "pid={}\nupdated={}\nreading_at={at}\nwatts={w}\nmeter={}\nalarm={}\n\
+             recording={rec}\nrecording_since={since}\nrecording_error={error}\n\
+             data_free={free}\ndata_total={total}\n",
             self.pid, self.updated, self.meter, self.alarm
         )
     }
@@ -52,6 +105,25 @@ impl Status {
             },
             meter: get("meter")?.to_string(),
             alarm: get("alarm")?.to_string(),
+            recording: {
+                let since = || get("recording_since").and_then(|t| t.parse().ok());
+                match get("recording") {
+                    Some("ok") => Recording::Ok,
+                    Some("failing") => Recording::Failing {
+                        since: since()?,
+                        error: get("recording_error").unwrap_or("").to_string(),
+                    },
+                    Some("held") => Recording::Held { since: since()? },
+                    _ => Recording::Starting,
+                }
+            },
+            space: match (get("data_free"), get("data_total")) {
+                (Some(f), Some(t)) if !f.is_empty() => Some(crate::sys::Space {
+                    free: f.parse().ok()?,
+                    total: t.parse().ok()?,
+                }),
+                _ => None,
+            },
         })
     }
 
@@ -74,7 +146,7 @@ impl Status {
 
 /// The file's fixed size: every update overwrites all of it with one
 /// `pwrite`, so there is nothing to truncate and no stale tail.
-const FILE_LEN: usize = 192;
+const FILE_LEN: usize = 512;
 
 /// Keeps the status file open and rewrites it in place after every poll:
 /// one system call, where write-and-rename cost several and an inode each
@@ -146,8 +218,28 @@ mod tests {
             last_reading: Some((1_700_000_000, 4321)),
             meter: "ok".into(),
             alarm: "on".into(),
+            recording: Recording::Failing {
+                since: 1_699_999_000,
+                error: "No space left on device".into(),
+            },
+            space: Some(crate::sys::Space {
+                free: 1_000,
+                total: 16_000_000_000,
+            }),
         };
         assert_eq!(Status::parse(&s.render()), Some(s.clone()));
+        for recording in [
+            Recording::Ok,
+            Recording::Starting,
+            Recording::Held { since: 5 },
+        ] {
+            let r = Status {
+                recording,
+                space: None,
+                ..s.clone()
+            };
+            assert_eq!(Status::parse(&r.render()), Some(r));
+        }
         let none = Status {
             last_reading: None,
             ..s
@@ -167,11 +259,21 @@ mod tests {
             last_reading: Some((1_700_000_000, 65_535)),
             meter: "clock-unset".into(),
             alarm: "sounding".into(),
+            recording: Recording::Failing {
+                since: 1_700_000_000,
+                error: error_text(&io::Error::other("x".repeat(300))),
+            },
+            space: Some(crate::sys::Space {
+                free: u64::MAX,
+                total: u64::MAX,
+            }),
         };
         let short = Status {
             last_reading: None,
             meter: "ok".into(),
             alarm: "off".into(),
+            recording: Recording::Ok,
+            space: None,
             ..long.clone()
         };
         p.publish(&long).unwrap();
@@ -187,6 +289,15 @@ mod tests {
         );
         p.remove();
         assert!(Status::read(&dir).is_err());
+        assert!(long.render().len() < FILE_LEN, "the longest status fits");
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn error_text_is_one_short_line() {
+        let e = io::Error::from_raw_os_error(28);
+        assert_eq!(error_text(&e), "No space left on device");
+        assert_eq!(error_text(&io::Error::other("a\nb")), "a b");
+        assert_eq!(error_text(&io::Error::other("é".repeat(100))).len(), 120);
     }
 }

@@ -412,3 +412,111 @@ fn the_status_file_comes_back_after_removal() {
     daemon.signal("TERM");
     assert_eq!(daemon.wait_exit(Duration::from_secs(5)).0, Some(0));
 }
+
+fn utc_daemon(dir: &std::path::Path, cfg: &std::path::Path) -> Proc {
+    let mut cmd = std::process::Command::new(bin());
+    cmd.arg("run").arg("-c").arg(cfg).env("TZ", "UTC");
+    Proc::spawn(cmd, dir.join("daemon.log"))
+}
+
+fn utc_status(cfg: &std::path::Path) -> (i32, String, String) {
+    let o = std::process::Command::new(bin())
+        .args(["status", "-c", cfg.to_str().unwrap()])
+        .env("TZ", "UTC")
+        .output()
+        .unwrap();
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into(),
+        String::from_utf8_lossy(&o.stderr).into(),
+    )
+}
+
+/// Readings that do not reach the disk (a full card, a read-only data
+/// partition) show in `mcce status`, which then exits 74.
+#[test]
+fn status_shows_that_samples_are_not_reaching_the_disk() {
+    let d = Scratch::new("recording");
+    let (_sim, link) = sim(d.path(), &[]);
+    let cfg = config(d.path(), &link, "");
+    let days = d.path().join("data/days");
+    std::fs::create_dir_all(&days).unwrap();
+    // Today's and tomorrow's day files (UTC) are a full device.
+    let today = time::OffsetDateTime::now_utc().date();
+    let full: Vec<_> = [today, today.next_day().unwrap()]
+        .iter()
+        .map(|t| days.join(t.to_string()))
+        .collect();
+    for f in &full {
+        std::os::unix::fs::symlink("/dev/full", f).unwrap();
+    }
+    let mut daemon = utc_daemon(d.path(), &cfg);
+    wait_for(
+        Duration::from_secs(10),
+        || daemon.log().contains("cannot write a sample"),
+        "a failed write",
+    );
+    std::thread::sleep(Duration::from_millis(1200));
+    let (code, out, err) = utc_status(&cfg);
+    assert_eq!(code, 74, "{out}{err}");
+    assert!(
+        out.contains("recording: failing since ") && out.contains(" (No space left on device)"),
+        "{out}"
+    );
+    assert!(err.contains("readings are not reaching the disk"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+
+    for f in &full {
+        std::fs::remove_file(f).unwrap();
+    }
+    wait_for(
+        Duration::from_secs(5),
+        || !samples(&days).is_empty(),
+        "samples written again",
+    );
+    std::thread::sleep(Duration::from_millis(1200));
+    let (code, out, err) = utc_status(&cfg);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("recording: ok"), "{out}");
+    assert!(out.contains("data: ") && out.contains(" free of "), "{out}");
+    daemon.signal("TERM");
+    assert_eq!(daemon.wait_exit(Duration::from_secs(5)).0, Some(0));
+}
+
+/// Free space below LOW_SPACE_PERCENT is logged once, not at every poll,
+/// and its recovery once.
+#[test]
+fn low_free_space_is_logged_once_and_its_recovery_once() {
+    let d = Scratch::new("space");
+    let (_sim, link) = sim(d.path(), &[]);
+    // Every real file system has less than 100 % free.
+    let cfg = config(d.path(), &link, "LOW_SPACE_PERCENT=100\n");
+    let mut daemon = daemon(d.path(), &cfg);
+    let days = d.path().join("data/days");
+    wait_for(
+        Duration::from_secs(10),
+        || samples(&days).len() >= 3,
+        "3 samples",
+    );
+    let (code, out, err) = run(&["status", "-c", cfg.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("below LOW_SPACE_PERCENT=100"), "{out}");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(
+        &cfg,
+        text.replace("LOW_SPACE_PERCENT=100", "LOW_SPACE_PERCENT=1"),
+    )
+    .unwrap();
+    daemon.signal("HUP");
+    let n = samples(&days).len();
+    wait_for(
+        Duration::from_secs(5),
+        || samples(&days).len() >= n + 3,
+        "3 more samples",
+    );
+    daemon.signal("TERM");
+    assert_eq!(daemon.wait_exit(Duration::from_secs(5)).0, Some(0));
+    let log = daemon.log();
+    assert_eq!(log.matches("free space is low").count(), 1, "{log}");
+    assert_eq!(log.matches("free space is back").count(), 1, "{log}");
+}
