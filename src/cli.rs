@@ -118,6 +118,7 @@ Polls the meter every POLL_SECONDS, appends `<unix seconds> <watts>` to
 DATA_DIR/days/YYYY-MM-DD, sounds the siren at ALARM_WATTS and publishes
 RUN_DIR/status. Logs to stderr. SIGTERM/SIGINT: stop (exit 0);
 SIGHUP: reload the config, reopen the port and the day file.
+One daemon per RUN_DIR and DATA_DIR: a second one exits 69 at once.
 
   -c, --config FILE   configuration file (default /etc/mcce.conf)
 ";
@@ -134,8 +135,10 @@ the port is missing or held by the running daemon (use `mcce status`).
 const STATUS_HELP: &str = "\
 Usage: mcce status [-c FILE]
 
-Prints the daemon's latest reading, its age, the meter's state and the
-alarm's, from RUN_DIR/status. Exit 69 when no daemon is publishing.
+Prints the daemon's latest reading, its age, the meter's state, whether
+samples reach the disk, the alarm's state and the free space in DATA_DIR,
+from RUN_DIR/status. Exit 69 when no daemon is publishing, 74 when
+readings are not reaching the disk (writes fail, or the clock is unset).
 
   -c, --config FILE   configuration file (default /etc/mcce.conf)
 ";

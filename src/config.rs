@@ -660,6 +660,18 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_config_parses_and_documents_every_key() {
+        let text = include_str!("../overlay/etc/mcce.conf");
+        assert_eq!(parse(text).unwrap(), Config::default());
+        for k in KEYS {
+            assert!(
+                text.contains(&format!("{k}=")),
+                "{k} not in overlay/etc/mcce.conf"
+            );
+        }
+    }
+
+    #[test]
     fn load_names_a_missing_required_file() {
         let e = Config::load(Path::new("/nonexistent/mcce.conf"), true).unwrap_err();
         assert!(
