@@ -87,17 +87,29 @@ impl<W: Write> RowWriter<W> {
                         || t.iter().any(|c| matches!(c, b',' | b'"' | b'\n' | b'\r'));
                     if needs {
                         l.push(b'"');
-                        for c in t.iter() {
-                            match c {
-                                b'"' if self.format == Format::Csv => l.extend_from_slice(b"\"\""),
-                                b'"' | b'\\' => {
-                                    l.push(b'\\');
+                        match self.format {
+                            // RFC 4180: only the quote is escaped, by doubling.
+                            Format::Csv => {
+                                for c in t.iter() {
+                                    if *c == b'"' {
+                                        l.push(b'"');
+                                    }
                                     l.push(*c);
                                 }
-                                c if *c < 0x20 && self.format == Format::Json => {
-                                    let _ = write!(l, "\\u{:04x}", c);
+                            }
+                            Format::Json => {
+                                for c in t.iter() {
+                                    match c {
+                                        b'"' | b'\\' => {
+                                            l.push(b'\\');
+                                            l.push(*c);
+                                        }
+                                        c if *c < 0x20 => {
+                                            let _ = write!(l, "\\u{:04x}", c);
+                                        }
+                                        c => l.push(*c),
+                                    }
                                 }
-                                c => l.push(*c),
                             }
                         }
                         l.push(b'"');
@@ -288,5 +300,23 @@ mod tests {
             "[\n{\"a\":\"x,\\\"y\\\"\",\"b\":-3,\"c\":null},\n{\"a\":\"plain\",\"b\":1.5,\"c\":2}\n]\n"
         );
         assert_eq!(render(Format::Json, &[]), "[]\n");
+    }
+
+    #[test]
+    fn csv_leaves_backslashes_alone_and_json_escapes_them() {
+        // RFC 4180 escapes only the quote; a backslash is an ordinary byte.
+        let rows = vec![vec![
+            Field::Text(b"C:\\dir, \"x\""),
+            Field::Text(b"a\\b"),
+            Field::Null,
+        ]];
+        assert_eq!(
+            render(Format::Csv, &rows),
+            "a,b,c\n\"C:\\dir, \"\"x\"\"\",a\\b,\n"
+        );
+        assert_eq!(
+            render(Format::Json, &rows),
+            "[\n{\"a\":\"C:\\\\dir, \\\"x\\\"\",\"b\":\"a\\\\b\",\"c\":null}\n]\n"
+        );
     }
 }
