@@ -5,6 +5,7 @@
 # (default 120) at POLL_SECONDS=1, scaled to a day of 5-second polls.
 # Digest: one day of 5-second samples, and a catch-up of 365 days.
 # Export: a year of raw samples as CSV.
+# Decode: 1 and 16 MiB of start markers with no end marker (linear time).
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -109,3 +110,9 @@ read -r wall rss < "$work/time"
 awk -v n="$rows" -v w="$wall" -v r="$rss" 'BEGIN {
 	printf "export raw CSV, a year (%d rows): %.2f s, %.2f M rows/s, peak RSS %.2f MiB\n", n, w, n / w / 1e6, r / 1024
 }'
+
+# --- decode ----------------------------------------------------------------------
+for mib in 1 16; do
+	python3 -c 'import sys; n = int(sys.argv[1]) << 20; sys.stdout.buffer.write(b"S0222" * (n // 5) + b"S0222\x30\x0c1S03")' "$mib" > "$work/markers"
+	timed "decode $mib MiB of start markers without an end" "$bin" decode < "$work/markers"
+done

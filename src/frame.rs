@@ -13,15 +13,15 @@ pub const END: &[u8] = b"1S03";
 /// What the meter needs to hear before it sends anything.
 pub const TRIGGER: [u8; 4] = [0xAA, 0x02, 0x00, 0xAD];
 
-/// Bytes kept while waiting for an end marker. A real frame is a dozen
-/// bytes; anything longer is noise, and a bound keeps a chattering line from
-/// growing the buffer forever.
-const MAX_PENDING: usize = 4096;
+/// Longest field accepted between the markers. A real field is two bytes;
+/// anything much longer is noise, and reading a value out of it would
+/// invent a reading.
+const MAX_FIELD: usize = 4096;
 
 /// The value carried by one frame's field bytes, or `None` for an empty field.
 ///
 /// Two bytes are little-endian; a single byte is the value itself; bytes
-/// beyond the second are ignored (SPEC §1).
+/// beyond the second are ignored (docs/protocol.md).
 pub fn field_watts(field: &[u8]) -> Option<u32> {
     match field {
         [] => None,
@@ -30,8 +30,44 @@ pub fn field_watts(field: &[u8]) -> Option<u32> {
     }
 }
 
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
+/// Progress through one marker, one byte at a time.
+///
+/// Each marker's first byte occurs nowhere else in it, so a partial match
+/// can only begin at that byte: on a mismatch the only match left is one
+/// starting at this very byte. No byte is looked at twice, and decoding is
+/// linear in the stream's length.
+#[derive(Debug, Default, Clone, Copy)]
+struct Matcher {
+    matched: usize,
+}
+
+impl Matcher {
+    /// Takes the next byte; true when it completes the marker.
+    fn step(&mut self, marker: &[u8], b: u8) -> bool {
+        if marker[self.matched] == b {
+            self.matched += 1;
+        } else {
+            self.matched = usize::from(marker[0] == b);
+        }
+        if self.matched == marker.len() {
+            self.matched = 0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// Where the decoder is between reads.
+#[derive(Debug, Clone, Copy, Default)]
+enum State {
+    /// Looking for a start marker.
+    #[default]
+    Hunting,
+    /// After a start marker: `seen` bytes since it, of which the first two
+    /// are kept (the field's value, unless they turn out to be the end
+    /// marker itself).
+    InField { seen: usize, first: [u8; 2] },
 }
 
 /// Incremental frame decoder.
@@ -39,10 +75,16 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 /// A frame is a start marker followed by the first end marker after it. When
 /// a second start marker appears before any end marker, the first frame was
 /// cut short (a lost byte, a replug) and is abandoned: reading its field
-/// across the next frame's start would invent a value.
+/// across the next frame's start would invent a value. A field longer than
+/// `MAX_FIELD` bytes is abandoned too.
+///
+/// The state is a few counters, not a buffer: bytes may arrive in any split
+/// and the same readings come out, in one pass over the stream.
 #[derive(Debug, Default)]
 pub struct Decoder {
-    pending: Vec<u8>,
+    state: State,
+    start: Matcher,
+    end: Matcher,
 }
 
 impl Decoder {
@@ -53,43 +95,52 @@ impl Decoder {
     /// Feeds bytes and calls `on_reading` for every complete frame, in stream
     /// order. Frames with an empty field complete without a reading.
     pub fn feed(&mut self, bytes: &[u8], mut on_reading: impl FnMut(u32)) {
-        self.pending.extend_from_slice(bytes);
-        let mut pos = 0;
-        loop {
-            let Some(start) = find(&self.pending[pos..], START).map(|i| pos + i) else {
-                // Keep a tail that may be the beginning of a start marker.
-                pos = self.pending.len().saturating_sub(START.len() - 1).max(pos);
-                break;
-            };
-            let field_from = start + START.len();
-            let rest = &self.pending[field_from..];
-            let end = find(rest, END);
-            let restart = find(rest, START);
-            match (end, restart) {
-                (Some(e), Some(r)) if r < e => pos = field_from + r,
-                (Some(e), _) => {
-                    if let Some(w) = field_watts(&rest[..e]) {
-                        on_reading(w);
+        for &b in bytes {
+            let started = self.start.step(START, b);
+            self.state = match self.state {
+                State::Hunting => {
+                    if started {
+                        self.enter_field()
+                    } else {
+                        State::Hunting
                     }
-                    pos = field_from + e + END.len();
                 }
-                (None, Some(r)) => pos = field_from + r,
-                (None, None) => {
-                    pos = start;
-                    break;
+                // A new start before any end: the frame was cut short.
+                State::InField { .. } if started => self.enter_field(),
+                State::InField { seen, mut first } => {
+                    if seen < 2 {
+                        first[seen] = b;
+                    }
+                    let seen = seen + 1;
+                    if self.end.step(END, b) {
+                        let len = seen - END.len();
+                        if let Some(w) = field_watts(&first[..len.min(2)]) {
+                            on_reading(w);
+                        }
+                        // Markers do not overlap: look for a fresh start.
+                        self.start = Matcher::default();
+                        State::Hunting
+                    } else if seen >= MAX_FIELD + END.len() {
+                        State::Hunting
+                    } else {
+                        State::InField { seen, first }
+                    }
                 }
-            }
+            };
         }
-        self.pending.drain(..pos);
-        if self.pending.len() > MAX_PENDING {
-            let excess = self.pending.len() - MAX_PENDING;
-            self.pending.drain(..excess);
+    }
+
+    fn enter_field(&mut self) -> State {
+        self.end = Matcher::default();
+        State::InField {
+            seen: 0,
+            first: [0; 2],
         }
     }
 
     /// Forgets a partial frame, e.g. after the port was reopened.
     pub fn reset(&mut self) {
-        self.pending.clear();
+        *self = Decoder::default();
     }
 }
 
@@ -227,6 +278,50 @@ mod tests {
     }
 
     #[test]
+    fn a_long_run_of_start_markers_is_decoded_in_one_pass() {
+        // 4 MiB of start markers with no end marker, then one real frame.
+        // Rescanning the rest of the buffer at every marker (the decoder
+        // used to) examines ~10^12 bytes here and does not finish for
+        // hours; one pass examines each byte once.
+        let mut s = START.repeat((4 << 20) / START.len());
+        s.extend(frame(&[0x30, 0x0C]));
+        assert_eq!(decode_all(&s), vec![3120]);
+        let mut d = Decoder::new();
+        let mut got = Vec::new();
+        for chunk in s.chunks(64 * 1024 + 3) {
+            d.feed(chunk, |w| got.push(w));
+        }
+        assert_eq!(got, vec![3120]);
+    }
+
+    #[test]
+    fn markers_suit_the_one_pass_matcher() {
+        // What `Matcher` relies on; and the two markers cannot overlap
+        // each other, so the first to complete is the first in the stream.
+        for m in [START, END] {
+            assert!(!m[1..].contains(&m[0]), "{m:?}");
+        }
+        let overlap = |a: &[u8], b: &[u8]| {
+            (1..=a.len().min(b.len())).any(|k| a[a.len() - k..] == b[..k])
+                || a.windows(b.len()).any(|w| w == b)
+        };
+        assert!(!overlap(START, END) && !overlap(END, START));
+    }
+
+    #[test]
+    fn an_overlong_field_is_noise() {
+        let mut s = START.to_vec();
+        s.extend(vec![7u8; MAX_FIELD]);
+        s.extend_from_slice(END);
+        assert_eq!(decode_all(&s), vec![7 + 256 * 7]);
+        let mut s = START.to_vec();
+        s.extend(vec![7u8; MAX_FIELD + 1]);
+        s.extend_from_slice(END);
+        s.extend(frame(&[9]));
+        assert_eq!(decode_all(&s), vec![9]);
+    }
+
+    #[test]
     fn hex_input() {
         assert_eq!(
             parse_hex("53 30 0x32\n32:32,30 0C").unwrap(),
@@ -245,7 +340,58 @@ mod tests {
             proptest::collection::vec(any::<u8>().prop_filter("no S", |b| *b != b'S'), 0..40)
         }
 
+        /// The decoder as first written: rescans the rest of the buffer at
+        /// every start marker (quadratic), kept as the oracle of what a
+        /// stream means.
+        fn rescanning(bytes: &[u8]) -> Vec<u32> {
+            fn find(h: &[u8], n: &[u8]) -> Option<usize> {
+                h.windows(n.len()).position(|w| w == n)
+            }
+            let mut out = Vec::new();
+            let mut pos = 0;
+            while let Some(start) = find(&bytes[pos..], START).map(|i| pos + i) {
+                let from = start + START.len();
+                let rest = &bytes[from..];
+                match (find(rest, END), find(rest, START)) {
+                    (Some(e), Some(r)) if r < e => pos = from + r,
+                    (Some(e), _) => {
+                        out.extend(field_watts(&rest[..e]));
+                        pos = from + e + END.len();
+                    }
+                    (None, Some(r)) => pos = from + r,
+                    (None, None) => break,
+                }
+            }
+            out
+        }
+
+        /// Bytes drawn mostly from the markers' own letters, so that
+        /// partial, repeated and interleaved markers are common.
+        fn marker_soup() -> impl Strategy<Value = Vec<u8>> {
+            let piece = prop_oneof![
+                Just(START.to_vec()),
+                Just(END.to_vec()),
+                Just(START[..3].to_vec()),
+                Just(END[..2].to_vec()),
+                proptest::sample::select(b"S0123x".to_vec()).prop_map(|b| vec![b]),
+                any::<u8>().prop_map(|b| vec![b]),
+            ];
+            proptest::collection::vec(piece, 0..80).prop_map(|v| v.concat())
+        }
+
         proptest! {
+            #[test]
+            fn one_pass_means_what_the_rescanning_decoder_meant(bytes in marker_soup(), split in 1usize..9) {
+                let want = rescanning(&bytes);
+                prop_assert_eq!(decode_all(&bytes), want.clone());
+                let mut d = Decoder::new();
+                let mut got = Vec::new();
+                for chunk in bytes.chunks(split) {
+                    d.feed(chunk, |w| got.push(w));
+                }
+                prop_assert_eq!(got, want);
+            }
+
             #[test]
             fn never_panics_and_split_never_matters(bytes in proptest::collection::vec(any::<u8>(), 0..300), cut1 in 0usize..300, cut2 in 0usize..300) {
                 let whole = decode_all(&bytes);
