@@ -225,13 +225,6 @@ impl Store {
             }
         }
         tx.execute_batch(&day_view(day)).map_err(f)?;
-        if let Some(ms) = std::env::var("MCCE_TEST_PAUSE_BEFORE_COMMIT_MS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-        {
-            // Test hook: lets the crash-safety test kill us mid-transaction.
-            std::thread::sleep(Duration::from_millis(ms));
-        }
         tx.commit().map_err(f)
     }
 
