@@ -90,12 +90,15 @@ fn digest_one(cfg: &Config, stores: &mut Stores<'_>, date: Date) -> Result<Strin
         .map(|p| format!(", peak {} W at {}", p.watts, &local_label(p.ts)[11..]))
         .unwrap_or_default();
     Ok(format!(
-        "{name}: {:.2} kWh, {:.1} % covered, {} samples{peak}, {} gap(s), {} line(s) skipped{} -> {}",
+        "{name}: {:.2} kWh, {:.1} % covered, {} samples{peak}, {} gap(s), {} line(s) skipped, \
+         {} outside the day, {} repeated stamp(s){} -> {}",
         stats.kwh(),
         stats.coverage() * 100.0,
         stats.samples,
         stats.gaps,
         read.skipped,
+        stats.outside,
+        stats.duplicates,
         if read.legacy { ", legacy file" } else { "" },
         store.path().display()
     ))

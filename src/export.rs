@@ -242,6 +242,8 @@ fn days<W: Write>(cfg: &Config, from: Date, to: Date, format: Format, out: W) ->
             "min_w",
             "over_cap_seconds",
             "gaps",
+            "outside",
+            "duplicates",
         ],
     )
     .map_err(out_err)?;
@@ -263,6 +265,8 @@ fn days<W: Write>(cfg: &Config, from: Date, to: Date, format: Format, out: W) ->
                 opt(d.min_w),
                 opt(d.over_cap_seconds),
                 opt(d.gaps),
+                opt(d.outside),
+                opt(d.duplicates),
             ])
             .map_err(out_err)?;
         }

@@ -157,6 +157,8 @@ mod tests {
             min_w: Some(120),
             over_cap_seconds: Some(300),
             gaps: Some(0),
+            outside: Some(0),
+            duplicates: Some(0),
         }
     }
 

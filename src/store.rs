@@ -2,9 +2,11 @@
 //!
 //! Storage is normalized — `mcce_day` (one row per day, with the facts
 //! beyond kWh) and `mcce_bucket` (one row per bucket) — and pwrApp's shape
-//! is exposed as views: `avg` and one `"YYYY-MM-DD"` view per day. A file
-//! written by the original Python digest (real tables of those names) is
-//! converted in the same transaction as the first day we write into it.
+//! is exposed as views: `avg` and one `"YYYY-MM-DD"` view per day, each with
+//! exactly pwrApp's two columns (it sums every column of `avg`). A file
+//! written by the original Python digest (real tables of those names), or
+//! by an older mcce, is brought to this layout in the same transaction as
+//! the first day we write into it.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -15,7 +17,10 @@ use crate::energy::{Bucket, DayStats};
 use crate::exit::{self, Failure};
 use crate::localtime::{days_from_civil, local_label, offset_at};
 
-pub const LAYOUT_VERSION: i64 = 1;
+/// `PRAGMA user_version` of the layout written here. 1: the first mcce
+/// layout (`avg` carried extra columns); 2: `avg` has pwrApp's two columns
+/// only, `mcce_day` has `outside` and `duplicates`, day keys are plain dates.
+pub const LAYOUT_VERSION: i64 = 2;
 
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS mcce_day (
@@ -31,7 +36,9 @@ CREATE TABLE IF NOT EXISTS mcce_day (
     gaps INTEGER,
     skipped_lines INTEGER,
     bucket_minutes INTEGER,
-    source TEXT NOT NULL DEFAULT 'mcce'
+    source TEXT NOT NULL DEFAULT 'mcce',
+    outside INTEGER,
+    duplicates INTEGER
 );
 CREATE TABLE IF NOT EXISTS mcce_bucket (
     day TEXT NOT NULL,
@@ -44,10 +51,21 @@ CREATE TABLE IF NOT EXISTS mcce_bucket (
 ) WITHOUT ROWID;
 "#;
 
-const AVG_VIEW: &str = r#"CREATE VIEW IF NOT EXISTS avg AS
-SELECT day AS "index", kwh AS "kWh", coverage, samples, peak_w, peak_at, min_w,
-       over_cap_seconds, gaps
-FROM mcce_day ORDER BY day"#;
+/// pwrApp sums every column of `avg` but the index: two columns, no more.
+const AVG_VIEW: &str = r#"DROP VIEW IF EXISTS avg;
+CREATE VIEW avg AS SELECT day AS "index", kwh AS "kWh" FROM mcce_day ORDER BY day"#;
+
+/// Columns added to `mcce_day` after layout 1, with their types.
+const ADDED_DAY_COLUMNS: [(&str, &str); 2] = [("outside", "INTEGER"), ("duplicates", "INTEGER")];
+
+/// SQL that reduces a day key to its date when it carries a time part, as
+/// pandas writes dates (`YYYY-MM-DD 00:00:00`); other keys are kept.
+fn date_key(col: &str) -> String {
+    format!(
+        "CASE WHEN {col} GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9][ T]*' \
+         THEN substr({col}, 1, 10) ELSE {col} END"
+    )
+}
 
 /// SQL identifier quoting for a day name (always `YYYY-MM-DD`).
 fn ident(day: &str) -> String {
@@ -187,8 +205,9 @@ impl Store {
             .map_err(f)?;
         tx.execute(
             "INSERT OR REPLACE INTO mcce_day (day, kwh, energy_wh, coverage, samples, peak_w, peak_at,
-                 min_w, over_cap_seconds, gaps, skipped_lines, bucket_minutes, source)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 'mcce')",
+                 min_w, over_cap_seconds, gaps, skipped_lines, bucket_minutes, source, outside,
+                 duplicates)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 'mcce', ?13, ?14)",
             params![
                 day,
                 stats.kwh(),
@@ -202,6 +221,8 @@ impl Store {
                 i64::from(stats.gaps),
                 skipped_lines as i64,
                 i64::from(bucket_minutes),
+                stats.outside as i64,
+                stats.duplicates as i64,
             ],
         )
         .map_err(f)?;
@@ -231,16 +252,35 @@ impl Store {
     /// Days in `[from, to]` with their facts (legacy rows carry only kWh).
     pub fn days(&self, from: &str, to: &str) -> Result<Vec<DayRow>, Failure> {
         let f = |e| failure(&self.path, e);
+        // Read-only callers see a file as it is: an older layout has no
+        // `outside`/`duplicates`, and a converted or original file may still
+        // carry pandas keys with a time part (reduced to the date here).
         let sql = if self.is_ours()? {
-            "SELECT day, kwh, coverage, samples, peak_w, peak_at, min_w, over_cap_seconds, gaps
-             FROM mcce_day WHERE day BETWEEN ?1 AND ?2 ORDER BY day"
+            let version: i64 = self
+                .conn
+                .query_row("PRAGMA user_version", [], |r| r.get(0))
+                .map_err(f)?;
+            let added = if version >= 2 {
+                "outside, duplicates"
+            } else {
+                "NULL, NULL"
+            };
+            format!(
+                "SELECT {key}, kwh, coverage, samples, peak_w, peak_at, min_w, over_cap_seconds,
+                        gaps, {added}
+                 FROM mcce_day WHERE {key} BETWEEN ?1 AND ?2 ORDER BY 1",
+                key = date_key("day")
+            )
         } else if self.object_type("avg").map_err(f)?.is_some() {
-            "SELECT \"index\", \"kWh\", NULL, NULL, NULL, NULL, NULL, NULL, NULL
-             FROM avg WHERE substr(\"index\", 1, 10) BETWEEN ?1 AND ?2 ORDER BY 1"
+            format!(
+                "SELECT {key}, \"kWh\", NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+                 FROM avg WHERE substr(\"index\", 1, 10) BETWEEN ?1 AND ?2 ORDER BY 1",
+                key = date_key("\"index\"")
+            )
         } else {
             return Ok(Vec::new());
         };
-        let mut st = self.conn.prepare(sql).map_err(f)?;
+        let mut st = self.conn.prepare(&sql).map_err(f)?;
         let rows = st
             .query_map([from, to], |r| {
                 Ok(DayRow {
@@ -253,6 +293,8 @@ impl Store {
                     min_w: r.get(6)?,
                     over_cap_seconds: r.get(7)?,
                     gaps: r.get(8)?,
+                    outside: r.get(9)?,
+                    duplicates: r.get(10)?,
                 })
             })
             .map_err(f)?;
@@ -340,6 +382,10 @@ pub struct DayRow {
     pub min_w: Option<i64>,
     pub over_cap_seconds: Option<i64>,
     pub gaps: Option<i64>,
+    /// Samples stamped outside the day, and repeated stamps, that the
+    /// digest left out (unknown for days stored before layout 2).
+    pub outside: Option<i64>,
+    pub duplicates: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -374,13 +420,43 @@ pub fn label_to_unix(label: &str) -> Option<i64> {
         .or(Some(guess))
 }
 
-/// Brings the file to our layout inside the caller's transaction. Existing
-/// values of the original layout are carried over unchanged.
+/// Brings the file to our layout inside the caller's transaction. Values of
+/// older layouts are carried over unchanged, except that day keys become
+/// plain `YYYY-MM-DD` dates.
 fn migrate(tx: &rusqlite::Transaction<'_>) -> Result<(), rusqlite::Error> {
     let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if version >= LAYOUT_VERSION {
         return Ok(());
     }
+    if version == 0 {
+        convert_python(tx)?;
+    } else {
+        let have: Vec<String> = {
+            let mut st = tx.prepare("SELECT name FROM pragma_table_info('mcce_day')")?;
+            st.query_map([], |r| r.get::<_, String>(0))?
+                .collect::<Result<Vec<_>, _>>()?
+        };
+        for (name, ty) in ADDED_DAY_COLUMNS {
+            if !have.iter().any(|h| h == name) {
+                tx.execute_batch(&format!("ALTER TABLE mcce_day ADD COLUMN {name} {ty}"))?;
+            }
+        }
+    }
+    // A key with a time part gives way to the same day's plain key (a day
+    // digested again after conversion); the others lose their time part.
+    let key = date_key("day");
+    tx.execute_batch(&format!(
+        "DELETE FROM mcce_day WHERE day <> {key} AND {key} IN (SELECT day FROM mcce_day);
+         UPDATE OR REPLACE mcce_day SET day = {key} WHERE day <> {key};"
+    ))?;
+    tx.execute_batch(AVG_VIEW)?;
+    tx.execute_batch(&format!("PRAGMA user_version = {LAYOUT_VERSION}"))?;
+    Ok(())
+}
+
+/// Converts a file of the original Python digest (real tables `avg` and
+/// `"YYYY-MM-DD"`), or sets up an empty one.
+fn convert_python(tx: &rusqlite::Transaction<'_>) -> Result<(), rusqlite::Error> {
     let legacy_tables: Vec<String> = {
         let mut st = tx.prepare("SELECT name FROM sqlite_master WHERE type = 'table'")?;
         st.query_map([], |r| r.get::<_, String>(0))?
@@ -406,7 +482,5 @@ fn migrate(tx: &rusqlite::Transaction<'_>) -> Result<(), rusqlite::Error> {
         )?;
         tx.execute_batch("DROP TABLE avg")?;
     }
-    tx.execute_batch(AVG_VIEW)?;
-    tx.execute_batch(&format!("PRAGMA user_version = {LAYOUT_VERSION}"))?;
     Ok(())
 }

@@ -257,6 +257,227 @@ fn a_database_from_the_python_digest_keeps_every_value() {
     assert_eq!(avg(&db).len(), 3);
 }
 
+/// Column names of a table or view, in order.
+fn columns(db: &Path, name: &str) -> Vec<String> {
+    let c = Connection::open(db).unwrap();
+    let st = c.prepare(&format!("select * from \"{name}\"")).unwrap();
+    st.column_names().map(String::from).collect()
+}
+
+/// What pwrApp's year summary does: every column of every `avg` row but
+/// the index is summed as a number.
+fn pwrapp_year_total(db: &Path) -> f64 {
+    let c = Connection::open(db).unwrap();
+    let mut st = c.prepare("select * from avg").unwrap();
+    let n = st.column_count();
+    let mut rows = st.query([]).unwrap();
+    let mut total = 0.0;
+    while let Some(r) = rows.next().unwrap() {
+        for i in 1..n {
+            match r.get_ref(i).unwrap() {
+                rusqlite::types::ValueRef::Real(x) => total += x,
+                rusqlite::types::ValueRef::Integer(x) => total += x as f64,
+                other => panic!("pwrApp cannot sum column {i}: {other:?}"),
+            }
+        }
+    }
+    total
+}
+
+#[test]
+fn pwrapp_sees_exactly_its_two_columns() {
+    let d = Scratch::new("pwrapp-columns");
+    let t = utc_midnight(2025, 1, 15) - 3600;
+    write_day(d.path(), "2025-01-15", constant(t, t + 86_400, 1000));
+    let cfg = conf(d.path(), "");
+    assert_eq!(digest_date(&cfg, "2025-01-15").0, 0);
+    let db = d.path().join("db/pwr.2025");
+    assert_eq!(columns(&db, "avg"), ["index", "kWh"]);
+    assert_eq!(columns(&db, "2025-01-15"), ["index", "Wh"]);
+    assert_eq!(pwrapp_year_total(&db), 24.0);
+    // The richer facts are kept under our own name.
+    let c = Connection::open(&db).unwrap();
+    let (peak, outside): (i64, i64) = c
+        .query_row(
+            "select peak_w, outside from mcce_day where day = '2025-01-15'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((peak, outside), (1000, 0));
+}
+
+/// The layout the first mcce release wrote (user_version 1), by hand.
+const LAYOUT_1: &str = r#"
+CREATE TABLE mcce_day (day TEXT PRIMARY KEY, kwh REAL NOT NULL, energy_wh REAL, coverage REAL,
+    samples INTEGER, peak_w INTEGER, peak_at TEXT, min_w INTEGER, over_cap_seconds INTEGER,
+    gaps INTEGER, skipped_lines INTEGER, bucket_minutes INTEGER, source TEXT NOT NULL DEFAULT 'mcce');
+CREATE TABLE mcce_bucket (day TEXT NOT NULL, seq INTEGER NOT NULL, start INTEGER, label TEXT NOT NULL,
+    mean_w REAL NOT NULL, samples INTEGER, PRIMARY KEY (day, seq)) WITHOUT ROWID;
+CREATE VIEW avg AS SELECT day AS "index", kwh AS "kWh", coverage, samples, peak_w, peak_at, min_w,
+    over_cap_seconds, gaps FROM mcce_day ORDER BY day;
+CREATE VIEW "2025-01-14" AS SELECT label AS "index", mean_w AS "Wh" FROM mcce_bucket
+    WHERE day = '2025-01-14' ORDER BY seq;
+INSERT INTO mcce_day VALUES ('2025-01-14', 7.5, 7500, 1, 17280, 900, '2025-01-14 08:00:00', 100, 0, 0, 0, 15, 'mcce');
+INSERT INTO mcce_bucket VALUES ('2025-01-14', 0, 1736809200, '2025-01-14 00:00:00', 312.5, 180);
+-- Converted from a Python database whose avg index carried a time part,
+-- then the same day digested again under its plain key.
+INSERT INTO mcce_day (day, kwh, source) VALUES ('2025-01-12 00:00:00', 9.99, 'python');
+INSERT INTO mcce_day (day, kwh, source) VALUES ('2025-01-13 00:00:00', 11.11, 'python');
+INSERT INTO mcce_day VALUES ('2025-01-13', 12.5, 12500, 1, 17280, 900, '2025-01-13 08:00:00', 100, 0, 0, 0, 15, 'mcce');
+PRAGMA user_version = 1;
+"#;
+
+#[test]
+fn a_database_of_the_first_layout_is_upgraded_in_place() {
+    let d = Scratch::new("layout-1");
+    let db = d.path().join("db/pwr.2025");
+    std::fs::create_dir_all(db.parent().unwrap()).unwrap();
+    Connection::open(&db)
+        .unwrap()
+        .execute_batch(LAYOUT_1)
+        .unwrap();
+    let t = utc_midnight(2025, 1, 15) - 3600;
+    write_day(d.path(), "2025-01-15", constant(t, t + 86_400, 500));
+    let cfg = conf(d.path(), "");
+    let (code, out, err) = digest_date(&cfg, "2025-01-15");
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(columns(&db, "avg"), ["index", "kWh"]);
+    assert_eq!(columns(&db, "2025-01-14"), ["index", "Wh"]);
+    assert_eq!(columns(&db, "2025-01-15"), ["index", "Wh"]);
+    assert_eq!(
+        avg(&db),
+        vec![
+            ("2025-01-12".to_string(), 9.99),
+            ("2025-01-13".to_string(), 12.5),
+            ("2025-01-14".to_string(), 7.5),
+            ("2025-01-15".to_string(), 12.0)
+        ]
+    );
+    assert_eq!(
+        day_rows(&db, "2025-01-14"),
+        vec![("2025-01-14 00:00:00".to_string(), 312.5)]
+    );
+    let c = Connection::open(&db).unwrap();
+    let (v, outside): (i64, Option<i64>) = c
+        .query_row(
+            "select (select user_version from pragma_user_version), outside from mcce_day where day = '2025-01-14'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((v, outside), (2, None), "upgraded; unknown for old days");
+    let (code, out, _) = mcce(
+        ROME,
+        &["report", "-c", cfg.to_str().unwrap(), "--month", "2025-01"],
+    );
+    assert_eq!(code, 0);
+    assert_eq!(out.matches("2025-01-13").count(), 1, "{out}");
+}
+
+#[test]
+fn pandas_date_keys_are_normalised_and_a_redigest_replaces_the_day() {
+    let d = Scratch::new("pandas-keys");
+    let db = d.path().join("db/pwr.2025");
+    std::fs::create_dir_all(db.parent().unwrap()).unwrap();
+    Connection::open(&db)
+        .unwrap()
+        .execute_batch(
+            r#"CREATE TABLE "avg" ("index" TIMESTAMP, "kWh" FLOAT);
+               INSERT INTO avg VALUES ('2025-01-13 00:00:00', 11.11), ('2025-01-14 00:00:00', 12.34);
+               CREATE TABLE "2025-01-13" ("index" TEXT, "Wh" REAL);
+               INSERT INTO "2025-01-13" VALUES ('2025-01-13 00:00:00', 250.5);"#,
+        )
+        .unwrap();
+    let cfg = conf(d.path(), "");
+    let c = cfg.to_str().unwrap();
+    // Read as it is, before any conversion.
+    let (code, out, _) = mcce(
+        ROME,
+        &[
+            "export",
+            "-c",
+            c,
+            "--resolution",
+            "day",
+            "--from",
+            "2025-01-01",
+        ],
+    );
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("\n2025-01-13,11.11,") && !out.contains("00:00:00"),
+        "{out}"
+    );
+    // Digesting the day again converts the file and replaces the day.
+    let t = utc_midnight(2025, 1, 13) - 3600;
+    write_day(d.path(), "2025-01-13", constant(t, t + 86_400, 500));
+    let (code, out, err) = digest_date(&cfg, "2025-01-13");
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(
+        avg(&db),
+        vec![
+            ("2025-01-13".to_string(), 12.0),
+            ("2025-01-14".to_string(), 12.34)
+        ]
+    );
+    let (code, out, _) = mcce(ROME, &["report", "-c", c, "--month", "2025-01"]);
+    assert_eq!(code, 0);
+    assert_eq!(out.matches("2025-01-13").count(), 1, "{out}");
+    assert!(out.contains("total 24.34 kWh over 2 day(s)"), "{out}");
+}
+
+#[test]
+fn samples_outside_the_day_and_repeated_stamps_are_counted_and_stored() {
+    let d = Scratch::new("outside-dups");
+    let t = utc_midnight(2025, 1, 15) - 3600;
+    let mut lines = constant(t, t + 86_400, 1000);
+    lines.insert(0, format!("{} 700", t - 5));
+    lines.insert(1, format!("{} 700", t - 10));
+    lines.push(format!("{} 700", t + 86_400));
+    for i in [100, 200, 300] {
+        let again = lines[i].clone();
+        lines.insert(i, again);
+    }
+    write_day(d.path(), "2025-01-15", lines);
+    let cfg = conf(d.path(), "");
+    let (code, out, err) = digest_date(&cfg, "2025-01-15");
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("3 outside the day, 3 repeated stamp(s)"),
+        "{out}"
+    );
+    let db = d.path().join("db/pwr.2025");
+    let (outside, dups): (i64, i64) = Connection::open(&db)
+        .unwrap()
+        .query_row(
+            "select outside, duplicates from mcce_day where day = '2025-01-15'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((outside, dups), (3, 3));
+    let (code, out, _) = mcce(
+        ROME,
+        &[
+            "export",
+            "-c",
+            cfg.to_str().unwrap(),
+            "--resolution",
+            "day",
+            "--from",
+            "2025-01-15",
+        ],
+    );
+    assert_eq!(code, 0);
+    let mut lines = out.lines();
+    assert!(
+        lines.next().unwrap().ends_with(",gaps,outside,duplicates"),
+        "{out}"
+    );
+    assert!(lines.next().unwrap().ends_with(",0,3,3"), "{out}");
+}
+
 /// The Rome date `n` days ago, as the digest's own clock will see it.
 fn date_days_ago(n: i64) -> String {
     let o = Command::new("date")
@@ -501,7 +722,7 @@ fn export_and_report_across_years() {
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(
         lines[0],
-        "date,kwh,coverage,samples,peak_w,peak_at,min_w,over_cap_seconds,gaps"
+        "date,kwh,coverage,samples,peak_w,peak_at,min_w,over_cap_seconds,gaps,outside,duplicates"
     );
     assert!(
         lines[1].starts_with("2024-12-31,24,1,17280,1000,2024-12-31 00:00:00,1000,0,0"),
