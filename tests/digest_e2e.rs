@@ -340,6 +340,24 @@ fn a_database_of_the_first_layout_is_upgraded_in_place() {
     let t = utc_midnight(2025, 1, 15) - 3600;
     write_day(d.path(), "2025-01-15", constant(t, t + 86_400, 500));
     let cfg = conf(d.path(), "");
+    // Readers take the file as it is, before any upgrade.
+    let (code, out, err) = mcce(
+        ROME,
+        &[
+            "export",
+            "-c",
+            cfg.to_str().unwrap(),
+            "--resolution",
+            "day",
+            "--from",
+            "2025-01-14",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.ends_with("\n2025-01-14,7.5,1,17280,900,2025-01-14 08:00:00,100,0,0,,\n"),
+        "{out}"
+    );
     let (code, out, err) = digest_date(&cfg, "2025-01-15");
     assert_eq!(code, 0, "{out}{err}");
     assert_eq!(columns(&db, "avg"), ["index", "kWh"]);
