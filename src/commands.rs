@@ -40,7 +40,7 @@ pub fn execute(cmd: Command) -> Outcome {
         Command::Demo(args) => crate::demo::demo(args),
         Command::Digest { config, date } => {
             let cfg = load_config(config.as_deref())?;
-            crate::digest::digest(&cfg, date, crate::digest::today())
+            crate::digest::digest(&cfg, date, system_wall())
         }
         Command::Export(a) => {
             let cfg = load_config(a.config.as_deref())?;

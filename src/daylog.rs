@@ -3,7 +3,7 @@
 //! truth; the database is derived from them and can always be rebuilt.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, BufRead, Write};
+use std::io::{self, BufRead, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
@@ -97,24 +97,12 @@ impl DayWriter {
     fn open_day(&self, date: Date) -> io::Result<File> {
         std::fs::create_dir_all(&self.days_dir)?;
         let path = day_path(&self.days_dir, date);
-        let mut file = OpenOptions::new()
+        let file = OpenOptions::new()
             .read(true)
             .append(true)
             .create(true)
             .open(&path)?;
-        // A power cut can leave a torn last line; start on a fresh line so
-        // the fragment stays one skipped line instead of corrupting ours.
-        let len = file.metadata()?.len();
-        if len > 0 {
-            let mut last = [0u8];
-            let torn = match file.read_at(&mut last, len - 1) {
-                Ok(1) => last[0] != b'\n',
-                _ => false,
-            };
-            if torn {
-                file.write_all(b"\n")?;
-            }
-        }
+        cut_torn_tail(&file, &path)?;
         Ok(file)
     }
 
@@ -126,30 +114,105 @@ impl DayWriter {
     }
 }
 
+/// Cuts a final fragment without newline off the file. A power cut or a
+/// full card can leave `1795698207 31` of `1795698207 3120`; our next line
+/// would give it a newline and make it a real-looking sample, so it goes
+/// before anything is appended. Scans back in blocks for the last newline.
+fn cut_torn_tail(file: &File, path: &Path) -> io::Result<()> {
+    let len = file.metadata()?.len();
+    let mut end = len;
+    let mut block = [0u8; 4096];
+    while end > 0 {
+        let start = end.saturating_sub(block.len() as u64);
+        let chunk = &mut block[..(end - start) as usize];
+        file.read_exact_at(chunk, start)?;
+        if let Some(i) = chunk.iter().rposition(|c| *c == b'\n') {
+            end = start + i as u64 + 1;
+            break;
+        }
+        end = start;
+    }
+    if end < len {
+        log::warn!(
+            "{}: cut {} byte(s) of a torn last line",
+            path.display(),
+            len - end
+        );
+        file.set_len(end)?;
+    }
+    Ok(())
+}
+
 impl Drop for DayWriter {
     fn drop(&mut self) {
         self.close();
     }
 }
 
+/// The most a meter frame can carry: two bytes of watts. A larger value in
+/// a day file is corruption, not a reading.
+pub const MAX_WATTS: i64 = 65_535;
+
 /// Counts of what reading a day file passed over.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct ReadStats {
-    /// Lines that were not a sample: garbage, or a torn last line.
+    /// Lines that were not a sample: garbage, watts beyond `MAX_WATTS`, a
+    /// line of the other format, or a torn last line.
     pub skipped: u64,
+    /// Every line that was not blank, including the skipped ones.
+    pub lines: u64,
     pub legacy: bool,
+}
+
+impl ReadStats {
+    /// More than half of the lines were not samples: the file is damaged or
+    /// not what we think, so it is reported and never pruned.
+    pub fn mostly_skipped(&self) -> bool {
+        self.skipped * 2 > self.lines
+    }
+}
+
+/// The shape of one complete line: what the format vote counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    Blank,
+    /// `<unix> <watts>`: ours.
+    Pair,
+    /// One number: the original Python format.
+    Single,
+    Other,
+}
+
+fn shape(line: &[u8]) -> Shape {
+    if line.iter().all(u8::is_ascii_whitespace) {
+        return Shape::Blank;
+    }
+    match split_fields(line) {
+        (a, None) if parse_int(a).is_some() => Shape::Single,
+        (a, Some(b)) if parse_int(a).is_some() && parse_int(b).is_some() => Shape::Pair,
+        _ => Shape::Other,
+    }
+}
+
+/// Strips the newline (and a `\r` before it) of a complete line; `None`
+/// for a final fragment without newline, which may be cut short.
+fn complete_line(buf: &[u8]) -> Option<&[u8]> {
+    let line = buf.strip_suffix(b"\n")?;
+    Some(line.strip_suffix(b"\r").unwrap_or(line))
 }
 
 /// Streams the samples of one day file in file order.
 ///
-/// The format is recognized from the first sample line: two numbers is
-/// ours, one number is the original Python format, whose n-th value (from
-/// 0) was taken `5·n` seconds after `legacy_start` (local midnight).
+/// The format is decided by a vote of all complete lines before the first
+/// sample is returned: the file is legacy (the original Python format,
+/// whose n-th line, from 0, was taken `5·n` seconds after `legacy_start`,
+/// local midnight) only when one-number lines outnumber `<unix> <watts>`
+/// lines. One cut or garbage line can therefore never switch a day to the
+/// other format; lines of the losing shape are skipped.
 pub struct DayReader<R> {
     input: R,
     buf: Vec<u8>,
     legacy_start: i64,
-    format: Option<bool>,
     legacy_index: i64,
     pub stats: ReadStats,
 }
@@ -157,23 +220,37 @@ pub struct DayReader<R> {
 impl DayReader<io::BufReader<File>> {
     pub fn open(path: &Path, legacy_start: i64) -> io::Result<Self> {
         let f = File::open(path)?;
-        Ok(DayReader::new(
-            io::BufReader::with_capacity(64 * 1024, f),
-            legacy_start,
-        ))
+        DayReader::new(io::BufReader::with_capacity(64 * 1024, f), legacy_start)
     }
 }
 
-impl<R: BufRead> DayReader<R> {
-    pub fn new(input: R, legacy_start: i64) -> Self {
-        DayReader {
-            input,
-            buf: Vec::with_capacity(64),
-            legacy_start,
-            format: None,
-            legacy_index: 0,
-            stats: ReadStats::default(),
+impl<R: BufRead + Seek> DayReader<R> {
+    /// Reads the input once to decide its format, then rewinds.
+    pub fn new(mut input: R, legacy_start: i64) -> io::Result<Self> {
+        let (mut pairs, mut singles) = (0u64, 0u64);
+        let mut buf = Vec::with_capacity(64);
+        loop {
+            buf.clear();
+            if input.read_until(b'\n', &mut buf)? == 0 {
+                break;
+            }
+            match complete_line(&buf).map(shape) {
+                Some(Shape::Pair) => pairs += 1,
+                Some(Shape::Single) => singles += 1,
+                _ => {}
+            }
         }
+        input.seek(SeekFrom::Start(0))?;
+        Ok(DayReader {
+            input,
+            buf,
+            legacy_start,
+            legacy_index: 0,
+            stats: ReadStats {
+                legacy: singles > pairs,
+                ..ReadStats::default()
+            },
+        })
     }
 
     /// The next sample, `Ok(None)` at the end.
@@ -184,43 +261,39 @@ impl<R: BufRead> DayReader<R> {
             if n == 0 {
                 return Ok(None);
             }
-            if self.buf.last() != Some(&b'\n') {
+            let Some(line) = complete_line(&self.buf) else {
                 // Torn last line: whatever it says may be cut short.
+                self.stats.lines += 1;
                 self.stats.skipped += 1;
                 continue;
-            }
-            let line = &self.buf[..self.buf.len() - 1];
-            let line = line.strip_suffix(b"\r").unwrap_or(line);
-            if line.iter().all(u8::is_ascii_whitespace) {
+            };
+            let shape = shape(line);
+            if shape == Shape::Blank {
                 continue;
             }
+            self.stats.lines += 1;
+            let watts = |w: i64| (0..=MAX_WATTS).contains(&w).then_some(w as u32);
             let (a, b) = split_fields(line);
-            let legacy = *self.format.get_or_insert(b.is_none());
-            self.stats.legacy = legacy;
-            if legacy {
+            if self.stats.legacy {
                 // Every line, even a bad one, stood for one 5-second slot.
                 let slot = self.legacy_index;
                 self.legacy_index += 1;
-                match (parse_int(a), b) {
-                    (Some(w), None) if (0..=i64::from(u32::MAX)).contains(&w) => {
+                if shape == Shape::Single {
+                    if let Some(w) = parse_int(a).and_then(watts) {
                         return Ok(Some(Sample {
                             ts: self.legacy_start + slot * LEGACY_PERIOD_SECONDS,
-                            watts: w as u32,
+                            watts: w,
                         }));
                     }
-                    _ => self.stats.skipped += 1,
                 }
-            } else {
-                match (parse_int(a), b.and_then(parse_int)) {
-                    (Some(ts), Some(w)) if (0..=i64::from(u32::MAX)).contains(&w) => {
-                        return Ok(Some(Sample {
-                            ts,
-                            watts: w as u32,
-                        }));
-                    }
-                    _ => self.stats.skipped += 1,
+            } else if shape == Shape::Pair {
+                let ts = parse_int(a);
+                let w = b.and_then(parse_int).and_then(watts);
+                if let (Some(ts), Some(w)) = (ts, w) {
+                    return Ok(Some(Sample { ts, watts: w }));
                 }
             }
+            self.stats.skipped += 1;
         }
     }
 }
@@ -257,22 +330,21 @@ fn parse_int(s: &[u8]) -> Option<i64> {
     Some(if neg { -n } else { n })
 }
 
-/// Reads a whole day file into memory (a day is ~17 000 samples).
-pub fn read_day(path: &Path, legacy_start: i64) -> io::Result<(Vec<Sample>, ReadStats)> {
-    let mut r = DayReader::open(path, legacy_start)?;
-    let mut v = Vec::with_capacity(17_400);
-    while let Some(s) = r.next_sample()? {
-        v.push(s);
-    }
-    Ok((v, r.stats))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn read(text: &str) -> (Vec<Sample>, ReadStats) {
-        let mut r = DayReader::new(text.as_bytes(), 1000);
+        let mut r = DayReader::new(io::Cursor::new(text.as_bytes()), 1000).unwrap();
+        let mut v = Vec::new();
+        while let Some(s) = r.next_sample().unwrap() {
+            v.push(s);
+        }
+        (v, r.stats)
+    }
+
+    fn read_path(path: &Path) -> (Vec<Sample>, ReadStats) {
+        let mut r = DayReader::open(path, 0).unwrap();
         let mut v = Vec::new();
         while let Some(s) = r.next_sample().unwrap() {
             v.push(s);
@@ -287,7 +359,7 @@ mod tests {
             v,
             vec![Sample { ts: 100, watts: 5 }, Sample { ts: 105, watts: 7 }]
         );
-        assert_eq!(st.skipped, 3);
+        assert_eq!((st.skipped, st.lines), (3, 5));
         assert!(!st.legacy);
     }
 
@@ -302,46 +374,116 @@ mod tests {
     }
 
     #[test]
-    fn writer_isolates_a_torn_line_and_switches_days() {
-        let dir = std::env::temp_dir().join(format!("mcce-daylog-{}", std::process::id()));
+    fn one_number_first_line_does_not_make_the_file_legacy() {
+        for first in ["1704841", "31", "\0\0\0\0"] {
+            let (v, st) = read(&format!("{first}\n100 5\n105 7\n"));
+            assert!(!st.legacy, "{first:?}");
+            assert_eq!(
+                v,
+                vec![Sample { ts: 100, watts: 5 }, Sample { ts: 105, watts: 7 }]
+            );
+            assert_eq!(st.skipped, 1);
+        }
+        // A legacy file with one line of ours in it stays legacy.
+        let (v, st) = read("10\n1700000000 5\n30\n");
+        assert!(st.legacy);
+        assert_eq!(v.iter().map(|s| s.ts).collect::<Vec<_>>(), [1000, 1010]);
+    }
+
+    #[test]
+    fn watts_beyond_two_bytes_are_skipped() {
+        let (v, st) = read("100 65535\n105 65536\n110 4000000000\n115 -1\n");
+        assert_eq!(
+            v,
+            vec![Sample {
+                ts: 100,
+                watts: 65_535
+            }]
+        );
+        assert_eq!(st.skipped, 3);
+        let (v, st) = read("10\n70000\n");
+        assert_eq!((v.len(), st.skipped), (1, 1));
+    }
+
+    #[test]
+    fn mostly_skipped() {
+        assert!(read("1 1\nx\ny\n").1.mostly_skipped());
+        assert!(!read("1 1\n2 2\ny\n").1.mostly_skipped());
+    }
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("mcce-daylog-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
+        dir
+    }
+
+    #[test]
+    fn a_torn_last_line_never_becomes_a_sample() {
+        let dir = scratch("torn");
         let mut w = DayWriter::new(dir.clone());
-        let t0 = 1_700_000_000;
-        w.append(Sample { ts: t0, watts: 1 }).unwrap();
+        let t0 = 1_795_698_200;
+        w.append(Sample {
+            ts: t0,
+            watts: 3100,
+        })
+        .unwrap();
         w.close();
         let path = day_path(&dir, local_date(t0));
-        // Simulate a power cut mid-line.
+        // A power cut in the middle of `1795698207 3120`.
         std::fs::OpenOptions::new()
             .append(true)
             .open(&path)
             .unwrap()
-            .write_all(b"17000000")
+            .write_all(b"1795698207 31")
             .unwrap();
+        assert_eq!(read_path(&path).1.skipped, 1, "the reader skips it");
         w.append(Sample {
-            ts: t0 + 5,
-            watts: 2,
+            ts: t0 + 10,
+            watts: 3130,
         })
         .unwrap();
+        w.close();
+        let (v, st) = read_path(&path);
+        assert_eq!(
+            v,
+            vec![
+                Sample {
+                    ts: t0,
+                    watts: 3100
+                },
+                Sample {
+                    ts: t0 + 10,
+                    watts: 3130
+                }
+            ]
+        );
+        assert_eq!(st.skipped, 0);
+        // A file that is one long fragment is emptied.
+        std::fs::write(&path, vec![0u8; 10_000]).unwrap();
+        w.append(Sample { ts: t0, watts: 5 }).unwrap();
+        w.close();
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            format!("{t0} 5\n").as_bytes()
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn writer_switches_days() {
+        let dir = scratch("switch");
+        let mut w = DayWriter::new(dir.clone());
+        let t0 = 1_700_000_000;
+        w.append(Sample { ts: t0, watts: 1 }).unwrap();
         w.append(Sample {
             ts: t0 + 2 * 86_400,
             watts: 3,
         })
         .unwrap();
         w.close();
-        let (v, st) = read_day(&path, 0).unwrap();
-        assert_eq!(
-            v,
-            vec![
-                Sample { ts: t0, watts: 1 },
-                Sample {
-                    ts: t0 + 5,
-                    watts: 2
-                }
-            ]
-        );
-        assert_eq!(st.skipped, 1);
-        let days = list_days(&dir).unwrap();
-        assert_eq!(days.len(), 2);
+        let (v, _) = read_path(&day_path(&dir, local_date(t0)));
+        assert_eq!(v, vec![Sample { ts: t0, watts: 1 }]);
+        assert_eq!(list_days(&dir).unwrap().len(), 2);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -196,7 +196,7 @@ fn refuse_used_dir(dir: &std::path::Path) -> Outcome {
 /// Act two: digest the simulated day and show the month's report.
 fn second_act(cfg: &Config, day: time::Date) -> Outcome {
     crate::outln!("\n$ mcce digest --date {}", localtime::date_name(day));
-    crate::digest::digest(cfg, Some(day), localtime::local_date(system_wall()))?;
+    crate::digest::digest(cfg, Some(day), system_wall())?;
     crate::outln!(
         "\n$ mcce report --month {}",
         &localtime::date_name(day)[..7]

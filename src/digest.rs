@@ -8,11 +8,11 @@ use std::time::Duration;
 use time::Date;
 
 use crate::config::Config;
-use crate::daylog::{LEGACY_PERIOD_SECONDS, day_path, list_days, read_day};
-use crate::energy::{DayParams, digest_day};
+use crate::daylog::{DayReader, LEGACY_PERIOD_SECONDS, day_path, list_days};
+use crate::energy::{DayCollector, DayParams};
 use crate::exit::{self, Failure, Outcome};
 use crate::localtime::{date_name, days_of, local_date, local_day_bounds, local_label};
-use crate::store::Store;
+use crate::store::{RawFile, Store};
 
 /// Keeps one open database per year while a catch-up runs.
 struct Stores<'a> {
@@ -42,23 +42,94 @@ impl Stores<'_> {
     }
 }
 
+/// What stopped one day from being digested.
+enum Problem {
+    /// The day cannot be digested now (its file is unreadable, empty or
+    /// not over); other days can.
+    Day(Failure),
+    /// The database failed: busy, damaged or not writable. Stops the run.
+    Store(Failure),
+}
+
+/// A day that was stored, with the line to print and, for a file that was
+/// mostly not samples, the warning to give.
+struct Digested {
+    line: String,
+    warning: Option<String>,
+}
+
+/// Whether a date's day file is already digested, and from what file.
+enum Stored {
+    No,
+    Yes(Option<RawFile>),
+}
+
+impl Stores<'_> {
+    fn stored(&mut self, date: Date) -> Result<Stored, Failure> {
+        if !self.has_day(date)? {
+            return Ok(Stored::No);
+        }
+        let raw = self.get(date.year())?.raw_file(&date_name(date))?;
+        Ok(Stored::Yes(raw))
+    }
+}
+
+/// The size of a day file, `None` when it cannot be read.
+fn file_size(path: &std::path::Path) -> Option<u64> {
+    std::fs::metadata(path)
+        .ok()
+        .filter(|m| m.is_file())
+        .map(|m| m.len())
+}
+
 /// Digests one day into its year's database, replacing what was there.
-/// Returns the line to print.
-fn digest_one(cfg: &Config, stores: &mut Stores<'_>, date: Date) -> Result<String, Failure> {
+///
+/// The file is streamed: memory is bounded by the day's length, not the
+/// file's (see `DayCollector`). A day with a sample stamped after `now` is
+/// not over, whatever the date says: the clock has been set back since.
+fn digest_one(
+    cfg: &Config,
+    stores: &mut Stores<'_>,
+    date: Date,
+    now: i64,
+) -> Result<Digested, Problem> {
     let name = date_name(date);
     let path = day_path(&cfg.days_dir(), date);
     let (start, end) = local_day_bounds(date);
-    let (samples, read) = read_day(&path, start).map_err(|e| {
+    let unreadable = |e: std::io::Error| {
         let code = if e.kind() == std::io::ErrorKind::NotFound {
             exit::NOINPUT
         } else {
             exit::IOERR
         };
-        Failure::new(
+        Problem::Day(Failure::new(
             code,
             format!("{}: cannot read the day file: {e}", path.display()),
-        )
-    })?;
+        ))
+    };
+    let meta = std::fs::metadata(&path).map_err(unreadable)?;
+    if meta.is_dir() {
+        return Err(unreadable(std::io::Error::from(
+            std::io::ErrorKind::IsADirectory,
+        )));
+    }
+    let mut reader = DayReader::open(&path, start).map_err(unreadable)?;
+    let mut day = DayCollector::new(start, end);
+    while let Some(s) = reader.next_sample().map_err(unreadable)? {
+        day.push(s);
+    }
+    let read = reader.stats;
+    if let Some(latest) = day.latest().filter(|t| *t > now) {
+        return Err(Problem::Day(Failure::new(
+            exit::DATAERR,
+            format!(
+                "{name}: not over: {} holds samples stamped up to {}, later than now \
+                 (was the clock set back?); not digested",
+                path.display(),
+                local_label(latest)
+            ),
+        )));
+    }
     let params = DayParams {
         start,
         end,
@@ -71,9 +142,9 @@ fn digest_one(cfg: &Config, stores: &mut Stores<'_>, date: Date) -> Result<Strin
         cap_watts: cfg.alarm_watts,
         bucket_seconds: cfg.min_time_res * 60,
     };
-    let (stats, buckets) = digest_day(&samples, &params);
+    let (stats, buckets) = day.finish(&params);
     if stats.energy_wh <= 0.0 {
-        return Err(Failure::new(
+        return Err(Problem::Day(Failure::new(
             exit::DATAERR,
             format!(
                 "{name}: zero energy ({} samples in {}, {} lines skipped): not written",
@@ -81,91 +152,160 @@ fn digest_one(cfg: &Config, stores: &mut Stores<'_>, date: Date) -> Result<Strin
                 path.display(),
                 read.skipped
             ),
-        ));
+        )));
     }
-    let store = stores.get(date.year())?;
-    store.write_day(&name, &stats, read.skipped, cfg.min_time_res, &buckets)?;
+    let raw = RawFile {
+        bytes: Some(meta.len()),
+        lines: read.lines,
+        skipped: read.skipped,
+    };
+    let store = stores.get(date.year()).map_err(Problem::Store)?;
+    store
+        .write_day(&name, &stats, &raw, cfg.min_time_res, &buckets)
+        .map_err(Problem::Store)?;
     let peak = stats
         .peak
         .map(|p| format!(", peak {} W at {}", p.watts, &local_label(p.ts)[11..]))
         .unwrap_or_default();
-    Ok(format!(
-        "{name}: {:.2} kWh, {:.1} % covered, {} samples{peak}, {} gap(s), {} line(s) skipped, \
-         {} outside the day, {} repeated stamp(s){} -> {}",
-        stats.kwh(),
-        stats.coverage() * 100.0,
-        stats.samples,
-        stats.gaps,
-        read.skipped,
-        stats.outside,
-        stats.duplicates,
-        if read.legacy { ", legacy file" } else { "" },
-        store.path().display()
-    ))
+    let warning = read.mostly_skipped().then(|| {
+        format!(
+            "{name}: {} of {} lines of {} were not samples: stored from the rest; \
+             the raw file is kept (KEEP_RAW_DAYS never removes it)",
+            read.skipped,
+            read.lines,
+            path.display()
+        )
+    });
+    Ok(Digested {
+        line: format!(
+            "{name}: {:.2} kWh, {:.1} % covered, {} samples{peak}, {} gap(s), {} line(s) skipped, \
+             {} outside the day, {} repeated stamp(s){} -> {}",
+            stats.kwh(),
+            stats.coverage() * 100.0,
+            stats.samples,
+            stats.gaps,
+            read.skipped,
+            stats.outside,
+            stats.duplicates,
+            if read.legacy { ", legacy file" } else { "" },
+            store.path().display()
+        ),
+        warning,
+    })
 }
 
-/// `mcce digest [--date D]` with `today` the current local date.
-pub fn digest(cfg: &Config, date: Option<Date>, today: Date) -> Outcome {
+/// `mcce digest [--date D]` at Unix time `now`. Only days before today's
+/// local date are over; `--date` with today or later is refused.
+pub fn digest(cfg: &Config, date: Option<Date>, now: i64) -> Outcome {
+    let today = local_date(now);
     let mut stores = Stores {
         cfg,
         open: BTreeMap::new(),
     };
     let days_dir = cfg.days_dir();
-    let todo: Vec<Date> = match date {
-        Some(d) => vec![d],
-        None => {
-            let all = list_days(&days_dir).map_err(|e| {
-                Failure::new(
-                    exit::IOERR,
-                    format!("{}: cannot list day files: {e}", days_dir.display()),
-                )
-            })?;
-            let mut todo = Vec::new();
-            for d in all.into_iter().filter(|d| *d < today) {
-                if !stores.has_day(d)? {
-                    todo.push(d);
-                }
-            }
-            if todo.is_empty() {
-                crate::outln!(
-                    "nothing to digest: every complete day in {} is stored",
-                    days_dir.display()
-                );
-            }
-            todo
+    if let Some(d) = date {
+        if d >= today {
+            return Err(Failure::new(
+                exit::USAGE,
+                format!(
+                    "--date {}: the day is not over (today is {}); only days before today can be digested",
+                    date_name(d),
+                    date_name(today)
+                ),
+            ));
         }
-    };
-    let mut first_failure: Option<Failure> = None;
-    for d in todo {
-        match digest_one(cfg, &mut stores, d) {
-            Ok(line) => crate::outln!("{line}"),
-            Err(f) => {
-                // Busy or broken databases stop the run; a bad day does not
-                // keep the other days from being stored.
-                let fatal = matches!(f.code, exit::TEMPFAIL | exit::IOERR | exit::CANTCREAT);
-                eprintln!("mcce: {f}");
-                if fatal {
-                    return Err(Failure::new(
-                        f.code,
-                        "digest stopped; days before it are stored",
-                    ));
+        return match digest_one(cfg, &mut stores, d, now) {
+            Ok(done) => {
+                crate::outln!("{}", done.line);
+                match done.warning {
+                    Some(w) => Err(Failure::new(exit::DATAERR, w)),
+                    None => Ok(()),
                 }
-                first_failure.get_or_insert(f);
+            }
+            Err(Problem::Day(f) | Problem::Store(f)) => Err(f),
+        };
+    }
+    if let Err(e) = std::fs::metadata(&days_dir) {
+        let what = if e.kind() == std::io::ErrorKind::NotFound {
+            "the folder of day files is missing (is DATA_DIR right?)".to_string()
+        } else {
+            format!("cannot read the folder of day files: {e}")
+        };
+        return Err(Failure::new(
+            exit::NOINPUT,
+            format!("{}: {what}", days_dir.display()),
+        ));
+    }
+    let all = list_days(&days_dir).map_err(|e| {
+        Failure::new(
+            exit::IOERR,
+            format!("{}: cannot list day files: {e}", days_dir.display()),
+        )
+    })?;
+    let mut todo = Vec::new();
+    for d in all.into_iter().filter(|d| *d < today) {
+        match stores.stored(d)? {
+            Stored::No => todo.push(d),
+            Stored::Yes(raw) => {
+                let was = raw.and_then(|r| r.bytes);
+                let now_size = file_size(&day_path(&days_dir, d));
+                if let (Some(was), Some(size)) = (was, now_size) {
+                    if was != size {
+                        crate::outln!(
+                            "{}: the day file changed since it was digested ({was} -> {size} bytes): digesting again",
+                            date_name(d)
+                        );
+                        todo.push(d);
+                    }
+                }
+            }
+        }
+    }
+    if todo.is_empty() {
+        crate::outln!(
+            "nothing to digest: every complete day in {} is stored",
+            days_dir.display()
+        );
+    }
+    let (mut skipped, mut suspect) = (0u32, 0u32);
+    for d in todo {
+        match digest_one(cfg, &mut stores, d, now) {
+            Ok(done) => {
+                crate::outln!("{}", done.line);
+                if let Some(w) = done.warning {
+                    eprintln!("mcce: {w}");
+                    suspect += 1;
+                }
+            }
+            // A bad day does not keep the other days from being stored.
+            Err(Problem::Day(f)) => {
+                eprintln!("mcce: {f}");
+                skipped += 1;
+            }
+            Err(Problem::Store(f)) => {
+                eprintln!("mcce: {f}");
+                return Err(Failure::new(
+                    f.code,
+                    "digest stopped; days before it are stored",
+                ));
             }
         }
     }
     prune(cfg, &mut stores, today)?;
-    match first_failure {
-        Some(f) => Err(Failure::new(
-            f.code,
-            "some days were not digested (see above)",
-        )),
-        None => Ok(()),
+    if skipped + suspect > 0 {
+        return Err(Failure::new(
+            exit::DATAERR,
+            format!(
+                "{skipped} day(s) skipped and {suspect} day(s) mostly not samples (see above); the other days are stored"
+            ),
+        ));
     }
+    Ok(())
 }
 
 /// Removes raw day files older than `KEEP_RAW_DAYS`, but only those whose
-/// day is stored: a raw file is never the last copy of a day lost.
+/// day is stored from the file as it is now, and not from a file that was
+/// mostly not samples: a raw file is never the last copy of a day lost.
 fn prune(cfg: &Config, stores: &mut Stores<'_>, today: Date) -> Outcome {
     if cfg.keep_raw_days == 0 {
         return Ok(());
@@ -173,16 +313,24 @@ fn prune(cfg: &Config, stores: &mut Stores<'_>, today: Date) -> Outcome {
     let oldest_kept = days_of(today) - i64::from(cfg.keep_raw_days);
     let days = list_days(&cfg.days_dir()).unwrap_or_default();
     for d in days.into_iter().filter(|d| days_of(*d) < oldest_kept) {
-        if stores.has_day(d)? {
-            let p = day_path(&cfg.days_dir(), d);
-            match std::fs::remove_file(&p) {
-                Ok(()) => crate::outln!(
-                    "removed {} (digested, older than {} days)",
-                    p.display(),
-                    cfg.keep_raw_days
-                ),
-                Err(e) => eprintln!("mcce: {}: cannot remove: {e}", p.display()),
-            }
+        let Stored::Yes(raw) = stores.stored(d)? else {
+            continue;
+        };
+        let p = day_path(&cfg.days_dir(), d);
+        let suspect = raw.is_some_and(|r| r.skipped * 2 > r.lines);
+        let changed = raw
+            .and_then(|r| r.bytes)
+            .is_some_and(|b| file_size(&p) != Some(b));
+        if suspect || changed {
+            continue;
+        }
+        match std::fs::remove_file(&p) {
+            Ok(()) => crate::outln!(
+                "removed {} (digested, older than {} days)",
+                p.display(),
+                cfg.keep_raw_days
+            ),
+            Err(e) => eprintln!("mcce: {}: cannot remove: {e}", p.display()),
         }
     }
     Ok(())

@@ -137,6 +137,69 @@ pub fn digest_day(samples: &[Sample], p: &DayParams) -> (DayStats, Vec<Bucket>) 
     (st, buckets)
 }
 
+/// Gathers one day's samples from a stream in bounded memory, for a day
+/// file of any size (a damaged file can hold millions of lines). A meter
+/// gives at most one sample per second, so at most one per second of the
+/// day is kept: the first of a repeated stamp wins, as in `digest_day`,
+/// and the rest are counted as duplicates. Samples stamped outside the day
+/// are only counted. A 25-hour day thus holds at most 90 000 samples.
+pub struct DayCollector {
+    start: i64,
+    end: i64,
+    /// One bit per second of the day: a sample with this stamp was kept.
+    seen: Vec<u64>,
+    samples: Vec<Sample>,
+    outside: u64,
+    duplicates: u64,
+    latest: Option<i64>,
+}
+
+impl DayCollector {
+    /// For the day `[start, end)`.
+    pub fn new(start: i64, end: i64) -> Self {
+        let secs = (end - start).max(0) as usize;
+        DayCollector {
+            start,
+            end,
+            seen: vec![0; secs.div_ceil(64)],
+            samples: Vec::new(),
+            outside: 0,
+            duplicates: 0,
+            latest: None,
+        }
+    }
+
+    pub fn push(&mut self, s: Sample) {
+        self.latest = Some(self.latest.map_or(s.ts, |l| l.max(s.ts)));
+        if !(self.start..self.end).contains(&s.ts) {
+            self.outside += 1;
+            return;
+        }
+        let i = (s.ts - self.start) as usize;
+        let (word, bit) = (i / 64, 1u64 << (i % 64));
+        if self.seen[word] & bit != 0 {
+            self.duplicates += 1;
+            return;
+        }
+        self.seen[word] |= bit;
+        self.samples.push(s);
+    }
+
+    /// The latest stamp of any sample pushed, inside the day or not.
+    pub fn latest(&self) -> Option<i64> {
+        self.latest
+    }
+
+    /// Digests what was gathered; `p` must describe the same day.
+    pub fn finish(self, p: &DayParams) -> (DayStats, Vec<Bucket>) {
+        debug_assert_eq!((p.start, p.end), (self.start, self.end));
+        let (mut st, buckets) = digest_day(&self.samples, p);
+        st.outside += self.outside;
+        st.duplicates += self.duplicates;
+        (st, buckets)
+    }
+}
+
 fn close(buckets: &mut [Bucket], sum: u64) {
     if let Some(b) = buckets.last_mut() {
         b.mean_watts = round2(sum as f64 / f64::from(b.samples.max(1)));
@@ -283,5 +346,37 @@ mod tests {
     fn empty_day() {
         let (st, b) = digest_day(&[], &params(24));
         assert_eq!((st.energy_wh, st.samples, b.len()), (0.0, 0, 0));
+    }
+
+    #[test]
+    fn collector_keeps_one_sample_per_second_and_counts_the_rest() {
+        let p = params(24);
+        let mut c = DayCollector::new(p.start, p.end);
+        let mut all = Vec::new();
+        for round in 0..3u32 {
+            for s in constant(1000 + round, 24) {
+                c.push(s);
+                all.push(s);
+            }
+        }
+        for s in [
+            Sample {
+                ts: T0 - 1,
+                watts: 7,
+            },
+            Sample {
+                ts: T0 + 86_400,
+                watts: 7,
+            },
+        ] {
+            c.push(s);
+            all.push(s);
+        }
+        assert_eq!(c.samples.len(), 17_280, "memory bounded by the day");
+        assert_eq!(c.latest(), Some(T0 + 86_400));
+        let got = c.finish(&p);
+        assert_eq!(got, digest_day(&all, &p));
+        assert_eq!((got.0.duplicates, got.0.outside), (2 * 17_280, 2));
+        assert_eq!(got.0.kwh(), 24.0, "the first of a repeated stamp wins");
     }
 }

@@ -67,6 +67,28 @@ fn date_key(col: &str) -> String {
     )
 }
 
+/// What each day's raw file was when the day was digested: the catch-up
+/// digests a day again when its file has changed since (the clock was
+/// ahead, or samples came late), and raw files that were mostly not
+/// samples are never pruned. Created on first write, so older files of our
+/// layout need no migration.
+const RAW_SCHEMA: &str = "CREATE TABLE IF NOT EXISTS mcce_raw (
+    day TEXT PRIMARY KEY,
+    bytes INTEGER,
+    lines INTEGER NOT NULL,
+    skipped INTEGER NOT NULL
+) WITHOUT ROWID";
+
+/// The raw day file a stored day was digested from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RawFile {
+    /// Its size; `None` for a day digested before sizes were kept.
+    pub bytes: Option<u64>,
+    /// Non-blank lines, and those of them that were not samples.
+    pub lines: u64,
+    pub skipped: u64,
+}
+
 /// SQL identifier quoting for a day name (always `YYYY-MM-DD`).
 fn ident(day: &str) -> String {
     format!("\"{}\"", day.replace('"', "\"\""))
@@ -184,13 +206,58 @@ impl Store {
         Ok(self.object_type(day).map_err(f)?.is_some())
     }
 
+    /// The raw file `day` was digested from, as far as this file knows: for
+    /// a day digested before `mcce_raw` existed, its skipped lines only.
+    pub fn raw_file(&self, day: &str) -> Result<Option<RawFile>, Failure> {
+        let f = |e| failure(&self.path, e);
+        if self.object_type("mcce_raw").map_err(f)?.is_some() {
+            let row = self
+                .conn
+                .query_row(
+                    "SELECT bytes, lines, skipped FROM mcce_raw WHERE day = ?1",
+                    [day],
+                    |r| {
+                        Ok(RawFile {
+                            bytes: r.get::<_, Option<i64>>(0)?.map(|b| b as u64),
+                            lines: r.get::<_, i64>(1)? as u64,
+                            skipped: r.get::<_, i64>(2)? as u64,
+                        })
+                    },
+                )
+                .optional()
+                .map_err(f)?;
+            if row.is_some() {
+                return Ok(row);
+            }
+        }
+        if !self.is_ours()? {
+            return Ok(None);
+        }
+        self.conn
+            .query_row(
+                "SELECT samples, skipped_lines FROM mcce_day WHERE day = ?1 AND skipped_lines IS NOT NULL",
+                [day],
+                |r| {
+                    let samples: i64 = r.get::<_, Option<i64>>(0)?.unwrap_or(0);
+                    let skipped: i64 = r.get(1)?;
+                    Ok(RawFile {
+                        bytes: None,
+                        lines: (samples + skipped) as u64,
+                        skipped: skipped as u64,
+                    })
+                },
+            )
+            .optional()
+            .map_err(f)
+    }
+
     /// Replaces `day` in one transaction: either the whole day is in the
     /// file afterwards, or the file is as it was.
     pub fn write_day(
         &mut self,
         day: &str,
         stats: &DayStats,
-        skipped_lines: u64,
+        raw: &RawFile,
         bucket_minutes: u32,
         buckets: &[Bucket],
     ) -> Result<(), Failure> {
@@ -219,10 +286,21 @@ impl Store {
                 stats.min_watts.map(i64::from),
                 stats.over_cap_seconds,
                 i64::from(stats.gaps),
-                skipped_lines as i64,
+                raw.skipped as i64,
                 i64::from(bucket_minutes),
                 stats.outside as i64,
                 stats.duplicates as i64,
+            ],
+        )
+        .map_err(f)?;
+        tx.execute_batch(RAW_SCHEMA).map_err(f)?;
+        tx.execute(
+            "INSERT OR REPLACE INTO mcce_raw (day, bytes, lines, skipped) VALUES (?1, ?2, ?3, ?4)",
+            params![
+                day,
+                raw.bytes.map(|b| b as i64),
+                raw.lines as i64,
+                raw.skipped as i64
             ],
         )
         .map_err(f)?;

@@ -822,3 +822,185 @@ fn retention_removes_only_digested_days() {
         "undigested raw data is kept"
     );
 }
+
+/// Unix time now.
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+#[test]
+fn a_garbage_first_line_does_not_turn_the_day_into_a_legacy_file() {
+    let d = Scratch::new("garbage-first");
+    let t = utc_midnight(2025, 1, 15) - 3600;
+    let mut lines = vec!["1704841".to_string()];
+    lines.extend(constant(t, t + 86_400, 1000));
+    write_day(d.path(), "2025-01-15", lines);
+    let cfg = conf(d.path(), "");
+    let (code, out, err) = digest_date(&cfg, "2025-01-15");
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("1 line(s) skipped") && !out.contains("legacy"),
+        "{out}"
+    );
+    assert_eq!(
+        avg(&d.path().join("db/pwr.2025")),
+        vec![("2025-01-15".to_string(), 24.0)]
+    );
+    // Export shows the real samples after the garbage line.
+    let (code, out, err) = mcce(
+        ROME,
+        &[
+            "export",
+            "-c",
+            cfg.to_str().unwrap(),
+            "--resolution",
+            "raw",
+            "--from",
+            "2025-01-15",
+            "--to",
+            "2025-01-15",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.lines().count(), 1 + 17_280);
+}
+
+#[test]
+fn a_day_of_mostly_garbage_is_reported_and_its_raw_file_kept() {
+    let d = Scratch::new("mostly-garbage");
+    let cfg = conf(d.path(), "KEEP_RAW_DAYS=1\n");
+    let t = utc_midnight(2025, 1, 5) + 3600;
+    let mut lines = constant(t, t + 50, 700);
+    lines.extend((0..100).map(|i| format!("noise {i}")));
+    write_day(d.path(), "2025-01-05", lines);
+    let (code, out, err) = mcce(ROME, &["digest", "-c", cfg.to_str().unwrap()]);
+    assert_eq!(code, 65, "{out}{err}");
+    assert!(
+        err.contains("2025-01-05") && err.contains("100 of 110 lines"),
+        "{err}"
+    );
+    assert!(
+        d.path().join("data/days/2025-01-05").exists(),
+        "a mostly skipped day is never pruned: {out}"
+    );
+    // Stored all the same (its real samples count), and still kept next run.
+    let (_, out, _) = mcce(ROME, &["digest", "-c", cfg.to_str().unwrap()]);
+    assert!(out.contains("nothing to digest"), "{out}");
+    assert!(d.path().join("data/days/2025-01-05").exists());
+}
+
+#[test]
+fn today_and_future_dates_are_refused() {
+    let d = Scratch::new("today");
+    let cfg = conf(d.path(), "");
+    let today = date_days_ago(0);
+    let t = now();
+    write_day(d.path(), &today, constant(t - 600, t, 900));
+    for date in [today.clone(), date_days_ago(-1), "9999-12-31".to_string()] {
+        let (code, out, err) = digest_date(&cfg, &date);
+        assert_eq!(code, 64, "{date}: {out}{err}");
+        assert!(err.contains("not over"), "{date}: {err}");
+    }
+    assert!(!d.path().join("db").exists(), "nothing stored");
+}
+
+#[test]
+fn a_day_file_that_grew_after_its_digest_is_digested_again() {
+    let d = Scratch::new("grown");
+    let cfg = conf(d.path(), "");
+    let c = cfg.to_str().unwrap();
+    let day = date_days_ago(2);
+    let t = noon_utc(&day);
+    let p = write_day(d.path(), &day, constant(t, t + 3600, 2000));
+    let (code, out, err) = mcce(ROME, &["digest", "-c", c]);
+    assert_eq!(code, 0, "{out}{err}");
+    // The clock was ahead at the first run: more of the day came later.
+    {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new().append(true).open(&p).unwrap();
+        for l in constant(t + 3600, t + 7200, 2000) {
+            writeln!(f, "{l}").unwrap();
+        }
+    }
+    let (code, out, err) = mcce(ROME, &["digest", "-c", c]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("changed since"), "{out}");
+    let db = d.path().join(format!("db/pwr.{}", &day[..4]));
+    assert_eq!(avg(&db), vec![(day.clone(), 4.0)]);
+    let (_, out, _) = mcce(ROME, &["digest", "-c", c]);
+    assert!(out.contains("nothing to digest"), "{out}");
+}
+
+#[test]
+fn a_day_with_samples_stamped_after_now_is_not_over() {
+    let d = Scratch::new("future-stamps");
+    let cfg = conf(d.path(), "");
+    let day = date_days_ago(1);
+    let t = noon_utc(&day);
+    let mut lines = constant(t, t + 3600, 2000);
+    lines.push(format!("{} 2000", now() + 3 * 86_400));
+    write_day(d.path(), &day, lines);
+    let (code, out, err) = mcce(ROME, &["digest", "-c", cfg.to_str().unwrap()]);
+    assert_ne!(code, 0, "{out}{err}");
+    assert!(err.contains("later than now"), "{err}");
+    assert!(!d.path().join(format!("db/pwr.{}", &day[..4])).exists());
+}
+
+#[test]
+fn an_unreadable_day_is_skipped_and_later_days_are_stored() {
+    let d = Scratch::new("unreadable");
+    let cfg = conf(d.path(), "");
+    for day in [5, 7] {
+        let t = utc_midnight(2025, 1, day) + 3600;
+        write_day(
+            d.path(),
+            &format!("2025-01-0{day}"),
+            constant(t, t + 600, 100),
+        );
+    }
+    std::fs::create_dir_all(d.path().join("data/days/2025-01-06")).unwrap();
+    let (code, out, err) = mcce(ROME, &["digest", "-c", cfg.to_str().unwrap()]);
+    assert_eq!(code, 65, "{out}{err}");
+    assert!(
+        err.contains("2025-01-06") && err.contains("1 day(s) skipped"),
+        "{err}"
+    );
+    let days: Vec<String> = avg(&d.path().join("db/pwr.2025"))
+        .into_iter()
+        .map(|r| r.0)
+        .collect();
+    assert_eq!(days, ["2025-01-05", "2025-01-07"]);
+}
+
+#[test]
+fn watts_beyond_what_the_meter_can_send_are_skipped() {
+    let d = Scratch::new("absurd");
+    let cfg = conf(d.path(), "");
+    let t = utc_midnight(2025, 1, 15) - 3600;
+    let mut lines = constant(t, t + 86_400, 1000);
+    lines[100] = format!("{} 4000000000", t + 500);
+    lines[200] = format!("{} 65536", t + 1000);
+    write_day(d.path(), "2025-01-15", lines);
+    let (code, out, err) = digest_date(&cfg, "2025-01-15");
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("peak 1000 W") && out.contains("2 line(s) skipped"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_data_dir_without_days_is_an_error() {
+    let d = Scratch::new("no-days");
+    std::fs::create_dir_all(d.path().join("data")).unwrap();
+    let cfg = conf(d.path(), "");
+    let (code, out, err) = mcce(ROME, &["digest", "-c", cfg.to_str().unwrap()]);
+    assert_eq!(code, 66, "{out}{err}");
+    assert!(
+        err.contains("data/days") && err.contains("missing"),
+        "{err}"
+    );
+}
