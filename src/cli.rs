@@ -208,8 +208,9 @@ const DIGEST_HELP: &str = "\
 Usage: mcce digest [-c FILE] [--date YYYY-MM-DD]
 
 Without --date: digests every complete local day (before today) that has a
-day file and is not yet stored, oldest first. With --date: that day,
-replacing what is stored. Writes <DATABASE_URL>.<YYYY>; removes raw files
+day file and is not yet stored, or whose file changed since, oldest first;
+unreadable days are skipped and counted (exit 65). With --date: that day
+(before today), replacing what is stored. Writes <DATABASE_URL>.<YYYY>; removes raw files
 older than KEEP_RAW_DAYS once their day is stored.
 
   -c, --config FILE   configuration file (default /etc/mcce.conf)

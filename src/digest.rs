@@ -119,7 +119,10 @@ fn digest_one(
         day.push(s);
     }
     let read = reader.stats;
-    if let Some(latest) = day.latest().filter(|t| *t > now) {
+    // Legacy stamps are counted from midnight, not read: they say nothing
+    // about the clock.
+    let latest = day.latest().filter(|t| *t > now && !read.legacy);
+    if let Some(latest) = latest {
         return Err(Problem::Day(Failure::new(
             exit::DATAERR,
             format!(
