@@ -227,23 +227,11 @@ impl DayReader<io::BufReader<File>> {
 impl<R: BufRead + Seek> DayReader<R> {
     /// Reads the input once to decide its format, then rewinds.
     pub fn new(mut input: R, legacy_start: i64) -> io::Result<Self> {
-        let (mut pairs, mut singles) = (0u64, 0u64);
-        let mut buf = Vec::with_capacity(64);
-        loop {
-            buf.clear();
-            if input.read_until(b'\n', &mut buf)? == 0 {
-                break;
-            }
-            match complete_line(&buf).map(shape) {
-                Some(Shape::Pair) => pairs += 1,
-                Some(Shape::Single) => singles += 1,
-                _ => {}
-            }
-        }
+        let (pairs, singles) = vote(&mut input)?;
         input.seek(SeekFrom::Start(0))?;
         Ok(DayReader {
             input,
-            buf,
+            buf: Vec::with_capacity(64),
             legacy_start,
             legacy_index: 0,
             stats: ReadStats {
@@ -295,6 +283,44 @@ impl<R: BufRead + Seek> DayReader<R> {
             }
             self.stats.skipped += 1;
         }
+    }
+}
+
+/// Counts the complete lines of two numbers and of one number, in one pass
+/// over the buffered bytes without copying lines: the reading that follows
+/// is what checks each line exactly, this only decides the format.
+fn vote<R: BufRead>(input: &mut R) -> io::Result<(u64, u64)> {
+    let (mut pairs, mut singles) = (0u64, 0u64);
+    let (mut fields, mut in_field, mut bad) = (0u32, false, false);
+    loop {
+        let buf = input.fill_buf()?;
+        if buf.is_empty() {
+            return Ok((pairs, singles));
+        }
+        for &c in buf {
+            match c {
+                b'\n' => {
+                    if !bad {
+                        match fields {
+                            1 => singles += 1,
+                            2 => pairs += 1,
+                            _ => {}
+                        }
+                    }
+                    (fields, in_field, bad) = (0, false, false);
+                }
+                b' ' | b'\t' | b'\r' => in_field = false,
+                b'0'..=b'9' | b'-' => {
+                    if !in_field {
+                        fields += 1;
+                        in_field = true;
+                    }
+                }
+                _ => bad = true,
+            }
+        }
+        let n = buf.len();
+        input.consume(n);
     }
 }
 
