@@ -3,7 +3,8 @@
 #   bench/run.sh            (builds the release binary first)
 # Daemon: real polls of the simulated meter over a pty for BENCH_SECONDS
 # (default 120) at POLL_SECONDS=1, scaled to a day of 5-second polls.
-# Digest: one day of 5-second samples, and a catch-up of 365 days.
+# Digest: one day of 5-second samples, a catch-up of 365 days, and the peak
+# memory of one damaged day file of 10 million lines.
 # Export: a year of raw samples as CSV.
 # Decode: 1 and 16 MiB of start markers with no end marker (linear time).
 set -euo pipefail
@@ -101,6 +102,24 @@ awk -v ns="$((t1 - t0))" 'BEGIN { printf "digest one day (17 280 samples): %.1f 
 timed "digest one day, peak RSS" "$bin" digest -c "$work/year.conf" --date 2025-06-15
 rm -rf "$work/year/db"
 timed "digest catch-up of 365 days" "$bin" digest -c "$work/year.conf"
+
+# A damaged day: 10 million lines, every second of the day stamped about
+# 115 times over, with a garbage line every 1000. Memory must not grow with
+# the file (target: peak RSS <= 16 MiB).
+mkdir -p "$work/big/data/days"
+cat > "$work/big.conf" <<CONF
+DATA_DIR=$work/big/data
+DATABASE_URL=$work/big/db/pwr
+CONF
+start=$(python3 -c 'import datetime, zoneinfo; print(int(datetime.datetime(2025, 6, 15, tzinfo=zoneinfo.ZoneInfo("Europe/Rome")).timestamp()))')
+awk -v s="$start" 'BEGIN {
+	for (i = 0; i < 10000000; i++) {
+		if (i % 1000 == 999) print "garbage"; else printf "%d %d\n", s + i % 86400, 300 + i % 4000
+	}
+}' > "$work/big/data/days/2025-06-15"
+/usr/bin/time -f "%e %M" -o "$work/time" "$bin" digest -c "$work/big.conf" --date 2025-06-15 > /dev/null || true
+read -r wall rss < "$work/time"
+awk -v w="$wall" -v r="$rss" 'BEGIN { printf "digest of a 10-million-line day file: %.2f s wall, peak RSS %.2f MiB\n", w, r / 1024 }'
 
 # --- export ----------------------------------------------------------------------
 rows=$(cat "$work"/year/data/days/* | wc -l)
