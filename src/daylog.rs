@@ -266,13 +266,13 @@ impl<R: BufRead + Seek> DayReader<R> {
                 // Every line, even a bad one, stood for one 5-second slot.
                 let slot = self.legacy_index;
                 self.legacy_index += 1;
-                if shape == Shape::Single {
-                    if let Some(w) = parse_int(a).and_then(watts) {
-                        return Ok(Some(Sample {
-                            ts: self.legacy_start + slot * LEGACY_PERIOD_SECONDS,
-                            watts: w,
-                        }));
-                    }
+                if shape == Shape::Single
+                    && let Some(w) = parse_int(a).and_then(watts)
+                {
+                    return Ok(Some(Sample {
+                        ts: self.legacy_start + slot * LEGACY_PERIOD_SECONDS,
+                        watts: w,
+                    }));
                 }
             } else if shape == Shape::Pair {
                 let ts = parse_int(a);

@@ -252,14 +252,14 @@ pub fn digest(cfg: &Config, date: Option<Date>, now: i64) -> Outcome {
             Stored::Yes(raw) => {
                 let was = raw.and_then(|r| r.bytes);
                 let now_size = file_size(&day_path(&days_dir, d));
-                if let (Some(was), Some(size)) = (was, now_size) {
-                    if was != size {
-                        crate::outln!(
-                            "{}: the day file changed since it was digested ({was} -> {size} bytes): digesting again",
-                            date_name(d)
-                        );
-                        todo.push(d);
-                    }
+                if let (Some(was), Some(size)) = (was, now_size)
+                    && was != size
+                {
+                    crate::outln!(
+                        "{}: the day file changed since it was digested ({was} -> {size} bytes): digesting again",
+                        date_name(d)
+                    );
+                    todo.push(d);
                 }
             }
         }

@@ -171,7 +171,7 @@ pub fn parse_hex(text: &str) -> Result<Vec<u8>, String> {
             })
             .flat_map(|tok| tok.bytes())
             .collect();
-        if digits.len() % 2 != 0 {
+        if !digits.len().is_multiple_of(2) {
             return Err(format!("line {}: odd number of hex digits", lineno + 1));
         }
         for pair in digits.chunks(2) {

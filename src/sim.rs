@@ -55,7 +55,11 @@ impl Profile {
         if within(min(12, 20), min(12, 32)) {
             w += 2150;
         } else if within(min(12, 32), min(13, 40)) {
-            w += if (sec / 60) % 7 == 0 { 480 } else { 220 };
+            w += if (sec / 60).is_multiple_of(7) {
+                480
+            } else {
+                220
+            };
         }
         if within(min(12, 27), min(12, 50)) {
             w += 1950; // oven preheating
@@ -282,7 +286,7 @@ fn serve(
                 let r = mix(opts.profile.seed ^ counter);
                 // Noise without 'S', and now and then a cut-off frame.
                 bytes.extend((0..r % 12).map(|i| (mix(r + i) % 0x50) as u8));
-                if r % 5 == 0 {
+                if r.is_multiple_of(5) {
                     bytes.extend_from_slice(&b"S0222\x01"[..]);
                 }
             }

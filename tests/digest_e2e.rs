@@ -261,7 +261,7 @@ fn a_database_from_the_python_digest_keeps_every_value() {
 fn columns(db: &Path, name: &str) -> Vec<String> {
     let c = Connection::open(db).unwrap();
     let st = c.prepare(&format!("select * from \"{name}\"")).unwrap();
-    st.column_names().map(String::from).collect()
+    st.column_names().into_iter().map(String::from).collect()
 }
 
 /// What pwrApp's year summary does: every column of every `avg` row but
