@@ -1,4 +1,4 @@
-//! The power-cap alarm (SPEC §2): decide when to sound (a pure policy), and
+//! The power-cap alarm (docs/protocol.md#the-alarm): decide when to sound (a pure policy), and
 //! sound a siren on its own thread so polling never waits for it. The
 //! original spawned a process per poll and alarms overlapped; here one
 //! thread owns the buzzer, so two sirens can never play at once.

@@ -1,5 +1,5 @@
 //! `/etc/mcce.conf`: `KEY=VALUE` lines that the init script can also source
-//! (SPEC §4). Environment variables of the same names override the file, as
+//! (docs/data.md#configuration-file). Environment variables of the same names override the file, as
 //! the original scripts took `DATABASE_URL` and `MIN_TIME_RES` from the
 //! environment. Parsing is pure: the caller supplies the text and the
 //! environment, so every rule is testable without touching files.
@@ -16,7 +16,7 @@ pub const DEFAULT_REPLY_TIMEOUT_MS: u32 = 2000;
 /// What drives the buzzer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BuzzerKind {
-    /// The A4988 circuit on two sysfs GPIO lines (SPEC §2).
+    /// The A4988 circuit on two sysfs GPIO lines (docs/protocol.md#buzzer-wiring).
     Gpio,
     /// No buzzer: alarms are only logged.
     None,
@@ -364,7 +364,7 @@ impl Config {
         Ok(())
     }
 
-    /// The yearly database file for `year` (SPEC §3).
+    /// The yearly database file for `year` (docs/data.md#yearly-databases).
     pub fn database_for_year(&self, year: i32) -> PathBuf {
         let mut s = self.database_url.clone().into_os_string();
         s.push(format!(".{year}"));

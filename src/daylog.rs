@@ -1,4 +1,4 @@
-//! Raw day files (SPEC §3): `DATA_DIR/days/YYYY-MM-DD`, one `<unix seconds>
+//! Raw day files (docs/data.md#day-files): `DATA_DIR/days/YYYY-MM-DD`, one `<unix seconds>
 //! <watts>` line per sample, append-only. These files are the record of
 //! truth; the database is derived from them and can always be rebuilt.
 

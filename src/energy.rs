@@ -1,4 +1,4 @@
-//! Energy and bucket math for one local day (SPEC §3). Pure: samples and
+//! Energy and bucket math for one local day (docs/data.md#energy-rule). Pure: samples and
 //! day bounds in, facts out.
 //!
 //! Each sample stands for the power from its stamp to the next sample. When

@@ -1,4 +1,4 @@
-//! Decoding of the MCEE meter's byte stream into watt readings (SPEC §1).
+//! Decoding of the MCEE meter's byte stream into watt readings (docs/protocol.md#frames).
 //!
 //! The power field sits between the ASCII markers `S0222` and `1S03`. The
 //! original Python decoder searched a hex *string*, so markers could match at

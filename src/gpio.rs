@@ -1,4 +1,4 @@
-//! The buzzer's two lines through the sysfs GPIO interface (SPEC §2).
+//! The buzzer's two lines through the sysfs GPIO interface (docs/protocol.md#buzzer-wiring).
 //!
 //! Since Linux 6.6 the Pi's SoC chip no longer starts at sysfs number 0
 //! (typically 512), so BCM numbers are resolved through the chip's `base`

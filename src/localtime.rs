@@ -1,4 +1,4 @@
-//! Local calendar days (SPEC §3): a day file and a digest cover one local
+//! Local calendar days (docs/data.md#local-days-and-dst): a day file and a digest cover one local
 //! date, which lasts 23, 24 or 25 hours. Offsets come from the C library's
 //! view of `TZ` / `/etc/localtime`; the calendar arithmetic is our own so
 //! that formatting millions of stamps for an export stays cheap.

@@ -1,6 +1,6 @@
 //! The meter on its serial line: trigger, wait for a complete frame, keep
 //! the newest. Works whether the MCEE answers once per trigger or streams
-//! frames after it (SPEC §1 leaves that open).
+//! frames after it (docs/protocol.md#reading-a-reply leaves that open).
 
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -67,7 +67,7 @@ impl<T: Link + ?Sized> Link for Box<T> {
 /// How long one read may block: short, so a poll's deadline is honoured.
 pub const READ_SLICE: Duration = Duration::from_millis(50);
 
-/// Opens the meter's port as SPEC §1 describes it: 8N1, no flow control.
+/// Opens the meter's port as docs/protocol.md#serial-line describes it: 8N1, no flow control.
 pub fn open_port(path: &str, baud: u32) -> io::Result<SerialLink> {
     let port = serialport::new(path, baud)
         .data_bits(serialport::DataBits::Eight)

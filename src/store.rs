@@ -1,4 +1,4 @@
-//! The yearly SQLite file `<DATABASE_URL>.<YYYY>` (SPEC §3).
+//! The yearly SQLite file `<DATABASE_URL>.<YYYY>` (docs/data.md#yearly-databases).
 //!
 //! Storage is normalized — `mcce_day` (one row per day, with the facts
 //! beyond kWh) and `mcce_bucket` (one row per bucket) — and pwrApp's shape

@@ -1,4 +1,4 @@
-//! The real sysfs GPIO code against a fake `/sys/class/gpio` (SPEC §2):
+//! The real sysfs GPIO code against a fake `/sys/class/gpio` (docs/protocol.md#real-kernel-sysfs-rules):
 //! as root, a private mount namespace gets a tmpfs over `/sys/class` with
 //! a chip at base 512 and FIFOs as `value` files that record every write.
 
