@@ -108,8 +108,14 @@ pub fn export_for_group(n: u32, gid: u32) -> Result<(), String> {
     use std::os::unix::fs::PermissionsExt;
     let dir = PathBuf::from(format!("{SYSFS_GPIO}/gpio{n}"));
     if !dir.exists() {
-        std::fs::write(format!("{SYSFS_GPIO}/export"), n.to_string())
-            .map_err(|e| format!("{SYSFS_GPIO}/export: cannot export GPIO {n}: {e}"))?;
+        // EBUSY: exported meanwhile (by the daemon, or a second setup);
+        // the line is there, which is all this step wants.
+        match std::fs::write(format!("{SYSFS_GPIO}/export"), n.to_string()) {
+            Err(e) if e.raw_os_error() != Some(EBUSY) => {
+                return Err(format!("{SYSFS_GPIO}/export: cannot export GPIO {n}: {e}"));
+            }
+            _ => {}
+        }
         // The kernel creates the directory; udev or mdev may still be
         // adjusting it for a moment.
         for _ in 0..50 {
@@ -131,13 +137,22 @@ pub fn export_for_group(n: u32, gid: u32) -> Result<(), String> {
     Ok(())
 }
 
-/// Drives an exported line low, if it is exported.
+/// The kernel's answer when a line is already exported.
+const EBUSY: i32 = 16;
+
+/// Makes an exported line an output driven low, if it is exported.
+///
+/// It writes `low` to `direction`, never `0` to `value`: a real kernel
+/// refuses a `value` write (EPERM) while the line is still an input, as it
+/// is right after export, and `low` sets direction and level in one step,
+/// so the line never glitches high. On a line that is already an output
+/// `low` simply drives it low.
 pub fn force_low(n: u32) -> Result<(), String> {
-    let p = PathBuf::from(format!("{SYSFS_GPIO}/gpio{n}/value"));
+    let p = PathBuf::from(format!("{SYSFS_GPIO}/gpio{n}/direction"));
     if !p.exists() {
         return Ok(());
     }
-    std::fs::write(&p, "0").map_err(|e| format!("{}: {e}", p.display()))
+    std::fs::write(&p, "low").map_err(|e| format!("{}: {e}", p.display()))
 }
 
 /// Value files the panic hook drives low. A panic aborts in release builds,

@@ -1,11 +1,31 @@
 //! The real sysfs GPIO code against a fake `/sys/class/gpio` (docs/protocol.md#real-kernel-sysfs-rules):
 //! as root, a private mount namespace gets a tmpfs over `/sys/class` with
 //! a chip at base 512 and FIFOs as `value` files that record every write.
+//!
+//! The fake keeps the kernel's rule that tripped the buzzer on real Pis: a
+//! line is an input after export, and a `value` write to an input fails
+//! (EPERM). Each recorder checks the line's `direction` file when a write
+//! arrives and records `!` before the bytes if it still says `in`, so a
+//! write the kernel would refuse shows up in the log and fails the test.
 
 mod common;
 
 use common::*;
 use std::process::Command;
+
+/// Drains one `value` FIFO (argv: fifo, direction file, log) into the log;
+/// `!` marks bytes written while the direction was `in`.
+const RECORDER: &str = r#"
+import os, sys
+fifo, direction, log = sys.argv[1:4]
+src = os.open(fifo, os.O_RDWR)
+out = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+while True:
+    data = os.read(src, 4096)
+    with open(direction) as d:
+        state = d.read().strip()
+    os.write(out, (b"!" if state == "in" else b"") + data)
+"#;
 
 /// True as root; otherwise says why the test does nothing (CI runs as root).
 fn root_or_skip() -> bool {
@@ -29,12 +49,13 @@ G=/sys/class/gpio
 mkdir -p $G/gpiochip512 $G/gpiochip570 $G/gpio529 $G/gpio530
 echo pinctrl-bcm2835 > $G/gpiochip512/label; echo 512 > $G/gpiochip512/base; echo 54 > $G/gpiochip512/ngpio
 echo raspberrypi-exp-gpio > $G/gpiochip570/label; echo 570 > $G/gpiochip570/base; echo 8 > $G/gpiochip570/ngpio
-: > $G/export; : > $G/gpio529/direction; : > $G/gpio530/direction
+: > $G/export; echo in > $G/gpio529/direction; echo in > $G/gpio530/direction
 mkfifo $G/gpio529/value $G/gpio530/value
-# Open read-write so the recorders never see end-of-file between writes.
-exec 3<>$G/gpio529/value 4<>$G/gpio530/value
-cat <&3 > $OUT/enable.log & R1=$!
-cat <&4 > $OUT/tone.log & R2=$!
+: > $OUT/enable.log; : > $OUT/tone.log
+python3 -c "$RECORDER" $G/gpio529/value $G/gpio529/direction $OUT/enable.log & R1=$!
+python3 -c "$RECORDER" $G/gpio530/value $G/gpio530/direction $OUT/tone.log & R2=$!
+# Let the recorders open their FIFOs before anything writes to them.
+sleep 0.3
 {body}
 sleep 0.3
 kill $R1 $R2
@@ -47,6 +68,7 @@ ls $G > $OUT/tree
         .args(["-m", "sh", "-c", &script])
         .env("OUT", dir)
         .env("MCCE", bin())
+        .env("RECORDER", RECORDER)
         .output()
         .expect("unshare");
     (
@@ -175,9 +197,13 @@ fn gpio_setup_hands_the_offset_lines_to_group_gpio() {
     .unwrap();
     let cfg = d.path().join("mcce.conf");
     std::fs::write(&cfg, "").unwrap();
+    // Setup sees freshly exported lines (inputs); `gpio low` then sees the
+    // lines as the daemon leaves them (outputs), recorded in between.
     let body = format!(
         "mount --bind $OUT/group /etc/group\n$MCCE gpio setup -c {c}; echo \"setup=$?\"\n\
          stat -c '%g %A' $G/gpio529/direction $G/gpio530/direction > $OUT/perms\n\
+         cat $G/gpio529/direction $G/gpio530/direction > $OUT/after-setup\n\
+         echo out > $G/gpio529/direction; echo out > $G/gpio530/direction\n\
          $MCCE gpio low -c {c}; echo \"low=$?\"",
         c = cfg.display()
     );
@@ -190,6 +216,12 @@ fn gpio_setup_hands_the_offset_lines_to_group_gpio() {
         perms.lines().all(|l| l.starts_with("4242 -rw-rw")),
         "{perms}"
     );
-    assert_eq!(read(d.path(), "enable.log"), "00");
-    assert_eq!(read(d.path(), "tone.log"), "00");
+    // No `value` write the kernel refuses; output and low in one write.
+    for log in ["enable.log", "tone.log"] {
+        let l = read(d.path(), log);
+        assert!(!l.contains('!'), "{log}: value written to an input: {l:?}");
+    }
+    assert_eq!(read(d.path(), "after-setup"), "lowlow");
+    assert_eq!(read(d.path(), "enable.dir"), "low");
+    assert_eq!(read(d.path(), "tone.dir"), "low");
 }
