@@ -77,8 +77,10 @@ sed -n '/^define MCCE_PERMISSIONS/,/^endef/p' "$top/buildroot-package/package/mc
 		chmod "$mode" "$root$path"
 		chown 100:100 "$root$path"
 	done
-# Crontabs belong to root (busybox crond ignores others).
-chown -R 0:0 "$root/etc/cron"
+# The crontab as mcce.mk installs it; it belongs to root (busybox crond
+# ignores others).
+install -D -m 0600 -o 0 -g 0 "$top/buildroot-package/package/mcce/mcce.crontab" \
+	"$root/etc/cron/crontabs/mcce"
 # Edit /etc/mcce.conf as a user would: a faster poll for this test.
 sed -i 's/^POLL_SECONDS=.*/POLL_SECONDS=1/; s/^REPLY_TIMEOUT_MS=.*/REPLY_TIMEOUT_MS=500/' "$root/etc/mcce.conf"
 

@@ -4,11 +4,15 @@
 #
 ################################################################################
 
-# Release tags are named v<version>. To build from a working copy instead,
-# see MCCE_OVERRIDE_SRCDIR in the project's README (vendoring is then up to
-# you).
+# No release has been published yet: the package builds the working copy
+# this br2-external tree lives in (README, "Add to Buildroot"), without its
+# target/ directory. Its crates come from Buildroot's cargo home, filled
+# once with `cargo fetch`, since a local source skips the download step
+# that vendors them.
 MCCE_VERSION = 0.1.0
-MCCE_SITE = $(call github,mcce-rs,mcce,v$(MCCE_VERSION))
+MCCE_SITE = $(BR2_EXTERNAL_MCCE_PATH)/..
+MCCE_SITE_METHOD = local
+MCCE_OVERRIDE_SRCDIR_RSYNC_EXCLUSIONS = --exclude /target
 MCCE_LICENSE = GPL-3.0+
 MCCE_LICENSE_FILES = LICENSE
 
@@ -19,8 +23,14 @@ MCCE_RUSTFLAGS = -C target-feature=+crt-static
 ifeq ($(NORMALIZED_ARCH),arm)
 MCCE_RUSTFLAGS += -Clink-arg=-Wl,--allow-multiple-definition
 endif
+# Buildroot's cargo infrastructure sets the release profile from its own
+# options (opt-level 2, no LTO, 16 codegen units), which makes the binary
+# about a quarter bigger; ours (Cargo.toml) comes after it and wins.
 MCCE_CARGO_ENV = \
-	CARGO_TARGET_$(call UPPERCASE,$(RUSTC_TARGET_NAME))_RUSTFLAGS="$(MCCE_RUSTFLAGS)"
+	CARGO_TARGET_$(call UPPERCASE,$(RUSTC_TARGET_NAME))_RUSTFLAGS="$(MCCE_RUSTFLAGS)" \
+	CARGO_PROFILE_RELEASE_OPT_LEVEL="z" \
+	CARGO_PROFILE_RELEASE_LTO="true" \
+	CARGO_PROFILE_RELEASE_CODEGEN_UNITS="1"
 
 define MCCE_USERS
 	mcce -1 mcce -1 * /var/lib/mcce - dialout,gpio mcce power logger
@@ -31,14 +41,34 @@ define MCCE_PERMISSIONS
 	/var/lib/mcce/db d 0755 mcce mcce - - - - -
 endef
 
+# The defaults live in the source tree's overlay/ (the mcce images add that
+# overlay too); installing them here makes the package work in any
+# configuration. A rootfs overlay, copied later, can replace them.
+define MCCE_INSTALL_DEFAULTS
+	$(INSTALL) -D -m 0644 $(@D)/overlay/etc/mcce.conf \
+		$(TARGET_DIR)/etc/mcce.conf
+	$(INSTALL) -D -m 0644 $(@D)/overlay/etc/default/mcce \
+		$(TARGET_DIR)/etc/default/mcce
+endef
+MCCE_POST_INSTALL_TARGET_HOOKS += MCCE_INSTALL_DEFAULTS
+
+# The nightly digest: busybox crond with sysvinit, a timer with systemd.
+# The crontab is private (0600); the image makes every file root's, and
+# busybox crond reads only crontabs that belong to root.
 define MCCE_INSTALL_INIT_SYSV
 	$(INSTALL) -D -m 0755 $(MCCE_PKGDIR)/S90mcce \
 		$(TARGET_DIR)/etc/init.d/S90mcce
+	$(INSTALL) -D -m 0600 $(MCCE_PKGDIR)/mcce.crontab \
+		$(TARGET_DIR)/etc/cron/crontabs/mcce
 endef
 
 define MCCE_INSTALL_INIT_SYSTEMD
 	$(INSTALL) -D -m 0644 $(MCCE_PKGDIR)/mcce.service \
 		$(TARGET_DIR)/usr/lib/systemd/system/mcce.service
+	$(INSTALL) -D -m 0644 $(MCCE_PKGDIR)/mcce-digest.service \
+		$(TARGET_DIR)/usr/lib/systemd/system/mcce-digest.service
+	$(INSTALL) -D -m 0644 $(MCCE_PKGDIR)/mcce-digest.timer \
+		$(TARGET_DIR)/usr/lib/systemd/system/mcce-digest.timer
 endef
 
 $(eval $(cargo-package))
