@@ -1,0 +1,445 @@
+#!/usr/bin/env python3
+"""Drives the ARM VM of ci/vm-check.sh and asserts the image's behaviour.
+
+Runs `mcce sim --link` on the host as the meter behind the guest's FTDI
+adapter, starts qemu-system-arm with its console and monitor on unix
+sockets, and talks to the guest's console shell: every command ends with a
+marker carrying its exit status, and every wait has a bound. Prints one line
+per assertion ("ok N: ..." or "FAIL N: ...") and exits 1 at the first
+failure. The whole console output goes to WORK/console.log.
+"""
+
+import argparse
+import os
+import re
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+GPIO_LABEL = "9030000.pl061"
+
+
+class Failed(Exception):
+    pass
+
+
+class Console:
+    """The guest's serial console: a reader thread keeps everything in a buffer
+    and in the log; `run` sends one command and waits for its marker."""
+
+    def __init__(self, path, log_path):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                self.sock.connect(path)
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise Failed(f"no console socket at {path}")
+                time.sleep(0.1)
+        self.log = open(log_path, "wb")
+        self.buf = b""
+        self.lock = threading.Condition()
+        self.count = 0
+        threading.Thread(target=self._reader, daemon=True).start()
+
+    def _reader(self):
+        while True:
+            try:
+                data = self.sock.recv(65536)
+            except OSError:
+                data = b""
+            if not data:
+                return
+            self.log.write(data)
+            self.log.flush()
+            with self.lock:
+                self.buf += data
+                self.lock.notify_all()
+
+    def mark(self):
+        with self.lock:
+            return len(self.buf)
+
+    def text(self, start=0):
+        with self.lock:
+            return self.buf[start:].decode("utf-8", "replace")
+
+    def wait_for(self, pattern, timeout, start=0):
+        """Waits until `pattern` (regex) appears after offset `start`."""
+        rx = re.compile(pattern.encode())
+        deadline = time.monotonic() + timeout
+        with self.lock:
+            while True:
+                m = rx.search(self.buf, start)
+                if m:
+                    return m
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise Failed(f"timed out after {timeout} s waiting for {pattern!r}")
+                self.lock.wait(left)
+
+    def send(self, line):
+        self.sock.sendall(line.encode() + b"\n")
+
+    def run(self, cmd, timeout=20):
+        """Runs `cmd` in the guest shell; returns (exit status, output)."""
+        self.count += 1
+        tag = f"{self.count}x{os.getpid()}"
+        start = self.mark()
+        # The marker is split in the command so that an echoed command line
+        # never matches it.
+        self.send(cmd + '\necho "@@""RC' + tag + '=$?@@"')
+        m = self.wait_for(rf"@@RC{tag}=(\d+)@@", timeout, start)
+        out = self.buf[start:m.start()].decode("utf-8", "replace")
+        return int(m.group(1)), out.replace("\r", "")
+
+    def ok(self, cmd, timeout=20):
+        rc, out = self.run(cmd, timeout)
+        if rc != 0:
+            raise Failed(f"`{cmd}` exited {rc}: {out.strip()[-600:]}")
+        return out.strip()
+
+
+class Monitor:
+    def __init__(self, path):
+        self.path = path
+
+    def command(self, cmd, timeout=10):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(timeout)
+        s.connect(self.path)
+        data = b""
+        while b"(qemu)" not in data:
+            data += s.recv(4096)
+        s.sendall(cmd.encode() + b"\n")
+        data = b""
+        deadline = time.monotonic() + timeout
+        while data.count(b"(qemu)") < 1 and time.monotonic() < deadline:
+            try:
+                chunk = s.recv(4096)
+            except socket.timeout:
+                break
+            if not chunk:
+                break
+            data += chunk
+        s.close()
+        return data.decode("utf-8", "replace")
+
+
+def poll(what, timeout, fn, interval=0.5):
+    """Calls fn() until it returns something true; that value is returned."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = fn()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise Failed(f"timed out after {timeout} s: {what}")
+        time.sleep(interval)
+
+
+class Scenario:
+    def __init__(self, args):
+        self.a = args
+        self.work = args.work
+        self.started = time.monotonic()
+
+    def check(self, n, cond, what):
+        print(f"{'ok' if cond else 'FAIL'} {n}: {what}", flush=True)
+        if not cond:
+            raise Failed(f"assertion {n} failed: {what}")
+
+    # --- setup -------------------------------------------------------------
+    def start_meter(self):
+        link = os.path.join(self.work, "meter")
+        self.sim = subprocess.Popen(
+            [self.a.host_mcce, "sim", "--link", link],
+            stdout=subprocess.PIPE, stderr=open(os.path.join(self.work, "sim.log"), "wb"),
+        )
+        poll("the simulated meter's pty", 10, lambda: os.path.exists(link), 0.1)
+        self.pty = os.path.realpath(link)
+
+    def start_vm(self):
+        self.con_path = os.path.join(self.work, "console.sock")
+        self.mon_path = os.path.join(self.work, "monitor.sock")
+        cmd = [
+            "qemu-system-arm", "-M", "virt,highmem=off", "-cpu", "cortex-a15",
+            "-m", "256", "-nic", "none", "-display", "none",
+            "-kernel", self.a.kernel, "-initrd", self.a.initrd,
+            "-append", "console=ttyAMA0 rdinit=/sbin/init loglevel=4",
+            "-chardev", f"socket,id=con,path={self.con_path},server=on,wait=on",
+            "-serial", "chardev:con",
+            "-monitor", f"unix:{self.mon_path},server=on,wait=off",
+            "-device", "qemu-xhci,id=xhci",
+            "-chardev", f"serial,id=meter,path={self.pty}",
+            "-device", "usb-serial,id=ftdi,bus=xhci.0,chardev=meter",
+            "-drive", f"if=none,id=card,file={self.a.disk},format=raw",
+            "-device", "sdhci-pci", "-device", "sd-card,drive=card",
+        ]
+        self.qemu = subprocess.Popen(
+            cmd, stdout=open(os.path.join(self.work, "qemu.log"), "wb"), stderr=subprocess.STDOUT
+        )
+        self.con = Console(self.con_path, os.path.join(self.work, "console.log"))
+        self.mon = Monitor(self.mon_path)
+
+    def wait_boot(self, start=0, timeout=120):
+        t0 = time.monotonic()
+        self.con.wait_for(r"Starting mcce: [^\r\n]*\r?\n", timeout, start)
+        # The console shell comes up after rcS; quiet it for the markers.
+        poll("the console shell", 30, self._shell_ready, 1)
+        self.con.ok("stty -echo; PS1=''; export TZ; cd /")
+        return time.monotonic() - t0
+
+    def _shell_ready(self):
+        try:
+            rc, _ = self.con.run("true", timeout=2)
+            return rc == 0
+        except Failed:
+            return False
+
+    # --- helpers ---------------------------------------------------------------
+    def gpio_base(self):
+        out = self.con.ok(
+            "for c in /sys/class/gpio/gpiochip*; do "
+            f"[ \"$(cat $c/label)\" = {GPIO_LABEL} ] && cat $c/base; done"
+        )
+        return int(out.split()[-1])
+
+    def line(self, n, f):
+        return self.con.ok(f"cat /sys/class/gpio/gpio{n}/{f}").split()[-1]
+
+    def today(self):
+        return self.con.ok("date +%F").split()[-1]
+
+    def day_lines(self, day):
+        rc, out = self.con.run(f"wc -l < /var/lib/mcce/days/{day}")
+        return int(out.split()[-1]) if rc == 0 and out.split() else 0
+
+    def daemon_pid(self):
+        rc, out = self.con.run("cat /var/run/mcce.pid && kill -0 $(cat /var/run/mcce.pid)")
+        return int(out.split()[0]) if rc == 0 else None
+
+    def growing(self, day, timeout):
+        """Waits until the day file gains lines; returns seconds waited."""
+        t0 = time.monotonic()
+        first = self.day_lines(day)
+        poll(f"new samples in days/{day}", timeout, lambda: self.day_lines(day) > first, 0.5)
+        return time.monotonic() - t0
+
+    def messages(self, start_line=0):
+        return self.con.ok(f"tail -n +{start_line + 1} /var/log/messages")
+
+    def message_count(self):
+        return int(self.con.ok("wc -l < /var/log/messages").split()[-1])
+
+    def set_conf(self, **kv):
+        for k, v in kv.items():
+            self.con.ok(f"sed -i '/^{k}=/d' /etc/mcce.conf && echo '{k}={v}' >> /etc/mcce.conf")
+
+    # --- the assertions ------------------------------------------------------
+    def run(self):
+        self.start_meter()
+        self.start_vm()
+        boot = self.wait_boot()
+        print(f"   booted to a shell in {boot:.1f} s", flush=True)
+        console = self.con.text()
+
+        # 1. S90mcce started by rcS; the daemon as mcce with dialout and gpio.
+        started = re.search(r"Starting mcce: ([^\r\n]*)", console).group(1)
+        pid = self.daemon_pid()
+        status = self.con.ok(f"grep -E '^(Uid|Gid|Groups):' /proc/{pid}/status") if pid else ""
+        uid = re.search(r"Uid:\s+(\d+)", status)
+        groups = set(re.search(r"Groups:([^\n]*)", status).group(1).split()) if status else set()
+        ids = self.con.ok("id mcce")
+        self.check(1, started == "OK" and uid and uid.group(1) == "100" and {"18", "101"} <= groups,
+                   f"rcS ran S90mcce ({started}); daemon pid {pid} runs as uid "
+                   f"{uid.group(1) if uid else '?'} with groups {sorted(groups)} ({ids})")
+
+        # 2. gpio setup: both lines exported, output, low, group gpio.
+        base = self.gpio_base()
+        self.en, self.tone = base, base + 1
+        facts = []
+        good = True
+        for n in (self.en, self.tone):
+            d, v = self.line(n, "direction"), self.line(n, "value")
+            g = self.con.ok(f"stat -c '%G %A' /sys/class/gpio/gpio{n}/direction /sys/class/gpio/gpio{n}/value")
+            good = good and d == "out" and v == "0" and all(
+                line.startswith("gpio -rw-rw") for line in g.splitlines())
+            facts.append(f"gpio{n} {d} {v} [{'; '.join(g.splitlines())}]")
+        errors = [line for line in console.splitlines() if re.search(r"FAIL|[Ee]rror|EPERM|not permitted", line)]
+        setup_log = self.con.run("grep -i 'buzzer' /var/log/messages")[1].strip()
+        self.check(2, good and not errors and not setup_log,
+                   f"chip {GPIO_LABEL} base {base}: " + ", ".join(facts)
+                   + (f"; console errors: {errors}" if errors else "")
+                   + (f"; log: {setup_log}" if setup_log else ""))
+
+        # 3. Samples through ftdi_sio onto the data partition; status 0.
+        day = self.today()
+        self.day = day
+        mount = self.con.ok("grep ' /var/lib/mcce ' /proc/mounts")
+        dev = self.con.ok("ls -l /dev/ttyUSB0; readlink /sys/class/tty/ttyUSB0/device/driver")
+        waited = self.growing(day, 30)
+        n1 = self.day_lines(day)
+        rc, st = self.con.run("su -s /bin/sh mcce -c 'mcce status' || mcce status")
+        self.check(3, "/dev/mmcblk0p3 /var/lib/mcce ext4" in mount and "dialout" in dev
+                   and "ftdi_sio" in dev and n1 > 0 and rc == 0,
+                   f"days/{day}: {n1} samples (growing after {waited:.1f} s) on "
+                   f"{mount.split()[0]}; {dev.splitlines()[0].split()[2:4]} via ftdi_sio; "
+                   f"mcce status exit {rc}")
+
+        # 4. The alarm drives the real lines.
+        msgs = self.message_count()
+        self.set_conf(ALARM_WATTS=100, ALARM_HYSTERESIS_WATTS=50)
+        self.con.ok("/etc/init.d/S90mcce reload")
+        # Reads the enable line until it has gone high and low again.
+        script = (f"i=0; s=; while [ $i -lt 300 ]; do read e < /sys/class/gpio/gpio{self.en}/value; "
+                  "s=$s$e; case $s in *10) break;; esac; i=$((i+1)); sleep 0.05; done; echo $s")
+        trace = self.con.ok(script, timeout=120).split()[-1]
+        self.set_conf(ALARM_WATTS=60000, ALARM_HYSTERESIS_WATTS=200)
+        self.con.ok("/etc/init.d/S90mcce reload")
+        time.sleep(3)
+        after = (self.line(self.en, "value"), self.line(self.tone, "value"))
+        log = self.messages(msgs)
+        sounded = "sounding the alarm" in log
+        ended = "1" in trace and trace.rstrip("1") != trace.split("1")[0] and trace.endswith("0")
+        self.check(4, sounded and "1" in trace and ended and after == ("0", "0"),
+                   f"enable line: {len(trace)} reads, {trace.count('1')} high while sounding, "
+                   f"then low; both lines afterwards {after}; logged: {sounded}")
+
+        # 5. USB unplug under the daemon, then replug.
+        msgs = self.message_count()
+        self.mon.command("device_del ftdi")
+        poll("/dev/ttyUSB0 to vanish", 10, lambda: self.con.run("[ ! -e /dev/ttyUSB0 ]")[0] == 0, 0.2)
+        time.sleep(6)
+        alive = self.daemon_pid() == pid
+        rc_st, st = self.con.run("mcce status")
+        log = self.messages(msgs)
+        mlines = [line for line in log.splitlines() if " mcce:" in line or "mcce[" in line]
+        port_lines = [line for line in mlines if "ttyUSB0" in line]
+        self.mon.command("device_add usb-serial,id=ftdi,bus=xhci.0,chardev=meter")
+        poll("/dev/ttyUSB0 to return", 15, lambda: self.con.run("[ -e /dev/ttyUSB0 ]")[0] == 0, 0.2)
+        # devtmpfs makes the node; mdev -d then gives it to group dialout.
+        dev = poll("mdev to give /dev/ttyUSB0 to dialout", 10,
+                   lambda: (lambda o: o if "dialout" in o else None)(
+                       self.con.run("ls -l /dev/ttyUSB0")[1]), 0.2)
+        resumed = self.growing(day, 20)
+        st_line = " | ".join(line.strip() for line in st.splitlines() if "meter" in line)
+        self.check(5, alive and len(port_lines) == 1 and st_line and not st_line.endswith(" ok")
+                   and "dialout" in dev
+                   and resumed < 10,
+                   f"unplugged: daemon alive {alive}, logged {len(port_lines)} time(s) "
+                   f"({port_lines[:1]}), status: {st_line} (exit {rc_st}); replugged "
+                   f"{dev.split()[2:4]}: samples again within {resumed:.1f} s")
+
+        # 6. stop / restart / reload.
+        out = self.con.ok("/etc/init.d/S90mcce stop")
+        left = self.con.run("pidof mcce")[1].strip()
+        lows = (self.line(self.en, "value"), self.line(self.tone, "value"))
+        out2 = self.con.ok("/etc/init.d/S90mcce restart")
+        pid2 = self.daemon_pid()
+        out3 = self.con.ok("/etc/init.d/S90mcce reload")
+        time.sleep(1)
+        pid3 = self.daemon_pid()
+        # busybox start-stop-daemon itself says "stopped /usr/bin/mcce (pid N)".
+        stopped = re.search(r"Stopping mcce: (stopped [^\n]*\n)?OK", out)
+        self.check(6, stopped and not left and lows == ("0", "0")
+                   and "Starting mcce: OK" in out2 and pid2 and "Reloading mcce: OK" in out3
+                   and pid3 == pid2,
+                   f"stop: no daemon left, lines {lows}; restart: pid {pid2}; reload: pid {pid3}")
+        self.growing(day, 20)
+
+        # 9. Power cut while samples are being written (before the clock is
+        # moved for the crontab checks).
+        before = self.day_lines(day)
+        mark = self.con.mark()
+        self.con.send("echo b > /proc/sysrq-trigger")
+        boot2 = self.wait_boot(mark)
+        text = self.con.ok(f"cat /var/lib/mcce/days/{day}", timeout=60)
+        full = [line for line in text.splitlines() if re.fullmatch(r"\d+ \d+", line)]
+        torn = [line for line in text.splitlines() if not re.fullmatch(r"\d+ \d+", line)]
+        rc_x, raw = self.con.run(f"mcce export --from {day} --to {day} --resolution raw", timeout=60)
+        rows = [line for line in raw.splitlines() if re.match(r"\d", line)]
+        fileset = {tuple(line.split()) for line in full}
+        # CSV columns: time, unix, watts. Every sample must be a full line.
+        invented = [r for r in rows if tuple(r.split(",")[1:3]) not in fileset]
+        resumed = self.growing(day, 30)
+        self.check(9, rc_x == 0 and not invented and len(rows) == len(full) and resumed < 15,
+                   f"rebooted in {boot2:.1f} s on the same card: days/{day} {len(full)} full lines "
+                   f"(had {before}), {len(torn)} other(s) {torn[:2]}; export exit {rc_x}, "
+                   f"{len(rows)} samples, none invented; recording again after {resumed:.1f} s")
+
+        # 7. The crontab digests a finished day.
+        self.con.ok("/etc/init.d/S50crond stop")
+        nxt = self.con.ok("date -d @$(( $(date +%s) + 86400 )) +%F").split()[-1]
+        self.con.ok(f"date -s '{nxt} 00:04:50'")
+        msgs = self.message_count()
+        self.con.ok("/etc/init.d/S50crond start")
+        # crond logs the command line; the digest's own words are tagged
+        # mcce-digest by logger.
+        tagged = re.compile(r"mcce-digest(\[\d+\])?: ")
+        poll("the crontab's digest", 90,
+             lambda: tagged.search(self.messages(msgs)), 1)
+        time.sleep(2)
+        rc_d, drow = self.con.run(f"mcce export --from {day} --to {day} --resolution day")
+        log = [line for line in self.messages(msgs).splitlines() if tagged.search(line)]
+        lines = [line for line in drow.splitlines() if line.strip()]
+        fields = dict(zip(lines[-2].split(","), lines[-1].split(","))) if len(lines) >= 2 else {}
+        in_file = self.day_lines(day)
+        said = log[-1].split("mcce-digest")[-1].strip(" :") if log else "no log"
+        self.check(7, rc_d == 0 and fields.get("date") == day and re.fullmatch(r"[\d.]+", fields.get("kwh", ""))
+                   and fields.get("samples") == str(in_file),
+                   f"crond ran the digest at 00:05 ({said}); "
+                   f"stored {day}: {fields.get('kwh')} kWh from {fields.get('samples')} samples "
+                   f"(day file: {in_file} lines)")
+
+        # 8. An edited crontab takes effect.
+        self.con.ok("rm -f /tmp/cron-tweak; (cat /etc/cron/crontabs/mcce; "
+                    "echo '* * * * * /usr/bin/mcce status > /tmp/cron-tweak 2>&1') | crontab -u mcce -")
+        owner = self.con.ok("stat -c '%U %a' /etc/cron/crontabs/mcce")
+        self.con.ok("date -s \"$(date +%F) $(date +%H:%M):55\"")
+        poll("the edited crontab's job", 80,
+             lambda: self.con.run("[ -s /tmp/cron-tweak ]")[0] == 0, 1)
+        tweak = self.con.ok("cat /tmp/cron-tweak")
+        self.check(8, "meter" in tweak,
+                   f"`crontab -u mcce -` (file {owner}): the new line ran as mcce: "
+                   f"{tweak.splitlines()[0] if tweak else ''}")
+
+    def stop(self):
+        for p in ("qemu", "sim"):
+            proc = getattr(self, p, None)
+            if proc and proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--work", required=True)
+    ap.add_argument("--kernel", required=True)
+    ap.add_argument("--initrd", required=True)
+    ap.add_argument("--disk", required=True)
+    ap.add_argument("--host-mcce", required=True)
+    args = ap.parse_args()
+    s = Scenario(args)
+    t0 = time.monotonic()
+    try:
+        s.run()
+    except Failed as e:
+        print(f"FAIL: {e}", flush=True)
+        print(f"console log: {os.path.join(args.work, 'console.log')}")
+        return 1
+    finally:
+        s.stop()
+    print(f"all assertions passed in {time.monotonic() - t0:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
