@@ -25,10 +25,13 @@ for f in bootcode.bin start.elf fixup.dat cmdline.txt; do
 done
 printf 'kernel=zImage\n' > "$bin/rpi-firmware/config.txt"
 echo "stand-in root" > "$work/rootfs/README"
-mke2fs -q -F -t ext4 -L rootfs -d "$work/rootfs" "$bin/rootfs.ext4" 16M > /dev/null 2>&1
-# The daemon's user as mkusers would add it (ci/vm-check.sh uses 100:100).
+# The daemon's user as mkusers adds it to the root filesystem image (not to
+# TARGET_DIR; ci/vm-check.sh uses 100:100).
+mkdir -p "$work/rootfs/etc"
 printf 'root:x:0:0:root:/root:/bin/sh\nmcce:x:100:100:mcce:/var/lib/mcce:/bin/false\n' \
-	> "$work/target/etc/passwd"
+	> "$work/rootfs/etc/passwd"
+mke2fs -q -F -t ext4 -L rootfs -d "$work/rootfs" "$bin/rootfs.ext4" 16M > /dev/null 2>&1
+printf 'root:x:0:0:root:/root:/bin/sh\n' > "$work/target/etc/passwd"
 
 BINARIES_DIR=$bin TARGET_DIR=$work/target BUILD_DIR=$work/build \
 	"$top/buildroot-package/board/mcce/post-image.sh" "$bin" > "$work/genimage.log" 2>&1 ||

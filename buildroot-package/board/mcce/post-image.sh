@@ -20,10 +20,19 @@ kernel=$(sed -n 's/^kernel=//p' "$binaries/rpi-firmware/config.txt")
 files+=("${kernel:-zImage}")
 boot_files=$(printf '\t\t\t"%s",\n' "${files[@]}")
 
-# The data partition's top directory belongs to the daemon's user (its ids
-# are assigned at build time, see MCCE_USERS).
-owner=$(awk -F: '$1 == "mcce" { print $3 ":" $4 }' "$target/etc/passwd")
-[ -n "$owner" ] || { echo "post-image.sh: no user mcce in $target/etc/passwd" >&2; exit 1; }
+# The data partition's top directory belongs to the daemon's user. Its ids
+# are assigned when the root filesystem image is made (MCCE_USERS), in a
+# copy of TARGET_DIR, so they are read from the image itself.
+passwd() {
+	debugfs -R 'cat /etc/passwd' "$binaries/rootfs.ext4" 2> /dev/null ||
+		cat "$target/etc/passwd"
+}
+owner=$(passwd | awk -F: '$1 == "mcce" { print $3 ":" $4; exit }')
+if [ -z "$owner" ]; then
+	# S90mcce hands DATA_DIR to the user at every start anyway.
+	echo "post-image.sh: no user mcce in the root filesystem; data partition left to root" >&2
+	owner=0:0
+fi
 
 cfg=$binaries/genimage-mcce.cfg
 awk -v files="$boot_files" -v owner="$owner" '
