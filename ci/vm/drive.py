@@ -284,12 +284,13 @@ class Scenario:
         dev = self.con.ok("ls -l /dev/ttyUSB0; readlink /sys/class/tty/ttyUSB0/device/driver")
         waited = self.growing(day, 30)
         n1 = self.day_lines(day)
-        rc, st = self.con.run("su -s /bin/sh mcce -c 'mcce status' || mcce status")
+        rc, st = self.con.run("su -s /bin/sh mcce -c 'mcce status'")
+        space = next((line.split(None, 1)[1] for line in st.splitlines() if line.startswith("data:")), "")
         self.check(3, "/dev/mmcblk0p3 /var/lib/mcce ext4" in mount and "dialout" in dev
                    and "ftdi_sio" in dev and n1 > 0 and rc == 0,
                    f"days/{day}: {n1} samples (growing after {waited:.1f} s) on "
                    f"{mount.split()[0]}; {dev.splitlines()[0].split()[2:4]} via ftdi_sio; "
-                   f"mcce status exit {rc}")
+                   f"mcce status (as mcce) exit {rc}, data: {space}")
 
         # 4. The alarm drives the real lines.
         msgs = self.message_count()
