@@ -351,6 +351,21 @@ class Scenario:
                    and "Starting mcce: OK" in out2 and pid2 and "Reloading mcce: OK" in out3
                    and pid3 == pid2,
                    f"stop: no daemon left, lines {lows}; restart: pid {pid2}; reload: pid {pid3}")
+        # A failing buzzer setup (here: no group gpio) says FAIL and logs
+        # why; recording starts all the same.
+        msgs = self.message_count()
+        self.con.ok("/etc/init.d/S90mcce stop; cp /etc/group /tmp/group && sed -i '/^gpio:/d' /etc/group")
+        rc_f, out4 = self.con.run("/etc/init.d/S90mcce start")
+        self.con.ok("cp /tmp/group /etc/group")
+        logged = [line for line in self.messages(msgs).splitlines() if "buzzer setup failed" in line]
+        pid4 = self.daemon_pid()
+        out5 = self.con.ok("/etc/init.d/S90mcce restart")
+        self.check(6, rc_f != 0 and "Starting mcce: FAIL (buzzer:" in out4 and logged and pid4
+                   and "Starting mcce: OK" in out5,
+                   f"failed buzzer setup: start exit {rc_f}, "
+                   f"said {out4.strip().splitlines()[0] if out4.strip() else ''!r}, "
+                   f"logged {logged[0].split(': ', 1)[-1] if logged else 'nothing'!r}, "
+                   f"daemon recording (pid {pid4}); restart with the group back: OK")
         self.growing(day, 20)
 
         # 9. Power cut while samples are being written (before the clock is
