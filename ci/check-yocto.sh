@@ -19,10 +19,11 @@ venv=${MCCE_YOCTO_VENV:-${TMPDIR:-/tmp}/mcce-yocto-venv}
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
 # Pinned: a newer oelint-adv may bring new rules; raise the pins on purpose.
-if ! "$venv/bin/python" -c 'import oelint_adv, kas, jsonschema' 2> /dev/null; then
+pins=(oelint-adv==9.11.2 kas==5.5 jsonschema==4.26.0)
+if [ "$(cat "$venv/mcce-pins" 2> /dev/null)" != "${pins[*]}" ]; then
 	python3 -m venv "$venv"
-	"$venv/bin/pip" install -q --disable-pip-version-check \
-		oelint-adv==9.11.2 kas==5.5 jsonschema==4.26.0
+	"$venv/bin/pip" install -q --disable-pip-version-check "${pins[@]}"
+	echo "${pins[*]}" > "$venv/mcce-pins"
 fi
 py="$venv/bin/python"
 
