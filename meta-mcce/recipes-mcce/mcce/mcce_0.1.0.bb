@@ -67,6 +67,10 @@ INITSCRIPT_PARAMS = "start 90 2 3 4 5 . stop 10 0 1 6 ."
 
 # systemd: the daemon's unit.
 SYSTEMD_SERVICE:${PN} = "mcce.service"
+# ---- Digest timer: once mcce-digest.service and mcce-digest.timer are in
+# ---- buildroot-package/package/mcce/, add "mcce-digest.timer" here, install
+# ---- both next to mcce.service below, and install the crontab only when
+# ---- DISTRO_FEATURES has no systemd (the timer then runs the digest).
 # ---- `mcce serve` (the web page): once S91mcce-serve and mcce-serve.service
 # ---- are in buildroot-package/package/mcce/, add "mcce-serve.service" here,
 # ---- install both in do_install:append below, and list mcce-serve in
