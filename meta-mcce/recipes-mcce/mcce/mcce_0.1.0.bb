@@ -65,27 +65,30 @@ USERADD_PARAM:${PN} = "--system --home-dir ${localstatedir}/lib/mcce --no-create
 INITSCRIPT_NAME = "mcce"
 INITSCRIPT_PARAMS = "start 90 2 3 4 5 . stop 10 0 1 6 ."
 
-# systemd: the daemon's unit.
-SYSTEMD_SERVICE:${PN} = "mcce.service"
-# ---- Digest timer: once mcce-digest.service and mcce-digest.timer are in
-# ---- buildroot-package/package/mcce/, add "mcce-digest.timer" here, install
-# ---- both next to mcce.service below, and install the crontab only when
-# ---- DISTRO_FEATURES has no systemd (the timer then runs the digest).
+# systemd: the daemon's unit, and the nightly digest's timer (enabled) with
+# the service it starts (packaged here: the systemd class follows a
+# .socket's service, not a .timer's).
+SYSTEMD_SERVICE:${PN} = "mcce.service mcce-digest.timer"
+FILES:${PN} += "${systemd_system_unitdir}/mcce-digest.service"
 # ---- `mcce serve` (the web page): once S91mcce-serve and mcce-serve.service
 # ---- are in buildroot-package/package/mcce/, add "mcce-serve.service" here,
 # ---- install both in do_install:append below, and list mcce-serve in
 # ---- INITSCRIPT_PACKAGES / INITSCRIPT_NAME:${PN} alongside mcce.
 
-# The daily digest runs from cron. VIRTUAL-RUNTIME_cron picks the daemon (no
-# layer of openembedded-core sets it; the distro or local.conf may):
-# - "busybox": busybox crond reads /etc/cron/crontabs/<user>, the file the
-#   Buildroot image uses; meta-mcce's busybox bbappend then turns crond on.
+# The nightly digest, as in the Buildroot package: with systemd in
+# DISTRO_FEATURES the timer above; without it, cron, with the package's
+# crontab (buildroot-package/package/mcce/mcce.crontab). VIRTUAL-RUNTIME_cron
+# picks the cron (no layer of openembedded-core sets it; the distro or
+# local.conf may):
+# - "busybox": busybox crond reads /etc/cron/crontabs/<user>, where the
+#   Buildroot image has it, private and root's; conf/mcce-busybox.inc then
+#   turns crond on in busybox.
 # - anything else (cronie by default): a system crontab in /etc/cron.d, the
 #   same line with the user field added.
 # nooelint: oelint.vars.mispell.unknown - defined by no layer of openembedded-core, so defaulted here
 VIRTUAL-RUNTIME_cron ??= "cronie"
-MCCE_CRON_STYLE = "${@'busybox' if d.getVar('VIRTUAL-RUNTIME_cron') == 'busybox' else 'cron.d'}"
-RDEPENDS:${PN} += "${@'busybox-cron' if d.getVar('VIRTUAL-RUNTIME_cron') == 'busybox' else d.getVar('VIRTUAL-RUNTIME_cron')}"
+MCCE_CRON_STYLE = "${@'timer' if bb.utils.contains('DISTRO_FEATURES', 'systemd', True, False, d) else 'busybox' if d.getVar('VIRTUAL-RUNTIME_cron') == 'busybox' else 'cron.d'}"
+RDEPENDS:${PN} += "${@{'timer': '', 'busybox': 'busybox-cron'}.get(d.getVar('MCCE_CRON_STYLE'), d.getVar('VIRTUAL-RUNTIME_cron'))}"
 
 do_install:append() {
     install -d ${D}${sysconfdir}/default
@@ -99,16 +102,18 @@ do_install:append() {
     if ${@bb.utils.contains('DISTRO_FEATURES', 'systemd', 'true', 'false', d)}; then
         install -d ${D}${systemd_system_unitdir}
         install -m 0644 ${MCCE_PKGDIR}/mcce.service ${D}${systemd_system_unitdir}/mcce.service
+        install -m 0644 ${MCCE_PKGDIR}/mcce-digest.service ${D}${systemd_system_unitdir}/mcce-digest.service
+        install -m 0644 ${MCCE_PKGDIR}/mcce-digest.timer ${D}${systemd_system_unitdir}/mcce-digest.timer
     fi
 
     if [ "${MCCE_CRON_STYLE}" = "busybox" ]; then
         install -d ${D}${sysconfdir}/cron/crontabs
-        install -m 0600 ${MCCE_OVERLAY}/etc/cron/crontabs/mcce ${D}${sysconfdir}/cron/crontabs/mcce
-    else
+        install -m 0600 ${MCCE_PKGDIR}/mcce.crontab ${D}${sysconfdir}/cron/crontabs/mcce
+    elif [ "${MCCE_CRON_STYLE}" = "cron.d" ]; then
         # Insert the user after the five time fields of each job line.
         install -d ${D}${sysconfdir}/cron.d
         sed -E 's/^([^#[:space:]]+([[:space:]]+[^[:space:]]+){4})[[:space:]]+/\1 mcce /' \
-            ${MCCE_OVERLAY}/etc/cron/crontabs/mcce > ${D}${sysconfdir}/cron.d/mcce
+            ${MCCE_PKGDIR}/mcce.crontab > ${D}${sysconfdir}/cron.d/mcce
         chmod 0644 ${D}${sysconfdir}/cron.d/mcce
     fi
 
@@ -118,7 +123,7 @@ do_install:append() {
 }
 
 CONFFILES:${PN} = "${sysconfdir}/mcce.conf ${sysconfdir}/default/mcce \
-                   ${@'${sysconfdir}/cron/crontabs/mcce' if d.getVar('MCCE_CRON_STYLE') == 'busybox' else '${sysconfdir}/cron.d/mcce'}"
+                   ${@{'busybox': '${sysconfdir}/cron/crontabs/mcce', 'cron.d': '${sysconfdir}/cron.d/mcce'}.get(d.getVar('MCCE_CRON_STYLE'), '')}"
 
 # nooelint: oelint.task.noanonpython - SkipRecipe can only be raised at parse time
 python () {
