@@ -71,9 +71,14 @@ INITSCRIPT_PARAMS = "start 90 2 3 4 5 . stop 10 0 1 6 ."
 SYSTEMD_SERVICE:${PN} = "mcce.service mcce-digest.timer"
 FILES:${PN} += "${systemd_system_unitdir}/mcce-digest.service"
 # ---- `mcce serve` (the web page): once S91mcce-serve and mcce-serve.service
-# ---- are in buildroot-package/package/mcce/, add "mcce-serve.service" here,
-# ---- install both in do_install:append below, and list mcce-serve in
-# ---- INITSCRIPT_PACKAGES / INITSCRIPT_NAME:${PN} alongside mcce.
+# ---- are in buildroot-package/package/mcce/, install both in
+# ---- do_install:append below (S91mcce-serve as ${INIT_D_DIR}/mcce-serve) and
+# ---- ship them in a package of their own, since update-rc.d takes one script
+# ---- per package: PACKAGES =+ "${PN}-serve", FILES:${PN}-serve,
+# ---- RDEPENDS:${PN}-serve = "${PN}", INITSCRIPT_PACKAGES = "${PN} ${PN}-serve",
+# ---- INITSCRIPT_NAME:${PN} = "mcce", INITSCRIPT_NAME:${PN}-serve = "mcce-serve",
+# ---- SYSTEMD_PACKAGES = "${PN} ${PN}-serve",
+# ---- SYSTEMD_SERVICE:${PN}-serve = "mcce-serve.service".
 
 # The nightly digest, as in the Buildroot package: with systemd in
 # DISTRO_FEATURES the timer above; without it, cron, with the package's
@@ -110,9 +115,11 @@ do_install:append() {
         install -d ${D}${sysconfdir}/cron/crontabs
         install -m 0600 ${MCCE_PKGDIR}/mcce.crontab ${D}${sysconfdir}/cron/crontabs/mcce
     elif [ "${MCCE_CRON_STYLE}" = "cron.d" ]; then
-        # Insert the user after the five time fields of each job line.
+        # Insert the user after the five time fields of each job line; the
+        # file is edited in place, not with crontab -e.
         install -d ${D}${sysconfdir}/cron.d
-        sed -E 's/^([^#[:space:]]+([[:space:]]+[^[:space:]]+){4})[[:space:]]+/\1 mcce /' \
+        sed -E -e 's/^([^#[:space:]]+([[:space:]]+[^[:space:]]+){4})[[:space:]]+/\1 mcce /' \
+            -e 's/Change the time with: crontab -e -u mcce/Change the time in this file./' \
             ${MCCE_PKGDIR}/mcce.crontab > ${D}${sysconfdir}/cron.d/mcce
         chmod 0644 ${D}${sysconfdir}/cron.d/mcce
     fi
