@@ -152,6 +152,15 @@ impl fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 impl Config {
+    /// Reads the file given with `-c FILE`, which must exist, or else
+    /// [`DEFAULT_PATH`], which may be absent (a dev box runs on defaults).
+    pub fn read(given: Option<&Path>) -> Result<Config, ConfigError> {
+        match given {
+            Some(p) => Config::load(p, true),
+            None => Config::load(Path::new(DEFAULT_PATH), false),
+        }
+    }
+
     /// Reads `path` (absent is fine only when `required` is false: a dev box
     /// without `/etc/mcce.conf` runs on defaults) and applies the environment.
     pub fn load(path: &Path, required: bool) -> Result<Config, ConfigError> {

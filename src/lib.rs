@@ -5,13 +5,11 @@
 //! port, GPIO, files, SQLite and the clock.
 
 pub mod alarm;
-pub mod cli;
 pub mod clock;
-pub mod commands;
+pub mod cmd;
 pub mod config;
 pub mod daemon;
 pub mod daylog;
-pub mod demo;
 pub mod digest;
 pub mod energy;
 pub mod exit;

@@ -190,6 +190,11 @@ impl OffsetCache {
     }
 }
 
+/// Today's local date by the wall clock.
+pub fn today() -> Date {
+    local_date(crate::clock::system_wall())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

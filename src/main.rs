@@ -1,5 +1,5 @@
 fn main() {
-    let result = mcce::cli::parse(std::env::args_os().skip(1)).and_then(mcce::commands::execute);
+    let result = mcce::cmd::parse(std::env::args_os().skip(1)).and_then(mcce::cmd::execute);
     let unwritten = mcce::output::finish();
     let code = match result {
         // Stopped because stdout's reader went away (`| head`): done.

@@ -3,20 +3,77 @@
 //! drawn on screen, then the day is digested and reported.
 
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use super::args::{Arg, Options, Parser, usage};
+use super::setup::init_logger;
 use crate::alarm::{Buzzer, SirenShape};
-use crate::cli::DemoArgs;
 use crate::clock::{Clock, ScaledClock, system_wall};
 use crate::config::{BuzzerKind, Config, ConfigError};
-use crate::daemon::{Daemon, Event, Hardware, Signals};
+use crate::daemon::{Daemon, Event, Hardware, Observer};
 use crate::exit::{self, Failure, Outcome};
 use crate::localtime;
 use crate::meter::{self, Link};
+use crate::signals::Signals;
 use crate::sim::{Profile, Sim, SimOptions};
+
+const HELP: &str = "\
+Usage: mcce demo [--speed N] [--hours H] [--seed N] [--dir DIR]
+
+Starts the simulator and the daemon against it for a simulated day, shows
+readings and the alarm (the buzzer is drawn on screen), then digests the day
+and prints the report. Needs no meter, no GPIO and no config.
+
+  --speed N   simulated seconds per real second (default 2880: a day in 30 s)
+  --hours H   hours to simulate from midnight (default 24)
+  --seed N    load profile seed (default 1)
+  --dir DIR   keep the data here, a new or empty directory (default: a
+              temporary one)
+";
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Args {
+    pub speed: f64,
+    pub hours: u32,
+    pub seed: u64,
+    pub dir: Option<PathBuf>,
+}
+
+impl Default for Args {
+    fn default() -> Self {
+        Args {
+            speed: 2880.0,
+            hours: 24,
+            seed: 1,
+            dir: None,
+        }
+    }
+}
+
+impl Options for Args {
+    const HELP: &'static str = HELP;
+    fn take(&mut self, arg: &Arg, p: &mut Parser) -> Result<bool, Failure> {
+        let Arg::Long(name) = arg else {
+            return Ok(false);
+        };
+        match name.as_str() {
+            "speed" => self.speed = p.speed()?,
+            "hours" => {
+                self.hours = p.number("--hours")?;
+                if !(1..=24).contains(&self.hours) {
+                    return Err(usage("--hours: between 1 and 24"));
+                }
+            }
+            "seed" => self.seed = p.number("--seed")?,
+            "dir" => self.dir = Some(p.path()?),
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+}
 
 /// The buzzer, drawn: one line each time the driver is powered.
 struct ScreenBuzzer;
@@ -58,8 +115,8 @@ fn bar(watts: u32, cap: u32) -> String {
     "#".repeat(n)
 }
 
-pub fn demo(a: DemoArgs) -> Outcome {
-    crate::commands::init_logger("warn");
+pub fn run(a: Args) -> Outcome {
+    init_logger("warn");
     let dir = a
         .dir
         .clone()
@@ -88,18 +145,7 @@ pub fn demo(a: DemoArgs) -> Outcome {
             format!("cannot create the simulated meter: {e}"),
         )
     })?;
-
-    let cfg = Config {
-        port: sim.path().to_string_lossy().into(),
-        data_dir: dir.clone(),
-        run_dir: dir.join("run"),
-        database_url: dir.join("db").join("pwr"),
-        buzzer: BuzzerKind::None,
-        reply_timeout_ms: 100,
-        ..Config::default()
-    };
-    let cap = cfg.alarm_watts;
-
+    let cfg = demo_config(&dir, &sim.path());
     crate::outln!(
         "mcce demo: simulated meter on {}, day {} at {}x speed, data in {}",
         sim.path().display(),
@@ -107,8 +153,42 @@ pub fn demo(a: DemoArgs) -> Outcome {
         a.speed,
         dir.display()
     );
-    crate::outln!("alarm cap {cap} W; the washing machine and the oven overlap around 12:27\n");
+    crate::outln!(
+        "alarm cap {} W; the washing machine and the oven overlap around 12:27\n",
+        cfg.alarm_watts
+    );
+    let counts = run_day(&cfg, clock, &sim.path(), a.speed, end);
+    drop(sim);
+    crate::outln!(
+        "\n{} readings recorded, {} polls without a reading",
+        counts.readings,
+        counts.no_readings
+    );
+    digest_and_report(&cfg, day)
+}
 
+/// A config writing under `dir`, reading the simulator at `port`.
+fn demo_config(dir: &Path, port: &Path) -> Config {
+    Config {
+        port: port.to_string_lossy().into(),
+        data_dir: dir.to_path_buf(),
+        run_dir: dir.join("run"),
+        database_url: dir.join("db").join("pwr"),
+        buzzer: BuzzerKind::None,
+        reply_timeout_ms: 100,
+        ..Config::default()
+    }
+}
+
+/// How the polls went.
+#[derive(Debug, Default, Clone, Copy)]
+struct Counts {
+    readings: u64,
+    no_readings: u64,
+}
+
+/// Runs the daemon against the simulator until the clock passes `end`.
+fn run_day(cfg: &Config, clock: Arc<ScaledClock>, sim_path: &Path, speed: f64, end: i64) -> Counts {
     let signals = Signals::default();
     let stop = signals.stop.clone();
     let watch_clock = clock.clone();
@@ -118,54 +198,50 @@ pub fn demo(a: DemoArgs) -> Outcome {
         }
         stop.store(true, Ordering::SeqCst);
     });
-
-    // Every reading at human speeds; one line per 15 simulated minutes when
-    // the day flies by.
-    let every = if a.speed <= 20.0 { 0 } else { 900 };
-    let last_line = Arc::new(Mutex::new(i64::MIN));
-    let counts = Arc::new(Mutex::new((0u64, 0u64)));
-    let (ll, ct) = (last_line.clone(), counts.clone());
-    let observer = move |e: &Event| match e {
-        Event::Reading { ts, watts } => {
-            ct.lock().unwrap().0 += 1;
-            let mut l = ll.lock().unwrap();
-            if every == 0 || ts.div_euclid(every) != l.div_euclid(every) {
-                *l = *ts;
-                let label = localtime::local_label(*ts);
-                crate::outln!("{}  {watts:>5} W  {}", &label[11..], bar(*watts, cap));
-            }
-        }
-        Event::NoReading { .. } => ct.lock().unwrap().1 += 1,
-        Event::Siren { ts, watts } => {
-            let label = localtime::local_label(*ts);
-            crate::outln!("{}  {watts:>5} W  ALARM: at or above {cap} W", &label[11..]);
-        }
-    };
-
+    let counts = Arc::new(Mutex::new(Counts::default()));
     Daemon {
         cfg: cfg.clone(),
-        clock: clock.clone() as Arc<dyn Clock>,
+        clock: clock as Arc<dyn Clock>,
         hw: Box::new(DemoHardware {
-            sim_path: sim.path(),
+            sim_path: sim_path.to_path_buf(),
             cfg: cfg.clone(),
         }),
         signals,
         min_wall: 0,
-        observer: Some(Box::new(observer)),
+        observer: Some(screen(cfg.alarm_watts, speed, counts.clone())),
         siren_shape: Some(SirenShape::new(Duration::from_millis(200))),
     }
     .run();
     let _ = watcher.join();
-    drop(sim);
-    let (ok, failed) = *counts.lock().unwrap();
-    crate::outln!("\n{ok} readings recorded, {failed} polls without a reading");
-    second_act(&cfg, day)
+    *counts.lock().unwrap()
+}
+
+/// Draws the polls: every reading at human speeds, one line per 15
+/// simulated minutes when the day flies by; counts them in `counts`.
+fn screen(cap: u32, speed: f64, counts: Arc<Mutex<Counts>>) -> Observer {
+    let every = if speed <= 20.0 { 0 } else { 900 };
+    let mut last_line = i64::MIN;
+    Box::new(move |e: &Event| match e {
+        Event::Reading { ts, watts } => {
+            counts.lock().unwrap().readings += 1;
+            if every == 0 || ts.div_euclid(every) != last_line.div_euclid(every) {
+                last_line = *ts;
+                let label = localtime::local_label(*ts);
+                crate::outln!("{}  {watts:>5} W  {}", &label[11..], bar(*watts, cap));
+            }
+        }
+        Event::NoReading { .. } => counts.lock().unwrap().no_readings += 1,
+        Event::Siren { ts, watts } => {
+            let label = localtime::local_label(*ts);
+            crate::outln!("{}  {watts:>5} W  ALARM: at or above {cap} W", &label[11..]);
+        }
+    })
 }
 
 /// The demo appends simulated samples and replaces digests: pointed at a
 /// real DATA_DIR it would write into its history. Only a new or empty
 /// directory is taken.
-fn refuse_used_dir(dir: &std::path::Path) -> Outcome {
+fn refuse_used_dir(dir: &Path) -> Outcome {
     let first = match std::fs::read_dir(dir) {
         Ok(mut rd) => rd.next(),
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
@@ -194,7 +270,7 @@ fn refuse_used_dir(dir: &std::path::Path) -> Outcome {
 }
 
 /// Act two: digest the simulated day and show the month's report.
-fn second_act(cfg: &Config, day: time::Date) -> Outcome {
+fn digest_and_report(cfg: &Config, day: time::Date) -> Outcome {
     crate::outln!("\n$ mcce digest --date {}", localtime::date_name(day));
     crate::digest::digest(cfg, Some(day), system_wall())?;
     crate::outln!(

@@ -1,0 +1,76 @@
+//! `mcce read`: one reading now.
+
+use std::io;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use super::args::{Arg, Options, Parser};
+use super::setup::init_logger;
+use crate::config::Config;
+use crate::exit::{self, Failure, Outcome};
+use crate::meter::{self, Meter, PollError};
+
+const HELP: &str = "\
+Usage: mcce read [-c FILE]
+
+Triggers the meter once and prints the power in watts. Fails (exit 69) when
+the port is missing or held by the running daemon (use `mcce status`).
+
+  -c, --config FILE   configuration file (default /etc/mcce.conf)
+";
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Args {
+    pub config: Option<PathBuf>,
+}
+
+impl Options for Args {
+    const HELP: &'static str = HELP;
+    fn config(&mut self) -> Option<&mut Option<PathBuf>> {
+        Some(&mut self.config)
+    }
+    fn take(&mut self, _: &Arg, _: &mut Parser) -> Result<bool, Failure> {
+        Ok(false)
+    }
+}
+
+pub fn run(a: Args) -> Outcome {
+    let cfg = Config::read(a.config.as_deref())?;
+    init_logger("warn");
+    let port = meter::open_port(&cfg.port, cfg.baud).map_err(|e| {
+        let hint = match e.kind() {
+            io::ErrorKind::NotFound => " (is the meter plugged in?)",
+            io::ErrorKind::PermissionDenied => " (is this user in group dialout?)",
+            io::ErrorKind::ResourceBusy => {
+                " (the running daemon holds it: `mcce status` shows its readings)"
+            }
+            _ => "",
+        };
+        Failure::new(
+            exit::UNAVAILABLE,
+            format!("{}: cannot open: {e}{hint}", cfg.port),
+        )
+    })?;
+    let mut m = Meter::new(port);
+    let timeout = Duration::from_millis(u64::from(cfg.reply_timeout_ms));
+    let never = AtomicBool::new(false);
+    let mut last = PollError::NoFrame;
+    for _ in 0..3 {
+        match m.poll(timeout, &never) {
+            Ok(w) => {
+                crate::outln!("{w} W");
+                return Ok(());
+            }
+            Err(e @ PollError::Lost(_)) => {
+                last = e;
+                break;
+            }
+            Err(e) => last = e,
+        }
+    }
+    Err(Failure::new(
+        exit::FAILURE,
+        format!("{}: no reading: {last}", cfg.port),
+    ))
+}

@@ -1,0 +1,44 @@
+//! What several commands set up the same way: the logger, the signal
+//! handlers and the buzzer named by the configuration.
+
+use std::io::Write;
+
+use crate::alarm::{Buzzer, Silent};
+use crate::config::{BuzzerKind, Config};
+use crate::exit::{self, Failure};
+use crate::gpio;
+use crate::signals::Signals;
+
+/// Plain `LEVEL: message` lines on stderr: the init script hands them to
+/// syslog, which adds time and tag. `RUST_LOG` overrides `level`.
+pub fn init_logger(level: &str) {
+    let env = env_logger::Env::default().default_filter_or(level);
+    let _ = env_logger::Builder::from_env(env)
+        .format(|buf, record| writeln!(buf, "{}: {}", record.level(), record.args()))
+        .try_init();
+}
+
+/// SIGTERM/SIGINT (stop) and SIGHUP (reload).
+pub fn signal_flags() -> Result<Signals, Failure> {
+    Signals::install().map_err(|e| {
+        Failure::new(
+            exit::FAILURE,
+            format!("cannot install signal handlers: {e}"),
+        )
+    })
+}
+
+/// The buzzer the configuration names: the GPIO lines, or none.
+pub fn open_buzzer(cfg: &Config) -> Result<Box<dyn Buzzer>, String> {
+    match cfg.buzzer {
+        BuzzerKind::None => Ok(Box::new(Silent)),
+        BuzzerKind::Gpio => {
+            let (en, tone) = gpio::resolve_lines(
+                &cfg.buzzer_gpio_chip,
+                cfg.buzzer_enable_gpio,
+                cfg.buzzer_tone_gpio,
+            )?;
+            Ok(Box::new(gpio::SysfsBuzzer::open(en, tone)?))
+        }
+    }
+}

@@ -1,0 +1,167 @@
+//! `mcce status`: what the running daemon last published in
+//! RUN_DIR/status (the file format is in `crate::status`).
+
+use std::io;
+use std::path::PathBuf;
+
+use super::args::{Arg, Options, Parser};
+use crate::clock::system_wall;
+use crate::config::Config;
+use crate::exit::{self, Failure, Outcome};
+use crate::localtime;
+use crate::space;
+use crate::status::{Recording, Status};
+
+const HELP: &str = "\
+Usage: mcce status [-c FILE]
+
+Prints the daemon's latest reading, its age, the meter's state, whether
+samples reach the disk, the alarm's state and the free space in DATA_DIR,
+from RUN_DIR/status. Exit 69 when no daemon is publishing, 74 when
+readings are not reaching the disk (writes fail, or the clock is unset).
+
+  -c, --config FILE   configuration file (default /etc/mcce.conf)
+";
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Args {
+    pub config: Option<PathBuf>,
+}
+
+impl Options for Args {
+    const HELP: &'static str = HELP;
+    fn config(&mut self) -> Option<&mut Option<PathBuf>> {
+        Some(&mut self.config)
+    }
+    fn take(&mut self, _: &Arg, _: &mut Parser) -> Result<bool, Failure> {
+        Ok(false)
+    }
+}
+
+pub fn run(a: Args) -> Outcome {
+    let cfg = Config::read(a.config.as_deref())?;
+    let status = read_status(&cfg)?;
+    let now = system_wall();
+    let ago = |t: i64| {
+        let s = now - t;
+        if s < 0 {
+            "in the future".to_string()
+        } else {
+            format!("{} ago", span_label(s))
+        }
+    };
+    match status.last_reading {
+        Some((t, w)) => crate::outln!(
+            "last reading: {w} W at {} ({})",
+            localtime::iso8601(t),
+            ago(t)
+        ),
+        None => crate::outln!("last reading: none yet"),
+    }
+    crate::outln!("meter:  {}", status.meter);
+    let not_recording = show_recording(&cfg, &status.recording, now);
+    crate::outln!("alarm:  {} (cap {} W)", status.alarm, cfg.alarm_watts);
+    show_space(&cfg, status.space);
+    crate::outln!(
+        "daemon: pid {}, updated {}",
+        status.pid,
+        ago(status.updated)
+    );
+    let stale = i64::from(cfg.poll_seconds).max(10) * 3;
+    if now - status.updated > stale {
+        return Err(Failure::new(
+            exit::UNAVAILABLE,
+            format!(
+                "status is stale (no update for {}): is the daemon running?",
+                span_label(now - status.updated)
+            ),
+        ));
+    }
+    if let Some(why) = not_recording {
+        return Err(Failure::new(
+            exit::IOERR,
+            format!("readings are not reaching the disk: {why}"),
+        ));
+    }
+    Ok(())
+}
+
+fn read_status(cfg: &Config) -> Result<Status, Failure> {
+    let p = crate::status::path(&cfg.run_dir);
+    Status::read(&cfg.run_dir).map_err(|e| {
+        if e.kind() == io::ErrorKind::NotFound {
+            Failure::new(
+                exit::UNAVAILABLE,
+                format!("{}: not found: the daemon is not running", p.display()),
+            )
+        } else {
+            Failure::new(exit::UNAVAILABLE, format!("{}: {e}", p.display()))
+        }
+    })
+}
+
+/// Prints the recording line; why readings are not reaching the disk, if
+/// they are not.
+fn show_recording(cfg: &Config, recording: &Recording, now: i64) -> Option<String> {
+    let at = |t: i64| {
+        let label = localtime::local_label(t);
+        if localtime::local_date(t) == localtime::local_date(now) {
+            label[11..16].to_string()
+        } else {
+            label[..16].to_string()
+        }
+    };
+    match recording {
+        Recording::Starting => {
+            crate::outln!("recording: no reading to write yet");
+            None
+        }
+        Recording::Ok => {
+            crate::outln!("recording: ok");
+            None
+        }
+        Recording::Failing { since, error } => {
+            crate::outln!("recording: failing since {} ({error})", at(*since));
+            Some(format!(
+                "writes to {} fail: {error}",
+                cfg.days_dir().display()
+            ))
+        }
+        Recording::Held { since } => {
+            crate::outln!(
+                "recording: held back since {} (the wall clock is not set)",
+                at(*since)
+            );
+            Some("samples are held back until the wall clock is set (NTP)".to_string())
+        }
+    }
+}
+
+fn show_space(cfg: &Config, known: Option<crate::sys::Space>) {
+    let Some(sp) = known else {
+        crate::outln!("data:   free space unknown ({})", cfg.data_dir.display());
+        return;
+    };
+    let low = if space::below(sp.free, sp.total, cfg.low_space_percent) {
+        format!(", below LOW_SPACE_PERCENT={}", cfg.low_space_percent)
+    } else {
+        String::new()
+    };
+    crate::outln!(
+        "data:   {} free of {} ({}) in {}{low}",
+        space::bytes_label(sp.free),
+        space::bytes_label(sp.total),
+        space::percent_label(sp.free, sp.total),
+        cfg.data_dir.display()
+    );
+}
+
+/// A number of seconds the way a person says it: `90 s`, `5 min`, `3 h`.
+fn span_label(s: i64) -> String {
+    match s {
+        s if s < 120 => format!("{s} s"),
+        s if s < 7200 => format!("{} min", s / 60),
+        s if s < 172_800 => format!("{} h", s / 3600),
+        s => format!("{} days", s / 86_400),
+    }
+}
