@@ -7,12 +7,13 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::alarm::{AlarmState, Buzzer, Policy, PolicyConfig, Silent, Siren, SirenShape};
+use crate::alarm::{AlarmState, Policy, PolicyConfig};
 use crate::clock::{Clock, aligned_origin, next_tick};
 use crate::config::{Config, ConfigError};
 use crate::daylog::{DayWriter, Sample};
 use crate::meter::{Link, Meter, PollError};
 pub use crate::signals::Signals;
+use crate::siren::{Buzzer, Silent, Siren, SirenShape};
 use crate::space::{Change, SpaceWatch};
 use crate::status::{Publisher, Recording, Status};
 use crate::sys::Space;

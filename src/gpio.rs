@@ -11,7 +11,7 @@ use std::sync::Mutex;
 
 use sysfs_gpio::{Direction, Pin};
 
-use crate::alarm::Buzzer;
+use crate::siren::Buzzer;
 
 pub const SYSFS_GPIO: &str = "/sys/class/gpio";
 

@@ -22,6 +22,7 @@ pub mod output;
 pub mod report;
 pub mod signals;
 pub mod sim;
+pub mod siren;
 pub mod space;
 pub mod status;
 pub mod store;

@@ -7,13 +7,13 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use mcce::alarm::{Buzzer, SirenShape};
 use mcce::clock::{Clock, ManualClock};
 use mcce::config::{BuzzerKind, Config, ConfigError};
 use mcce::daemon::{Daemon, Event, Hardware, Signals};
 use mcce::localtime::{local_day_start, parse_date};
 use mcce::meter::Link;
 use mcce::sim::frame_bytes;
+use mcce::siren::{Buzzer, SirenShape};
 
 type Script = Box<dyn FnMut(Duration, &ManualClock) -> Option<u32> + Send>;
 

@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use super::args::{Arg, Options, Parser, usage};
 use super::setup::{init_logger, open_buzzer, signal_flags};
-use crate::alarm::{Siren, SirenShape};
 use crate::config::{BuzzerKind, Config};
 use crate::exit::{self, Failure, Outcome};
 use crate::gpio;
+use crate::siren::{Siren, SirenShape};
 
 const HELP: &str = "\
 Usage: mcce beep [-c FILE] [--seconds N]

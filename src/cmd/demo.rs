@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use super::args::{Arg, Options, Parser, usage};
 use super::setup::init_logger;
-use crate::alarm::{Buzzer, SirenShape};
 use crate::clock::{Clock, ScaledClock, system_wall};
 use crate::config::{BuzzerKind, Config, ConfigError};
 use crate::daemon::{Daemon, Event, Hardware, Observer};
@@ -19,6 +18,7 @@ use crate::localtime;
 use crate::meter::{self, Link};
 use crate::signals::Signals;
 use crate::sim::{Profile, Sim, SimOptions};
+use crate::siren::{Buzzer, SirenShape};
 
 const HELP: &str = "\
 Usage: mcce demo [--speed N] [--hours H] [--seed N] [--dir DIR]

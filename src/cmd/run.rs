@@ -6,13 +6,13 @@ use std::sync::Arc;
 
 use super::args::{Arg, Options, Parser};
 use super::setup::{init_logger, open_buzzer, signal_flags};
-use crate::alarm::Buzzer;
 use crate::clock::RealClock;
 use crate::config::{Config, ConfigError};
 use crate::daemon::{Daemon, Hardware, build_epoch, lock_instance};
 use crate::exit::{Failure, Outcome};
 use crate::gpio;
 use crate::meter::{self, Link};
+use crate::siren::Buzzer;
 
 const HELP: &str = "\
 Usage: mcce run [-c FILE]

@@ -3,11 +3,11 @@
 
 use std::io::Write;
 
-use crate::alarm::{Buzzer, Silent};
 use crate::config::{BuzzerKind, Config};
 use crate::exit::{self, Failure};
 use crate::gpio;
 use crate::signals::Signals;
+use crate::siren::{Buzzer, Silent};
 
 /// Plain `LEVEL: message` lines on stderr: the init script hands them to
 /// syslog, which adds time and tag. `RUST_LOG` overrides `level`.

@@ -1,0 +1,240 @@
+//! The siren: one thread owns the buzzer and plays one siren at a time,
+//! so polling never waits for it and two sirens can never overlap (the
+//! original spawned a process per poll and alarms did). The buzzer's lines
+//! are reached through [`Buzzer`]; `crate::gpio` drives the real ones.
+
+use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// The two lines of the A4988 buzzer circuit.
+pub trait Buzzer: Send {
+    /// The driver's power ("DC on") line.
+    fn set_enable(&mut self, on: bool) -> io::Result<()>;
+    /// The tone line (the driver's STEP input).
+    fn set_tone(&mut self, high: bool) -> io::Result<()>;
+}
+
+/// No buzzer wired (`BUZZER=none`).
+pub struct Silent;
+
+impl Buzzer for Silent {
+    fn set_enable(&mut self, _: bool) -> io::Result<()> {
+        Ok(())
+    }
+    fn set_tone(&mut self, _: bool) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The sound of one siren: a square wave whose pitch sweeps up, then down.
+#[derive(Debug, Clone, Copy)]
+pub struct SirenShape {
+    pub duration: Duration,
+    pub low_hz: f64,
+    pub high_hz: f64,
+}
+
+impl SirenShape {
+    pub fn new(duration: Duration) -> Self {
+        SirenShape {
+            duration,
+            low_hz: 600.0,
+            high_hz: 1800.0,
+        }
+    }
+
+    /// Frequency at `t` into the siren: a triangle sweep low→high→low.
+    pub fn hz_at(&self, t: Duration) -> f64 {
+        let x = (t.as_secs_f64() / self.duration.as_secs_f64()).clamp(0.0, 1.0);
+        let up = if x < 0.5 { x * 2.0 } else { (1.0 - x) * 2.0 };
+        self.low_hz + (self.high_hz - self.low_hz) * up
+    }
+}
+
+struct Shared {
+    request: Mutex<Request>,
+    wake: Condvar,
+    sounding: AtomicBool,
+}
+
+#[derive(PartialEq)]
+enum Request {
+    None,
+    Sound,
+    Quit,
+}
+
+/// A thread that owns the buzzer and plays one siren at a time. Dropping it
+/// stops any siren and leaves both lines low.
+pub struct Siren {
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Siren {
+    pub fn spawn(mut buzzer: Box<dyn Buzzer>, shape: SirenShape) -> Siren {
+        quiet(buzzer.as_mut());
+        let shared = Arc::new(Shared {
+            request: Mutex::new(Request::None),
+            wake: Condvar::new(),
+            sounding: AtomicBool::new(false),
+        });
+        let s = shared.clone();
+        let thread = std::thread::Builder::new()
+            .name("siren".into())
+            .spawn(move || siren_loop(buzzer, shape, &s))
+            .expect("spawn siren thread");
+        Siren {
+            shared,
+            thread: Some(thread),
+        }
+    }
+
+    /// Starts a siren unless one is playing; false when one already is.
+    pub fn trigger(&self) -> bool {
+        let mut r = self.shared.request.lock().unwrap();
+        if self.shared.sounding.load(Ordering::SeqCst) || *r != Request::None {
+            return false;
+        }
+        *r = Request::Sound;
+        self.shared.wake.notify_all();
+        true
+    }
+
+    pub fn is_sounding(&self) -> bool {
+        self.shared.sounding.load(Ordering::SeqCst)
+            || *self.shared.request.lock().unwrap() == Request::Sound
+    }
+}
+
+impl Drop for Siren {
+    fn drop(&mut self) {
+        *self.shared.request.lock().unwrap() = Request::Quit;
+        self.shared.wake.notify_all();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn quiet(b: &mut dyn Buzzer) {
+    if let Err(e) = b.set_tone(false) {
+        log::error!("buzzer: cannot drive the tone line low: {e}");
+    }
+    if let Err(e) = b.set_enable(false) {
+        log::error!("buzzer: cannot drive the enable line low: {e}");
+    }
+}
+
+fn siren_loop(mut buzzer: Box<dyn Buzzer>, shape: SirenShape, shared: &Shared) {
+    loop {
+        {
+            let mut r = shared.request.lock().unwrap();
+            while *r == Request::None {
+                r = shared.wake.wait(r).unwrap();
+            }
+            if *r == Request::Quit {
+                break;
+            }
+            shared.sounding.store(true, Ordering::SeqCst);
+            *r = Request::None;
+        }
+        play(buzzer.as_mut(), shape, shared);
+        quiet(buzzer.as_mut());
+        shared.sounding.store(false, Ordering::SeqCst);
+    }
+    quiet(buzzer.as_mut());
+}
+
+fn play(b: &mut dyn Buzzer, shape: SirenShape, shared: &Shared) {
+    if let Err(e) = b.set_enable(true) {
+        log::error!("buzzer: cannot power the driver: {e}");
+        return;
+    }
+    let start = Instant::now();
+    let mut high = false;
+    loop {
+        let t = start.elapsed();
+        if t >= shape.duration || *shared.request.lock().unwrap() == Request::Quit {
+            break;
+        }
+        high = !high;
+        if let Err(e) = b.set_tone(high) {
+            log::error!("buzzer: tone line failed: {e}");
+            break;
+        }
+        std::thread::sleep(Duration::from_secs_f64(0.5 / shape.hz_at(t)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Records every level change with its time.
+    type Edges = Arc<Mutex<Vec<(Instant, &'static str, bool)>>>;
+    struct Recorder(Edges);
+    impl Buzzer for Recorder {
+        fn set_enable(&mut self, on: bool) -> io::Result<()> {
+            self.0.lock().unwrap().push((Instant::now(), "en", on));
+            Ok(())
+        }
+        fn set_tone(&mut self, on: bool) -> io::Result<()> {
+            self.0.lock().unwrap().push((Instant::now(), "tone", on));
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn sirens_never_overlap_and_end_low() {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let shape = SirenShape {
+            duration: Duration::from_millis(150),
+            low_hz: 200.0,
+            high_hz: 400.0,
+        };
+        let siren = Siren::spawn(Box::new(Recorder(log.clone())), shape);
+        assert!(siren.trigger());
+        assert!(
+            !siren.trigger(),
+            "a second siren must be refused while one plays"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(!siren.trigger());
+        while siren.is_sounding() {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert!(siren.trigger(), "after the first ends a new one may start");
+        std::thread::sleep(Duration::from_millis(20));
+        drop(siren); // quits mid-siren
+        let log = log.lock().unwrap();
+        let enables: Vec<bool> = log.iter().filter(|e| e.1 == "en").map(|e| e.2).collect();
+        // low at start, then exactly two on/off pairs, never on twice in a row.
+        assert_eq!(enables.first(), Some(&false));
+        assert_eq!(enables.iter().filter(|e| **e).count(), 2);
+        for w in enables.windows(2) {
+            assert!(!(w[0] && w[1]), "enable raised twice: overlap");
+        }
+        let last_tone = log.iter().rev().find(|e| e.1 == "tone").unwrap();
+        let last_en = log.iter().rev().find(|e| e.1 == "en").unwrap();
+        assert!(!last_tone.2 && !last_en.2, "lines must end low");
+        let toggles = log.iter().filter(|e| e.1 == "tone" && e.2).count();
+        // 150 ms at 200-400 Hz is roughly 30-60 rising edges.
+        assert!((20..=70).contains(&toggles), "{toggles} tone pulses");
+        // The first siren lasted about its duration.
+        let on: Vec<Instant> = log.iter().filter(|e| e.1 == "en").map(|e| e.0).collect();
+        let first = on[2].duration_since(on[1]);
+        assert!(first >= Duration::from_millis(150), "{first:?}");
+    }
+
+    #[test]
+    fn sweep_goes_up_then_down() {
+        let s = SirenShape::new(Duration::from_secs(2));
+        assert_eq!(s.hz_at(Duration::ZERO), 600.0);
+        assert_eq!(s.hz_at(Duration::from_secs(1)), 1800.0);
+        assert!(s.hz_at(Duration::from_millis(1500)) < 1800.0);
+    }
+}
