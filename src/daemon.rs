@@ -15,7 +15,7 @@ use crate::meter::{Link, Meter, PollError};
 pub use crate::signals::Signals;
 use crate::siren::{Buzzer, Silent, Siren, SirenShape};
 use crate::space::{Change, SpaceWatch};
-use crate::status::{Publisher, Recording, Status};
+use crate::status::{AlarmStatus, MeterState, Publisher, Recording, Status};
 use crate::sys::Space;
 
 /// How often the daemon looks at the data partition's free space.
@@ -33,7 +33,7 @@ pub trait Hardware: Send {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
     Reading { ts: i64, watts: u32 },
-    NoReading { ts: i64, why: String },
+    NoReading { ts: i64, why: MeterState },
     Siren { ts: i64, watts: u32 },
 }
 
@@ -77,7 +77,7 @@ struct Running {
     /// Wait before the next attempt to open a missing port, and when.
     backoff: Duration,
     next_open: Duration,
-    last_reading: Option<(i64, u32)>,
+    last_reading: Option<Sample>,
     pid: u32,
     period: Duration,
     origin: Duration,
@@ -215,15 +215,15 @@ impl Daemon {
     }
 
     /// One poll: read, record, alarm. Returns the meter's state for status.
-    fn poll(&mut self, st: &mut Running, wall: i64) -> &'static str {
+    fn poll(&mut self, st: &mut Running, wall: i64) -> MeterState {
         let now = self.clock.mono();
         self.open_port(st, now);
         let Some(m) = st.meter.as_mut() else {
             self.emit(Event::NoReading {
                 ts: wall,
-                why: "unplugged".into(),
+                why: MeterState::Unplugged,
             });
-            return "unplugged";
+            return MeterState::Unplugged;
         };
         let timeout = Duration::from_millis(u64::from(self.cfg.reply_timeout_ms));
         match m.poll(timeout, &self.signals.stop) {
@@ -232,7 +232,7 @@ impl Daemon {
                     log::info!("meter answers again after {} s", wall - since);
                 }
                 let held = self.record(&mut st.writer, &mut st.ep, wall, w);
-                st.last_reading = Some((wall, w));
+                st.last_reading = Some(Sample { ts: wall, watts: w });
                 self.emit(Event::Reading { ts: wall, watts: w });
                 if st.policy.observe(now, w) {
                     if st.siren.trigger() {
@@ -243,7 +243,11 @@ impl Daemon {
                     }
                     self.emit(Event::Siren { ts: wall, watts: w });
                 }
-                if held { "clock-unset" } else { "ok" }
+                if held {
+                    MeterState::ClockUnset
+                } else {
+                    MeterState::Ok
+                }
             }
             Err(PollError::NoFrame) => {
                 if st.ep.silent_since.is_none() {
@@ -256,9 +260,9 @@ impl Daemon {
                 }
                 self.emit(Event::NoReading {
                     ts: wall,
-                    why: "silent".into(),
+                    why: MeterState::Silent,
                 });
-                "silent"
+                MeterState::Silent
             }
             Err(PollError::Lost(e)) => {
                 log::error!(
@@ -270,9 +274,9 @@ impl Daemon {
                 st.next_open = now;
                 self.emit(Event::NoReading {
                     ts: wall,
-                    why: "unplugged".into(),
+                    why: MeterState::Unplugged,
                 });
-                "unplugged"
+                MeterState::Unplugged
             }
         }
     }
@@ -305,13 +309,13 @@ impl Daemon {
     }
 
     /// Rewrites RUN_DIR/status for `mcce status`.
-    fn publish(&self, st: &mut Running, wall: i64, meter: &str) {
+    fn publish(&self, st: &mut Running, wall: i64, meter: MeterState) {
         let status = Status {
             pid: st.pid,
             updated: wall,
             last_reading: st.last_reading,
-            meter: meter.into(),
-            alarm: alarm_label(st.policy.state(), &st.siren).into(),
+            meter,
+            alarm: alarm_status(st.policy.state(), &st.siren),
             recording: st.ep.recording.clone(),
             space: st.space,
         };
@@ -404,12 +408,12 @@ impl Daemon {
     }
 }
 
-fn alarm_label(state: AlarmState, siren: &Siren) -> &'static str {
+fn alarm_status(state: AlarmState, siren: &Siren) -> AlarmStatus {
     match state {
-        AlarmState::Idle => "off",
-        AlarmState::Pending { .. } => "pending",
-        AlarmState::Active { .. } if siren.is_sounding() => "sounding",
-        AlarmState::Active { .. } => "on",
+        AlarmState::Idle => AlarmStatus::Off,
+        AlarmState::Pending { .. } => AlarmStatus::Pending,
+        AlarmState::Active { .. } if siren.is_sounding() => AlarmStatus::Sounding,
+        AlarmState::Active { .. } => AlarmStatus::On,
     }
 }
 

@@ -6,6 +6,8 @@ use std::io;
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
+use crate::daylog::Sample;
+
 /// Whether readings reach the day file (`mcce status` exits 74 unless
 /// they do, or no reading came yet).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -44,17 +46,61 @@ pub fn error_text(e: &io::Error) -> String {
     s
 }
 
+/// What the meter did at the latest poll.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MeterState {
+    /// It answered and the sample was written (or tried).
+    Ok,
+    /// No complete frame within the reply timeout.
+    Silent,
+    /// The port is missing or was lost.
+    Unplugged,
+    /// It answered, but the sample was held back: the wall clock is unset.
+    ClockUnset,
+}
+
+/// Where the alarm stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AlarmStatus {
+    Off,
+    /// Over the cap, waiting for ALARM_DELAY_SECONDS.
+    Pending,
+    /// Active, between sirens.
+    On,
+    /// Active, a siren playing now.
+    Sounding,
+}
+
+/// A state's word in the status file, and back.
+macro_rules! words {
+    ($t:ty: $($v:ident = $w:literal),+) => {
+        impl $t {
+            pub fn word(self) -> &'static str {
+                match self { $(Self::$v => $w),+ }
+            }
+            pub fn from_word(w: &str) -> Option<Self> {
+                match w { $($w => Some(Self::$v),)+ _ => None }
+            }
+        }
+        impl std::fmt::Display for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.word())
+            }
+        }
+    };
+}
+words!(MeterState: Ok = "ok", Silent = "silent", Unplugged = "unplugged", ClockUnset = "clock-unset");
+words!(AlarmStatus: Off = "off", Pending = "pending", On = "on", Sounding = "sounding");
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Status {
     pub pid: u32,
     /// Wall time of this update.
     pub updated: i64,
-    /// The latest good reading and its wall time.
-    pub last_reading: Option<(i64, u32)>,
-    /// `ok`, `silent`, `unplugged`, `clock-unset`, `starting`.
-    pub meter: String,
-    /// `off`, `pending`, `on`.
-    pub alarm: String,
+    /// The latest good reading.
+    pub last_reading: Option<Sample>,
+    pub meter: MeterState,
+    pub alarm: AlarmStatus,
     pub recording: Recording,
     /// Free and total bytes on DATA_DIR's file system, when known.
     pub space: Option<crate::sys::Space>,
@@ -67,7 +113,7 @@ pub fn path(run_dir: &Path) -> PathBuf {
 impl Status {
     pub fn render(&self) -> String {
         let (at, w) = match self.last_reading {
-            Some((t, w)) => (t.to_string(), w.to_string()),
+            Some(r) => (r.ts.to_string(), r.watts.to_string()),
             None => (String::new(), String::new()),
         };
         let (rec, since, error) = match &self.recording {
@@ -101,10 +147,13 @@ impl Status {
             last_reading: if at.is_empty() {
                 None
             } else {
-                Some((at.parse().ok()?, w.parse().ok()?))
+                Some(Sample {
+                    ts: at.parse().ok()?,
+                    watts: w.parse().ok()?,
+                })
             },
-            meter: get("meter")?.to_string(),
-            alarm: get("alarm")?.to_string(),
+            meter: MeterState::from_word(get("meter")?)?,
+            alarm: AlarmStatus::from_word(get("alarm")?)?,
             recording: {
                 let since = || get("recording_since").and_then(|t| t.parse().ok());
                 match get("recording") {
@@ -215,9 +264,12 @@ mod tests {
         let s = Status {
             pid: 42,
             updated: 1_700_000_005,
-            last_reading: Some((1_700_000_000, 4321)),
-            meter: "ok".into(),
-            alarm: "on".into(),
+            last_reading: Some(Sample {
+                ts: 1_700_000_000,
+                watts: 4321,
+            }),
+            meter: MeterState::Ok,
+            alarm: AlarmStatus::On,
             recording: Recording::Failing {
                 since: 1_699_999_000,
                 error: "No space left on device".into(),
@@ -246,6 +298,22 @@ mod tests {
         };
         assert_eq!(Status::parse(&none.render()), Some(none));
         assert_eq!(Status::parse("pid=1\n"), None);
+        for m in [
+            MeterState::Ok,
+            MeterState::Silent,
+            MeterState::Unplugged,
+            MeterState::ClockUnset,
+        ] {
+            assert_eq!(MeterState::from_word(m.word()), Some(m));
+        }
+        for a in [
+            AlarmStatus::Off,
+            AlarmStatus::Pending,
+            AlarmStatus::On,
+            AlarmStatus::Sounding,
+        ] {
+            assert_eq!(AlarmStatus::from_word(a.word()), Some(a));
+        }
     }
 
     #[test]
@@ -256,9 +324,12 @@ mod tests {
         let long = Status {
             pid: 4_294_967_295,
             updated: 1_700_000_005,
-            last_reading: Some((1_700_000_000, 65_535)),
-            meter: "clock-unset".into(),
-            alarm: "sounding".into(),
+            last_reading: Some(Sample {
+                ts: 1_700_000_000,
+                watts: 65_535,
+            }),
+            meter: MeterState::ClockUnset,
+            alarm: AlarmStatus::Sounding,
             recording: Recording::Failing {
                 since: 1_700_000_000,
                 error: error_text(&io::Error::other("x".repeat(300))),
@@ -270,8 +341,8 @@ mod tests {
         };
         let short = Status {
             last_reading: None,
-            meter: "ok".into(),
-            alarm: "off".into(),
+            meter: MeterState::Ok,
+            alarm: AlarmStatus::Off,
             recording: Recording::Ok,
             space: None,
             ..long.clone()

@@ -51,10 +51,11 @@ pub fn run(a: Args) -> Outcome {
         }
     };
     match status.last_reading {
-        Some((t, w)) => crate::outln!(
-            "last reading: {w} W at {} ({})",
-            localtime::iso8601(t),
-            ago(t)
+        Some(r) => crate::outln!(
+            "last reading: {} W at {} ({})",
+            r.watts,
+            localtime::iso8601(r.ts),
+            ago(r.ts)
         ),
         None => crate::outln!("last reading: none yet"),
     }
