@@ -22,6 +22,35 @@ pub enum BuzzerKind {
     None,
 }
 
+/// Everything the siren is built from. On SIGHUP the daemon compares it as
+/// a whole and rebuilds the siren when any of it changed, so a new field
+/// here is taken into account without touching the daemon.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuzzerSettings {
+    /// BUZZER
+    pub kind: BuzzerKind,
+    /// BUZZER_ENABLE_GPIO (a BCM number)
+    pub enable_gpio: u32,
+    /// BUZZER_TONE_GPIO (a BCM number)
+    pub tone_gpio: u32,
+    /// BUZZER_GPIO_CHIP: the label prefix of the SoC's GPIO chip
+    pub gpio_chip: String,
+    /// ALARM_SIREN_SECONDS: how long one siren plays
+    pub siren_seconds: u32,
+}
+
+impl Default for BuzzerSettings {
+    fn default() -> Self {
+        BuzzerSettings {
+            kind: BuzzerKind::Gpio,
+            enable_gpio: 17,
+            tone_gpio: 18,
+            gpio_chip: "pinctrl-bcm".into(),
+            siren_seconds: 3,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     pub port: String,
@@ -37,15 +66,11 @@ pub struct Config {
     pub alarm_hysteresis_watts: u32,
     pub alarm_delay_seconds: u32,
     pub alarm_repeat_seconds: u32,
-    pub alarm_siren_seconds: u32,
-    pub buzzer: BuzzerKind,
-    pub buzzer_enable_gpio: u32,
-    pub buzzer_tone_gpio: u32,
-    pub buzzer_gpio_chip: String,
+    pub buzzer: BuzzerSettings,
     pub keep_raw_days: u32,
     pub price_per_kwh: Option<f64>,
     pub db_busy_timeout_seconds: u32,
-    pub log_level: String,
+    pub log_level: log::Level,
     /// Log once when free space on DATA_DIR's file system falls below this
     /// percentage (0: never).
     pub low_space_percent: u32,
@@ -67,15 +92,11 @@ impl Default for Config {
             alarm_hysteresis_watts: 200,
             alarm_delay_seconds: 0,
             alarm_repeat_seconds: 30,
-            alarm_siren_seconds: 3,
-            buzzer: BuzzerKind::Gpio,
-            buzzer_enable_gpio: 17,
-            buzzer_tone_gpio: 18,
-            buzzer_gpio_chip: "pinctrl-bcm".into(),
+            buzzer: BuzzerSettings::default(),
             keep_raw_days: 0,
             price_per_kwh: None,
             db_busy_timeout_seconds: 10,
-            log_level: "info".into(),
+            log_level: log::Level::Info,
             low_space_percent: crate::space::DEFAULT_LOW_PERCENT,
         }
     }
@@ -283,17 +304,17 @@ impl Config {
             "ALARM_HYSTERESIS_WATTS" => self.alarm_hysteresis_watts = number(value, 0, 65_535)?,
             "ALARM_DELAY_SECONDS" => self.alarm_delay_seconds = number(value, 0, 86_400)?,
             "ALARM_REPEAT_SECONDS" => self.alarm_repeat_seconds = number(value, 1, 86_400)?,
-            "ALARM_SIREN_SECONDS" => self.alarm_siren_seconds = number(value, 1, 60)?,
+            "ALARM_SIREN_SECONDS" => self.buzzer.siren_seconds = number(value, 1, 60)?,
             "BUZZER" => {
-                self.buzzer = match value {
+                self.buzzer.kind = match value {
                     "gpio" => BuzzerKind::Gpio,
                     "none" => BuzzerKind::None,
                     _ => return Err(format!("'{value}' is not one of: gpio, none")),
                 }
             }
-            "BUZZER_ENABLE_GPIO" => self.buzzer_enable_gpio = number(value, 0, 53)?,
-            "BUZZER_TONE_GPIO" => self.buzzer_tone_gpio = number(value, 0, 53)?,
-            "BUZZER_GPIO_CHIP" => self.buzzer_gpio_chip = non_empty(value)?,
+            "BUZZER_ENABLE_GPIO" => self.buzzer.enable_gpio = number(value, 0, 53)?,
+            "BUZZER_TONE_GPIO" => self.buzzer.tone_gpio = number(value, 0, 53)?,
+            "BUZZER_GPIO_CHIP" => self.buzzer.gpio_chip = non_empty(value)?,
             "KEEP_RAW_DAYS" => self.keep_raw_days = number(value, 0, 100_000)?,
             "PRICE_PER_KWH" => {
                 self.price_per_kwh = if value.is_empty() {
@@ -309,7 +330,11 @@ impl Config {
             "LOW_SPACE_PERCENT" => self.low_space_percent = number(value, 0, 100)?,
             "LOG_LEVEL" => {
                 self.log_level = match value {
-                    "error" | "warn" | "info" | "debug" | "trace" => value.to_string(),
+                    "error" => log::Level::Error,
+                    "warn" => log::Level::Warn,
+                    "info" => log::Level::Info,
+                    "debug" => log::Level::Debug,
+                    "trace" => log::Level::Trace,
                     _ => {
                         return Err(format!(
                             "'{value}' is not one of: error, warn, info, debug, trace"
@@ -336,7 +361,8 @@ impl Config {
             key: key.to_string(),
             message,
         };
-        if self.buzzer == BuzzerKind::Gpio && self.buzzer_enable_gpio == self.buzzer_tone_gpio {
+        if self.buzzer.kind == BuzzerKind::Gpio && self.buzzer.enable_gpio == self.buzzer.tone_gpio
+        {
             return Err(err(
                 "BUZZER_TONE_GPIO",
                 "must differ from BUZZER_ENABLE_GPIO".into(),
@@ -542,7 +568,7 @@ mod tests {
         assert_eq!(c.poll_seconds, 10);
         assert_eq!(c.max_gap_seconds, 30, "gap limit follows the poll period");
         assert_eq!(c.data_dir, PathBuf::from("/data/mcce"));
-        assert_eq!(c.buzzer, BuzzerKind::None);
+        assert_eq!(c.buzzer.kind, BuzzerKind::None);
         assert_eq!(c.price_per_kwh, Some(0.31));
     }
 

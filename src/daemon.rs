@@ -156,12 +156,7 @@ impl Daemon {
                 if policy_config(&old) != policy_config(&self.cfg) {
                     st.policy = Policy::new(policy_config(&self.cfg));
                 }
-                let buzzer_changed = old.buzzer != self.cfg.buzzer
-                    || old.buzzer_enable_gpio != self.cfg.buzzer_enable_gpio
-                    || old.buzzer_tone_gpio != self.cfg.buzzer_tone_gpio
-                    || old.buzzer_gpio_chip != self.cfg.buzzer_gpio_chip
-                    || old.alarm_siren_seconds != self.cfg.alarm_siren_seconds;
-                if buzzer_changed {
+                if old.buzzer != self.cfg.buzzer {
                     // The old siren lowers its lines as it is dropped.
                     st.siren = self.make_siren();
                 }
@@ -346,7 +341,9 @@ impl Daemon {
             }
         };
         let shape = self.siren_shape.unwrap_or_else(|| {
-            SirenShape::new(Duration::from_secs(u64::from(self.cfg.alarm_siren_seconds)))
+            SirenShape::new(Duration::from_secs(u64::from(
+                self.cfg.buzzer.siren_seconds,
+            )))
         });
         Siren::spawn(buzzer, shape)
     }

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use mcce::clock::{Clock, ManualClock};
-use mcce::config::{BuzzerKind, Config, ConfigError};
+use mcce::config::{BuzzerKind, BuzzerSettings, Config, ConfigError};
 use mcce::daemon::{Daemon, Event, Hardware, Signals};
 use mcce::localtime::{local_day_start, parse_date};
 use mcce::meter::Link;
@@ -136,7 +136,10 @@ fn run(
         data_dir: dir.clone(),
         run_dir: dir.clone(),
         database_url: dir.join("db/pwr"),
-        buzzer: BuzzerKind::Gpio,
+        buzzer: BuzzerSettings {
+            kind: BuzzerKind::Gpio,
+            ..BuzzerSettings::default()
+        },
         reply_timeout_ms: 100,
         ..Config::default()
     };

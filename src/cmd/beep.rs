@@ -45,8 +45,8 @@ impl Options for Args {
 
 pub fn run(a: Args) -> Outcome {
     let cfg = Config::read(a.config.as_deref())?;
-    init_logger("warn");
-    if cfg.buzzer == BuzzerKind::None {
+    init_logger(log::Level::Warn);
+    if cfg.buzzer.kind == BuzzerKind::None {
         return Err(Failure::new(
             exit::CONFIG,
             "BUZZER=none in the configuration: there is no buzzer to sound",
@@ -55,7 +55,7 @@ pub fn run(a: Args) -> Outcome {
     gpio::install_panic_guard();
     let signals = signal_flags()?;
     let buzzer = open_buzzer(&cfg).map_err(|e| Failure::new(exit::UNAVAILABLE, e))?;
-    let secs = a.seconds.unwrap_or(cfg.alarm_siren_seconds);
+    let secs = a.seconds.unwrap_or(cfg.buzzer.siren_seconds);
     let siren = Siren::spawn(
         buzzer,
         SirenShape::new(Duration::from_secs(u64::from(secs))),
@@ -67,8 +67,8 @@ pub fn run(a: Args) -> Outcome {
     drop(siren);
     crate::outln!(
         "sounded on BCM GPIO {} (enable) and {} (tone)",
-        cfg.buzzer_enable_gpio,
-        cfg.buzzer_tone_gpio
+        cfg.buzzer.enable_gpio,
+        cfg.buzzer.tone_gpio
     );
     Ok(())
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 use super::args::{Arg, Options, Parser, usage};
 use super::setup::init_logger;
 use crate::clock::{Clock, ScaledClock, system_wall};
-use crate::config::{BuzzerKind, Config, ConfigError};
+use crate::config::{BuzzerKind, BuzzerSettings, Config, ConfigError};
 use crate::daemon::{Daemon, Event, Hardware, Observer};
 use crate::exit::{self, Failure, Outcome};
 use crate::localtime;
@@ -19,6 +19,7 @@ use crate::meter::{self, Link};
 use crate::signals::Signals;
 use crate::sim::{Profile, Sim, SimOptions};
 use crate::siren::{Buzzer, SirenShape};
+use log::Level;
 
 const HELP: &str = "\
 Usage: mcce demo [--speed N] [--hours H] [--seed N] [--dir DIR]
@@ -116,7 +117,7 @@ fn bar(watts: u32, cap: u32) -> String {
 }
 
 pub fn run(a: Args) -> Outcome {
-    init_logger("warn");
+    init_logger(Level::Warn);
     let dir = a
         .dir
         .clone()
@@ -174,7 +175,10 @@ fn demo_config(dir: &Path, port: &Path) -> Config {
         data_dir: dir.to_path_buf(),
         run_dir: dir.join("run"),
         database_url: dir.join("db").join("pwr"),
-        buzzer: BuzzerKind::None,
+        buzzer: BuzzerSettings {
+            kind: BuzzerKind::None,
+            ..BuzzerSettings::default()
+        },
         reply_timeout_ms: 100,
         ..Config::default()
     }

@@ -61,14 +61,14 @@ impl Options for Args {
 pub fn run(a: Args) -> Outcome {
     let action = a.action.ok_or_else(no_action)?;
     let cfg = Config::read(a.config.as_deref())?;
-    if cfg.buzzer == BuzzerKind::None {
+    if cfg.buzzer.kind == BuzzerKind::None {
         return Ok(());
     }
     let unavailable = |e: String| Failure::new(exit::UNAVAILABLE, e);
     let (en, tone) = gpio::resolve_lines(
-        &cfg.buzzer_gpio_chip,
-        cfg.buzzer_enable_gpio,
-        cfg.buzzer_tone_gpio,
+        &cfg.buzzer.gpio_chip,
+        cfg.buzzer.enable_gpio,
+        cfg.buzzer.tone_gpio,
     )
     .map_err(unavailable)?;
     match action {

@@ -37,7 +37,7 @@ impl Options for Args {
 
 pub fn run(a: Args) -> Outcome {
     let cfg = Config::read(a.config.as_deref())?;
-    init_logger("warn");
+    init_logger(log::Level::Warn);
     let port = meter::open_port(&cfg.port, cfg.baud).map_err(|e| {
         let hint = match e.kind() {
             io::ErrorKind::NotFound => " (is the meter plugged in?)",

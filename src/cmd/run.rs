@@ -61,7 +61,7 @@ impl Hardware for RealHardware {
 pub fn run(a: Args) -> Outcome {
     let cfg = Config::read(a.config.as_deref())?;
     let _lock = lock_instance(&cfg)?;
-    init_logger(&cfg.log_level);
+    init_logger(cfg.log_level);
     gpio::install_panic_guard();
     let signals = signal_flags()?;
     log::info!("mcce {} starting", env!("CARGO_PKG_VERSION"));

@@ -11,8 +11,9 @@ use crate::siren::{Buzzer, Silent};
 
 /// Plain `LEVEL: message` lines on stderr: the init script hands them to
 /// syslog, which adds time and tag. `RUST_LOG` overrides `level`.
-pub fn init_logger(level: &str) {
-    let env = env_logger::Env::default().default_filter_or(level);
+pub fn init_logger(level: log::Level) {
+    let filter = level.as_str().to_ascii_lowercase();
+    let env = env_logger::Env::default().default_filter_or(filter);
     let _ = env_logger::Builder::from_env(env)
         .format(|buf, record| writeln!(buf, "{}: {}", record.level(), record.args()))
         .try_init();
@@ -30,13 +31,13 @@ pub fn signal_flags() -> Result<Signals, Failure> {
 
 /// The buzzer the configuration names: the GPIO lines, or none.
 pub fn open_buzzer(cfg: &Config) -> Result<Box<dyn Buzzer>, String> {
-    match cfg.buzzer {
+    match cfg.buzzer.kind {
         BuzzerKind::None => Ok(Box::new(Silent)),
         BuzzerKind::Gpio => {
             let (en, tone) = gpio::resolve_lines(
-                &cfg.buzzer_gpio_chip,
-                cfg.buzzer_enable_gpio,
-                cfg.buzzer_tone_gpio,
+                &cfg.buzzer.gpio_chip,
+                cfg.buzzer.enable_gpio,
+                cfg.buzzer.tone_gpio,
             )?;
             Ok(Box::new(gpio::SysfsBuzzer::open(en, tone)?))
         }

@@ -122,7 +122,7 @@ pub fn parse_hhmm(s: &str) -> Option<u32> {
 }
 
 pub fn run(a: Args) -> Outcome {
-    init_logger("info");
+    init_logger(log::Level::Info);
     let signals = signal_flags()?;
     let clock = sim_clock(a.start, a.speed);
     let opts = SimOptions {
