@@ -12,8 +12,8 @@ use crate::clock::{Clock, aligned_origin, next_tick};
 use crate::config::{Config, ConfigError};
 use crate::daylog::{DayWriter, Sample};
 use crate::meter::{Link, Meter, PollError};
-pub use crate::signals::Signals;
-use crate::siren::{Buzzer, Silent, Siren, SirenShape};
+use crate::signals::Signals;
+use crate::siren::{Buzzer, BuzzerUnavailable, Silent, Siren, SirenShape};
 use crate::space::{Change, SpaceWatch};
 use crate::status::{AlarmStatus, MeterState, Publisher, Recording, Status};
 use crate::sys::Space;
@@ -24,7 +24,7 @@ const SPACE_CHECK_EVERY: Duration = Duration::from_secs(60);
 /// How the daemon reaches the outside world; tests and the demo swap these.
 pub trait Hardware: Send {
     fn open_link(&mut self, cfg: &Config) -> io::Result<Box<dyn Link>>;
-    fn buzzer(&mut self, cfg: &Config) -> Result<Box<dyn Buzzer>, String>;
+    fn buzzer(&mut self, cfg: &Config) -> Result<Box<dyn Buzzer>, BuzzerUnavailable>;
     /// Reads the configuration again (SIGHUP).
     fn reload(&mut self) -> Result<Config, ConfigError>;
 }
@@ -73,7 +73,7 @@ struct Running {
     writer: DayWriter,
     publisher: Publisher,
     meter: Option<Meter<Box<dyn Link>>>,
-    ep: Episodes,
+    episodes: Episodes,
     /// Wait before the next attempt to open a missing port, and when.
     backoff: Duration,
     next_open: Duration,
@@ -91,13 +91,13 @@ impl Daemon {
     pub fn run(mut self) {
         let period = Duration::from_secs(u64::from(self.cfg.poll_seconds));
         let origin = self.origin(period);
-        let mut st = Running {
+        let mut run = Running {
             siren: self.make_siren(),
             policy: Policy::new(policy_config(&self.cfg)),
             writer: DayWriter::new(self.cfg.days_dir()),
             publisher: Publisher::new(&self.cfg.run_dir),
             meter: None,
-            ep: Episodes::default(),
+            episodes: Episodes::default(),
             backoff: Duration::from_secs(1),
             next_open: Duration::ZERO,
             last_reading: None,
@@ -115,105 +115,105 @@ impl Daemon {
             self.cfg.poll_seconds,
             self.cfg.days_dir().display()
         );
-        while self.wait_for_tick(&mut st) {
+        while self.wait_for_tick(&mut run) {
             let wall = self.clock.wall();
-            let meter_state = self.poll(&mut st, wall);
-            self.check_space(&mut st);
-            self.publish(&mut st, wall, meter_state);
-            st.tick = next_tick(st.origin, st.period, self.clock.mono());
+            let meter_state = self.poll(&mut run, wall);
+            self.check_space(&mut run);
+            self.publish(&mut run, wall, meter_state);
+            run.tick = next_tick(run.origin, run.period, self.clock.mono());
         }
         log::info!("stopping");
-        st.writer.close();
-        st.publisher.remove();
+        run.writer.close();
+        run.publisher.remove();
         // Dropping the siren joins its thread with both lines low.
     }
 
     /// Sleeps until the next tick, handling SIGHUP on the way; false when
     /// a stop was requested.
-    fn wait_for_tick(&mut self, st: &mut Running) -> bool {
+    fn wait_for_tick(&mut self, run: &mut Running) -> bool {
         loop {
             if self.signals.stop_requested() {
                 return false;
             }
             if self.signals.take_reload() {
-                self.reload(st);
+                self.reload(run);
             }
-            if self.clock.mono() >= st.tick {
+            if self.clock.mono() >= run.tick {
                 return true;
             }
             let signals = &self.signals;
-            self.clock.sleep_until(st.tick, &|d| signals.nap(d));
+            self.clock.sleep_until(run.tick, &|d| signals.nap(d));
         }
     }
 
     /// SIGHUP: reread the configuration (a broken one is refused), then
     /// reopen the port, the day file and the status file either way.
-    fn reload(&mut self, st: &mut Running) {
+    fn reload(&mut self, run: &mut Running) {
         match self.hw.reload() {
             Ok(new) => {
                 log::info!("configuration reloaded; reopening port and day file");
                 let old = std::mem::replace(&mut self.cfg, new);
                 if policy_config(&old) != policy_config(&self.cfg) {
-                    st.policy = Policy::new(policy_config(&self.cfg));
+                    run.policy = Policy::new(policy_config(&self.cfg));
                 }
                 if old.buzzer != self.cfg.buzzer {
                     // The old siren lowers its lines as it is dropped.
-                    st.siren = self.make_siren();
+                    run.siren = self.make_siren();
                 }
                 if old.poll_seconds != self.cfg.poll_seconds {
-                    st.period = Duration::from_secs(u64::from(self.cfg.poll_seconds));
-                    st.origin = self.origin(st.period);
-                    st.tick = st.origin;
+                    run.period = Duration::from_secs(u64::from(self.cfg.poll_seconds));
+                    run.origin = self.origin(run.period);
+                    run.tick = run.origin;
                 }
             }
             Err(e) => log::error!("reload refused, keeping the running configuration: {e}"),
         }
-        st.space_watch.set_percent(self.cfg.low_space_percent);
-        st.next_space_check = Duration::ZERO;
-        st.writer.close();
-        st.writer = DayWriter::new(self.cfg.days_dir());
-        st.publisher.remove();
-        st.publisher = Publisher::new(&self.cfg.run_dir);
-        st.meter = None;
-        st.next_open = Duration::ZERO;
-        st.backoff = Duration::from_secs(1);
+        run.space_watch.set_percent(self.cfg.low_space_percent);
+        run.next_space_check = Duration::ZERO;
+        run.writer.close();
+        run.writer = DayWriter::new(self.cfg.days_dir());
+        run.publisher.remove();
+        run.publisher = Publisher::new(&self.cfg.run_dir);
+        run.meter = None;
+        run.next_open = Duration::ZERO;
+        run.backoff = Duration::from_secs(1);
     }
 
     /// Opens the port if it is closed and its backoff has passed.
-    fn open_port(&mut self, st: &mut Running, now: Duration) {
-        if st.meter.is_some() || now < st.next_open {
+    fn open_port(&mut self, run: &mut Running, now: Duration) {
+        if run.meter.is_some() || now < run.next_open {
             return;
         }
         match self.hw.open_link(&self.cfg) {
             Ok(link) => {
-                if st.ep.port_down {
+                if run.episodes.port_down {
                     log::info!("{}: meter port is back", self.cfg.port);
                 } else {
                     log::info!("{}: port open", self.cfg.port);
                 }
-                st.ep.port_down = false;
-                st.backoff = Duration::from_secs(1);
-                st.meter = Some(Meter::new(link));
+                run.episodes.port_down = false;
+                run.backoff = Duration::from_secs(1);
+                run.meter = Some(Meter::new(link));
             }
             Err(e) => {
-                if !st.ep.port_down {
+                if !run.episodes.port_down {
                     log::error!(
                         "{}: cannot open the meter's port: {e}; retrying with backoff up to 60 s",
                         self.cfg.port
                     );
                 }
-                st.ep.port_down = true;
-                st.next_open = now + st.backoff;
-                st.backoff = (st.backoff * 2).min(Duration::from_secs(60));
+                run.episodes.port_down = true;
+                run.next_open = now + run.backoff;
+                run.backoff = (run.backoff * 2).min(Duration::from_secs(60));
             }
         }
     }
 
     /// One poll: read, record, alarm. Returns the meter's state for status.
-    fn poll(&mut self, st: &mut Running, wall: i64) -> MeterState {
+    fn poll(&mut self, run: &mut Running, wall: i64) -> MeterState {
         let now = self.clock.mono();
-        self.open_port(st, now);
-        let Some(m) = st.meter.as_mut() else {
+        self.open_port(run, now);
+        let Some(m) = run.meter.as_mut() else {
             self.emit(Event::NoReading {
                 ts: wall,
                 why: MeterState::Unplugged,
@@ -222,36 +222,15 @@ impl Daemon {
         };
         let timeout = Duration::from_millis(u64::from(self.cfg.reply_timeout_ms));
         match m.poll(timeout, &self.signals.stop) {
-            Ok(w) => {
-                if let Some(since) = st.ep.silent_since.take() {
-                    log::info!("meter answers again after {} s", wall - since);
-                }
-                let held = self.record(&mut st.writer, &mut st.ep, wall, w);
-                st.last_reading = Some(Sample { ts: wall, watts: w });
-                self.emit(Event::Reading { ts: wall, watts: w });
-                if st.policy.observe(now, w) {
-                    if st.siren.trigger() {
-                        log::warn!(
-                            "power {w} W is at or above the cap of {} W: sounding the alarm",
-                            self.cfg.alarm_watts
-                        );
-                    }
-                    self.emit(Event::Siren { ts: wall, watts: w });
-                }
-                if held {
-                    MeterState::ClockUnset
-                } else {
-                    MeterState::Ok
-                }
-            }
+            Ok(w) => self.on_reading(run, now, wall, w),
             Err(PollError::NoFrame) => {
-                if st.ep.silent_since.is_none() {
+                if run.episodes.silent_since.is_none() {
                     log::warn!(
                         "{}: meter silent (no complete frame within {} ms); nothing is recorded until it answers",
                         self.cfg.port,
                         self.cfg.reply_timeout_ms
                     );
-                    st.ep.silent_since = Some(wall);
+                    run.episodes.silent_since = Some(wall);
                 }
                 self.emit(Event::NoReading {
                     ts: wall,
@@ -264,9 +243,9 @@ impl Daemon {
                     "{}: meter port lost ({e}): unplugged? reopening",
                     self.cfg.port
                 );
-                st.meter = None;
-                st.ep.port_down = true;
-                st.next_open = now;
+                run.meter = None;
+                run.episodes.port_down = true;
+                run.next_open = now;
                 self.emit(Event::NoReading {
                     ts: wall,
                     why: MeterState::Unplugged,
@@ -276,16 +255,40 @@ impl Daemon {
         }
     }
 
+    /// A good reading: record it, feed the alarm.
+    fn on_reading(&mut self, run: &mut Running, now: Duration, wall: i64, w: u32) -> MeterState {
+        if let Some(since) = run.episodes.silent_since.take() {
+            log::info!("meter answers again after {} s", wall - since);
+        }
+        let held = self.record(&mut run.writer, &mut run.episodes, wall, w);
+        run.last_reading = Some(Sample { ts: wall, watts: w });
+        self.emit(Event::Reading { ts: wall, watts: w });
+        if run.policy.observe(now, w) {
+            if run.siren.trigger() {
+                log::warn!(
+                    "power {w} W is at or above the cap of {} W: sounding the alarm",
+                    self.cfg.alarm_watts
+                );
+            }
+            self.emit(Event::Siren { ts: wall, watts: w });
+        }
+        if held {
+            MeterState::ClockUnset
+        } else {
+            MeterState::Ok
+        }
+    }
+
     /// Looks at DATA_DIR's free space now and then; one line when it falls
     /// below LOW_SPACE_PERCENT, one when it is back.
-    fn check_space(&self, st: &mut Running) {
+    fn check_space(&self, run: &mut Running) {
         let now = self.clock.mono();
-        if now < st.next_space_check {
+        if now < run.next_space_check {
             return;
         }
-        st.next_space_check = now + SPACE_CHECK_EVERY;
-        st.space = crate::sys::space(&self.cfg.data_dir).ok();
-        let Some(sp) = st.space else { return };
+        run.next_space_check = now + SPACE_CHECK_EVERY;
+        run.space = crate::sys::space(&self.cfg.data_dir).ok();
+        let Some(sp) = run.space else { return };
         let dir = self.cfg.data_dir.display();
         let amount = format!(
             "{} free ({} of {})",
@@ -293,7 +296,7 @@ impl Daemon {
             crate::space::bytes_label(sp.free),
             crate::space::bytes_label(sp.total)
         );
-        match st.space_watch.observe(sp.free, sp.total) {
+        match run.space_watch.observe(sp.free, sp.total) {
             Some(Change::Low) => log::warn!(
                 "{dir}: free space is low: {amount}, below LOW_SPACE_PERCENT={}; samples stop when it is full",
                 self.cfg.low_space_percent
@@ -304,26 +307,26 @@ impl Daemon {
     }
 
     /// Rewrites RUN_DIR/status for `mcce status`.
-    fn publish(&self, st: &mut Running, wall: i64, meter: MeterState) {
+    fn publish(&self, run: &mut Running, wall: i64, meter: MeterState) {
         let status = Status {
-            pid: st.pid,
+            pid: run.pid,
             updated: wall,
-            last_reading: st.last_reading,
+            last_reading: run.last_reading,
             meter,
-            alarm: alarm_status(st.policy.state(), &st.siren),
-            recording: st.ep.recording.clone(),
-            space: st.space,
+            alarm: alarm_status(run.policy.state(), &run.siren),
+            recording: run.episodes.recording.clone(),
+            space: run.space,
         };
-        match st.publisher.publish(&status) {
-            Ok(()) => st.ep.status_failing = false,
+        match run.publisher.publish(&status) {
+            Ok(()) => run.episodes.status_failing = false,
             Err(e) => {
-                if !st.ep.status_failing {
+                if !run.episodes.status_failing {
                     log::warn!(
                         "{}: cannot publish status ({e}); `mcce status` will not see this daemon",
                         self.cfg.run_dir.display()
                     );
                 }
-                st.ep.status_failing = true;
+                run.episodes.status_failing = true;
             }
         }
     }
@@ -350,45 +353,51 @@ impl Daemon {
 
     /// Writes a sample unless the wall clock is not yet believable; true
     /// when the sample was held back for that reason.
-    fn record(&mut self, writer: &mut DayWriter, ep: &mut Episodes, wall: i64, watts: u32) -> bool {
+    fn record(
+        &mut self,
+        writer: &mut DayWriter,
+        episodes: &mut Episodes,
+        wall: i64,
+        watts: u32,
+    ) -> bool {
         if wall < self.min_wall {
-            if !ep.clock_unset {
+            if !episodes.clock_unset {
                 log::warn!(
                     "wall clock reads {} (before this build): samples are not recorded until the clock is set (NTP)",
                     crate::localtime::iso8601(wall)
                 );
-                ep.clock_unset = true;
+                episodes.clock_unset = true;
             }
-            if !matches!(ep.recording, Recording::Held { .. }) {
-                ep.recording = Recording::Held { since: wall };
+            if !matches!(episodes.recording, Recording::Held { .. }) {
+                episodes.recording = Recording::Held { since: wall };
             }
             return true;
         }
-        if ep.clock_unset {
+        if episodes.clock_unset {
             log::info!(
                 "wall clock is set ({}): recording",
                 crate::localtime::iso8601(wall)
             );
-            ep.clock_unset = false;
+            episodes.clock_unset = false;
         }
         match writer.append(Sample { ts: wall, watts }) {
             Ok(()) => {
-                if ep.write_failing {
+                if episodes.write_failing {
                     log::info!("{}: writing samples again", self.cfg.days_dir().display());
-                    ep.write_failing = false;
+                    episodes.write_failing = false;
                 }
-                ep.recording = Recording::Ok;
+                episodes.recording = Recording::Ok;
             }
             Err(e) => {
-                if !ep.write_failing {
+                if !episodes.write_failing {
                     log::error!(
                         "{}: cannot write a sample: {e}; samples are lost until writing works again",
                         self.cfg.days_dir().display()
                     );
-                    ep.write_failing = true;
+                    episodes.write_failing = true;
                 }
-                if !matches!(ep.recording, Recording::Failing { .. }) {
-                    ep.recording = Recording::Failing {
+                if !matches!(episodes.recording, Recording::Failing { .. }) {
+                    episodes.recording = Recording::Failing {
                         since: wall,
                         error: crate::status::error_text(&e),
                     };

@@ -17,6 +17,19 @@ pub trait Buzzer: Send {
     fn set_tone(&mut self, high: bool) -> io::Result<()>;
 }
 
+/// Why a buzzer could not be opened (a missing GPIO chip, a line not
+/// exported, no permission): the daemon then only logs its alarms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuzzerUnavailable(pub String);
+
+impl std::fmt::Display for BuzzerUnavailable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for BuzzerUnavailable {}
+
 /// No buzzer wired (`BUZZER=none`).
 pub struct Silent;
 

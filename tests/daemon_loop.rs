@@ -9,11 +9,12 @@ use std::time::{Duration, Instant};
 
 use mcce::clock::{Clock, ManualClock};
 use mcce::config::{BuzzerKind, BuzzerSettings, Config, ConfigError};
-use mcce::daemon::{Daemon, Event, Hardware, Signals};
+use mcce::daemon::{Daemon, Event, Hardware};
 use mcce::localtime::{local_day_start, parse_date};
 use mcce::meter::Link;
+use mcce::signals::Signals;
 use mcce::sim::frame_bytes;
-use mcce::siren::{Buzzer, SirenShape};
+use mcce::siren::{Buzzer, BuzzerUnavailable, SirenShape};
 
 type Script = Box<dyn FnMut(Duration, &ManualClock) -> Option<u32> + Send>;
 
@@ -101,7 +102,7 @@ impl Hardware for FakeHw {
             queued: Vec::new(),
         }))
     }
-    fn buzzer(&mut self, _: &Config) -> Result<Box<dyn Buzzer>, String> {
+    fn buzzer(&mut self, _: &Config) -> Result<Box<dyn Buzzer>, BuzzerUnavailable> {
         Ok(Box::new(RecordingBuzzer(self.edges.clone())))
     }
     fn reload(&mut self) -> Result<Config, ConfigError> {

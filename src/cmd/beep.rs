@@ -54,7 +54,7 @@ pub fn run(a: Args) -> Outcome {
     }
     gpio::install_panic_guard();
     let signals = signal_flags()?;
-    let buzzer = open_buzzer(&cfg).map_err(|e| Failure::new(exit::UNAVAILABLE, e))?;
+    let buzzer = open_buzzer(&cfg).map_err(|e| Failure::new(exit::UNAVAILABLE, e.0))?;
     let secs = a.seconds.unwrap_or(cfg.buzzer.siren_seconds);
     let siren = Siren::spawn(
         buzzer,

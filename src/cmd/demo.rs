@@ -18,7 +18,7 @@ use crate::localtime;
 use crate::meter::{self, Link};
 use crate::signals::Signals;
 use crate::sim::{Profile, Sim, SimOptions};
-use crate::siren::{Buzzer, SirenShape};
+use crate::siren::{Buzzer, BuzzerUnavailable, SirenShape};
 use log::Level;
 
 const HELP: &str = "\
@@ -103,7 +103,7 @@ impl Hardware for DemoHardware {
             cfg.baud,
         )?))
     }
-    fn buzzer(&mut self, _: &Config) -> Result<Box<dyn Buzzer>, String> {
+    fn buzzer(&mut self, _: &Config) -> Result<Box<dyn Buzzer>, BuzzerUnavailable> {
         Ok(Box::new(ScreenBuzzer))
     }
     fn reload(&mut self) -> Result<Config, ConfigError> {

@@ -12,7 +12,7 @@ use crate::daemon::{Daemon, Hardware, build_epoch, lock_instance};
 use crate::exit::{Failure, Outcome};
 use crate::gpio;
 use crate::meter::{self, Link};
-use crate::siren::Buzzer;
+use crate::siren::{Buzzer, BuzzerUnavailable};
 
 const HELP: &str = "\
 Usage: mcce run [-c FILE]
@@ -50,7 +50,7 @@ impl Hardware for RealHardware {
     fn open_link(&mut self, cfg: &Config) -> io::Result<Box<dyn Link>> {
         Ok(Box::new(meter::open_port(&cfg.port, cfg.baud)?))
     }
-    fn buzzer(&mut self, cfg: &Config) -> Result<Box<dyn Buzzer>, String> {
+    fn buzzer(&mut self, cfg: &Config) -> Result<Box<dyn Buzzer>, BuzzerUnavailable> {
         open_buzzer(cfg)
     }
     fn reload(&mut self) -> Result<Config, ConfigError> {

@@ -7,7 +7,7 @@ use crate::config::{BuzzerKind, Config};
 use crate::exit::{self, Failure};
 use crate::gpio;
 use crate::signals::Signals;
-use crate::siren::{Buzzer, Silent};
+use crate::siren::{Buzzer, BuzzerUnavailable, Silent};
 
 /// Plain `LEVEL: message` lines on stderr: the init script hands them to
 /// syslog, which adds time and tag. `RUST_LOG` overrides `level`.
@@ -30,16 +30,15 @@ pub fn signal_flags() -> Result<Signals, Failure> {
 }
 
 /// The buzzer the configuration names: the GPIO lines, or none.
-pub fn open_buzzer(cfg: &Config) -> Result<Box<dyn Buzzer>, String> {
-    match cfg.buzzer.kind {
+pub fn open_buzzer(cfg: &Config) -> Result<Box<dyn Buzzer>, BuzzerUnavailable> {
+    let b = &cfg.buzzer;
+    match b.kind {
         BuzzerKind::None => Ok(Box::new(Silent)),
         BuzzerKind::Gpio => {
-            let (en, tone) = gpio::resolve_lines(
-                &cfg.buzzer.gpio_chip,
-                cfg.buzzer.enable_gpio,
-                cfg.buzzer.tone_gpio,
-            )?;
-            Ok(Box::new(gpio::SysfsBuzzer::open(en, tone)?))
+            let (en, tone) = gpio::resolve_lines(&b.gpio_chip, b.enable_gpio, b.tone_gpio)
+                .map_err(BuzzerUnavailable)?;
+            let buzzer = gpio::SysfsBuzzer::open(en, tone).map_err(BuzzerUnavailable)?;
+            Ok(Box::new(buzzer))
         }
     }
 }
