@@ -5,10 +5,17 @@ mod common;
 use common::*;
 use std::time::Duration;
 
+/// Stamps on the 1-second schedule: one poll apart, or two where a slow
+/// poll made the daemon skip a tick (README "Schedule"); never the same
+/// second twice, never drifting, and skips the exception.
 fn assert_one_per_second(s: &[(i64, u32)]) {
-    for w in s.windows(2) {
-        assert_eq!(w[1].0 - w[0].0, 1, "stamps not one poll apart: {s:?}");
-    }
+    let steps: Vec<i64> = s.windows(2).map(|w| w[1].0 - w[0].0).collect();
+    assert!(
+        steps.iter().all(|d| *d == 1 || *d == 2),
+        "stamps not one poll apart (or two, a skipped tick): {s:?}"
+    );
+    let skipped = steps.iter().filter(|d| **d == 2).count();
+    assert!(skipped * 2 <= steps.len(), "most ticks skipped: {s:?}");
 }
 
 #[test]

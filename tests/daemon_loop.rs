@@ -1,8 +1,9 @@
 //! The daemon's loop on a manual clock: a day of polls in milliseconds,
 //! clock steps, a clock still in 1970, a full card, alarm timing.
 
+mod common;
+
 use std::io::{self, Read, Write};
-use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -14,6 +15,8 @@ use mcce::localtime::{local_day_start, parse_date};
 use mcce::meter::Link;
 use mcce::signals::Signals;
 use mcce::sim::frame_bytes;
+
+use common::Scratch;
 use mcce::siren::{Buzzer, BuzzerUnavailable, SirenShape};
 
 type Script = Box<dyn FnMut(Duration, &ManualClock) -> Option<u32> + Send>;
@@ -113,13 +116,7 @@ impl Hardware for FakeHw {
 struct Run {
     events: Vec<Event>,
     edges: Vec<(Instant, bool)>,
-    dir: PathBuf,
-}
-
-impl Drop for Run {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
+    scratch: Scratch,
 }
 
 fn run(
@@ -131,8 +128,8 @@ fn run(
     tweak: impl FnOnce(&mut Config),
     script: Script,
 ) -> Run {
-    let dir = std::env::temp_dir().join(format!("mcce-loop-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let scratch = Scratch::new(&format!("loop-{name}"));
+    let dir = scratch.path().to_path_buf();
     let mut cfg = Config {
         data_dir: dir.clone(),
         run_dir: dir.clone(),
@@ -174,27 +171,15 @@ fn run(
     .run();
     let events = events.lock().unwrap().clone();
     let edges = edges.lock().unwrap().clone();
-    Run { events, edges, dir }
+    Run {
+        events,
+        edges,
+        scratch,
+    }
 }
 
 fn samples(r: &Run) -> Vec<(i64, u32)> {
-    samples_in(&r.dir)
-}
-
-fn samples_in(data_dir: &std::path::Path) -> Vec<(i64, u32)> {
-    let mut v = Vec::new();
-    let mut files: Vec<_> = std::fs::read_dir(data_dir.join("days"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    files.sort();
-    for f in files {
-        for line in std::fs::read_to_string(f).unwrap().lines() {
-            let (a, b) = line.split_once(' ').unwrap();
-            v.push((a.parse().unwrap(), b.parse().unwrap()));
-        }
-    }
-    v
+    common::samples(&r.scratch.path().join("days"))
 }
 
 fn midnight(date: &str) -> i64 {
@@ -219,7 +204,9 @@ fn a_day_is_exactly_17280_polls_whatever_each_poll_costs() {
         assert_eq!(*ts, t0 + 5 * i as i64);
         assert_eq!(*w, 1000);
     }
-    let files: Vec<_> = std::fs::read_dir(r.dir.join("days")).unwrap().collect();
+    let files: Vec<_> = std::fs::read_dir(r.scratch.path().join("days"))
+        .unwrap()
+        .collect();
     assert_eq!(files.len(), 1, "one local day, one file");
 }
 
@@ -275,7 +262,7 @@ fn nothing_is_recorded_while_the_clock_is_in_1970() {
     // The poll during which NTP stepped the clock was stamped before it.
     assert_eq!(s.len(), 9, "only the polls after the clock was set: {s:?}");
     assert!(s.iter().all(|(ts, _)| *ts >= sane));
-    assert!(!r.dir.join("days/1970-01-01").exists());
+    assert!(!r.scratch.path().join("days/1970-01-01").exists());
     let readings = r
         .events
         .iter()
@@ -290,8 +277,8 @@ fn nothing_is_recorded_while_the_clock_is_in_1970() {
 #[test]
 fn a_full_card_loses_samples_but_not_the_daemon() {
     let t0 = midnight("2025-01-15");
-    let dir = std::env::temp_dir().join(format!("mcce-loop-card-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let card = Scratch::new("loop-card");
+    let dir = card.path().to_path_buf();
     std::fs::create_dir_all(dir.join("days")).unwrap();
     let day = dir.join("days/2025-01-15");
     std::os::unix::fs::symlink("/dev/full", &day).unwrap();
@@ -311,7 +298,7 @@ fn a_full_card_loses_samples_but_not_the_daemon() {
         |c| c.data_dir = dir.clone(),
         script,
     );
-    let s = samples_in(&dir);
+    let s = common::samples(&dir.join("days"));
     let first = s.first().unwrap().0;
     assert_eq!(
         first,
@@ -319,13 +306,17 @@ fn a_full_card_loses_samples_but_not_the_daemon() {
         "first sample once writing works again: {s:?}"
     );
     assert_eq!(s.len(), 6);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn alarm_enters_after_delay_repeats_clears_with_hysteresis_never_overlaps() {
     let t0 = midnight("2025-01-15");
     let script: Script = Box::new(|now, _| {
+        if now.as_secs() == 115 {
+            // The manual clock runs the day in milliseconds: give the siren
+            // thread real time to play the first siren (a 5 ms one).
+            std::thread::sleep(Duration::from_millis(50));
+        }
         Some(match now.as_secs() {
             0..100 => 1000,
             100..200 => 4300,
