@@ -209,10 +209,8 @@ fn serve(
 ) -> io::Result<()> {
     let started = Instant::now();
     let mut hung_up = false;
-    let mut streaming = false;
-    let mut next_stream = Instant::now();
+    let mut stream = Stream::default();
     let mut window: Vec<u8> = Vec::with_capacity(8);
-    let mut buf = [0u8; 64];
     let mut counter: u64 = 0;
     while !stop.load(Ordering::SeqCst) {
         let elapsed = started.elapsed();
@@ -221,83 +219,117 @@ fn serve(
             && elapsed >= at
         {
             hung_up = true;
-            log::info!("sim: hanging up for {len:?}");
-            drop(pty);
-            if let Some(link) = &opts.link {
-                let _ = std::fs::remove_file(link);
-            }
-            let back = Instant::now() + len;
-            while Instant::now() < back && !stop.load(Ordering::SeqCst) {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            pty = open_pty(opts.link.as_deref())?;
+            pty = hang_up(pty, opts.link.as_deref(), len, stop)?;
             *path.lock().unwrap() = pty.name.clone();
-            streaming = false;
-            log::info!("sim: back at {}", pty.name.display());
+            stream = Stream::default();
         }
         let silent = opts
             .silence
             .is_some_and(|(at, len)| elapsed >= at && elapsed < at + len);
-
-        let mut triggered = false;
-        match pty.master.read(&mut buf) {
-            Ok(n) => {
-                for b in &buf[..n] {
-                    window.push(*b);
-                    if window.len() > TRIGGER.len() {
-                        window.remove(0);
-                    }
-                    if window == TRIGGER {
-                        triggered = true;
-                        window.clear();
-                    }
-                }
-            }
-            Err(e)
-                if e.kind() == io::ErrorKind::TimedOut || e.kind() == io::ErrorKind::WouldBlock => {
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            // No slave open (between daemon opens): nothing to answer.
-            Err(_) => std::thread::sleep(Duration::from_millis(20)),
-        }
-
+        let triggered = read_trigger(&mut pty.master, &mut window);
         let due = match opts.mode {
             Mode::PerTrigger => triggered,
-            Mode::Stream(period) => {
-                if triggered && !streaming {
-                    streaming = true;
-                    next_stream = Instant::now();
-                }
-                if streaming && Instant::now() >= next_stream {
-                    next_stream += period;
-                    true
-                } else {
-                    false
-                }
-            }
+            Mode::Stream(period) => stream.due(triggered, period),
         };
         if due && !silent {
             counter += 1;
-            let wall = clock.wall();
-            let sec = (wall + i64::from(offset_at(wall))).rem_euclid(86_400) as u32;
-            let watts = opts.profile.watts(sec);
-            let mut bytes = Vec::new();
-            if opts.noise {
-                let r = mix(opts.profile.seed ^ counter);
-                // Noise without 'S', and now and then a cut-off frame.
-                bytes.extend((0..r % 12).map(|i| (mix(r + i) % 0x50) as u8));
-                if r.is_multiple_of(5) {
-                    bytes.extend_from_slice(&b"S0222\x01"[..]);
-                }
-            }
-            bytes.extend(frame_bytes(watts, (counter % 200) as u8));
-            write_out(&mut pty.master, &bytes, opts.split)?;
+            answer(&mut pty.master, opts, clock, counter)?;
         }
     }
     if let Some(link) = &opts.link {
         let _ = std::fs::remove_file(link);
     }
     Ok(())
+}
+
+/// `--stream`: after the first trigger, a frame every period.
+#[derive(Default)]
+struct Stream {
+    /// When the next frame is due, once streaming.
+    next: Option<Instant>,
+}
+
+impl Stream {
+    fn due(&mut self, triggered: bool, period: Duration) -> bool {
+        if triggered && self.next.is_none() {
+            self.next = Some(Instant::now());
+        }
+        match self.next {
+            Some(at) if Instant::now() >= at => {
+                self.next = Some(at + period);
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+/// `--hangup`: closes the pty (and removes the link) for `len`, then
+/// opens a new one at the same link.
+fn hang_up(pty: Pty, link: Option<&Path>, len: Duration, stop: &AtomicBool) -> io::Result<Pty> {
+    log::info!("sim: hanging up for {len:?}");
+    drop(pty);
+    if let Some(link) = link {
+        let _ = std::fs::remove_file(link);
+    }
+    let back = Instant::now() + len;
+    while Instant::now() < back && !stop.load(Ordering::SeqCst) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let pty = open_pty(link)?;
+    log::info!("sim: back at {}", pty.name.display());
+    Ok(pty)
+}
+
+/// Reads what the daemon sent (waiting up to the pty's 20 ms timeout);
+/// true when the trigger sequence arrived. `window` holds the last bytes
+/// across reads, so a trigger split between reads is seen.
+fn read_trigger(master: &mut TTYPort, window: &mut Vec<u8>) -> bool {
+    let mut buf = [0u8; 64];
+    let mut triggered = false;
+    match master.read(&mut buf) {
+        Ok(n) => {
+            for b in &buf[..n] {
+                window.push(*b);
+                if window.len() > TRIGGER.len() {
+                    window.remove(0);
+                }
+                if *window == TRIGGER {
+                    triggered = true;
+                    window.clear();
+                }
+            }
+        }
+        Err(e) if e.kind() == io::ErrorKind::TimedOut || e.kind() == io::ErrorKind::WouldBlock => {}
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+        // No slave open (between daemon opens): nothing to answer.
+        Err(_) => std::thread::sleep(Duration::from_millis(20)),
+    }
+    triggered
+}
+
+/// Sends the frame for the profile's power at the clock's time of day,
+/// with noise before it if asked.
+fn answer(
+    master: &mut TTYPort,
+    opts: &SimOptions,
+    clock: &dyn Clock,
+    counter: u64,
+) -> io::Result<()> {
+    let wall = clock.wall();
+    let sec = (wall + i64::from(offset_at(wall))).rem_euclid(86_400) as u32;
+    let watts = opts.profile.watts(sec);
+    let mut bytes = Vec::new();
+    if opts.noise {
+        let r = mix(opts.profile.seed ^ counter);
+        // Noise without 'S', and now and then a cut-off frame.
+        bytes.extend((0..r % 12).map(|i| (mix(r + i) % 0x50) as u8));
+        if r.is_multiple_of(5) {
+            bytes.extend_from_slice(&b"S0222\x01"[..]);
+        }
+    }
+    bytes.extend(frame_bytes(watts, (counter % 200) as u8));
+    write_out(master, &bytes, opts.split)
 }
 
 fn write_out(master: &mut TTYPort, bytes: &[u8], split: bool) -> io::Result<()> {
@@ -334,11 +366,32 @@ mod tests {
         assert!(over.iter().all(|s| (44_000..46_000).contains(s)));
         let night = p.watts(3 * 3600);
         assert!((100..400).contains(&night), "{night}");
-        assert_eq!(
-            p.watts(40_000),
-            Profile { seed: 7 }.watts(40_000),
-            "deterministic"
-        );
+    }
+
+    #[test]
+    fn the_seed_shifts_the_fridge_and_the_noise_not_the_day() {
+        let (a, b) = (Profile { seed: 1 }, Profile { seed: 2 });
+        let differ = (0..86_400)
+            .step_by(5)
+            .filter(|s| a.watts(*s) != b.watts(*s));
+        assert!(differ.count() > 1000, "another seed is another day");
+        // The kettle at 07:10 and the overload around 12:27 stay put.
+        for p in [a, b, Profile { seed: 99 }] {
+            assert!(p.watts(7 * 3600 + 11 * 60) > 2000);
+            assert!(p.watts(12 * 3600 + 28 * 60) >= 4200);
+            assert!(p.watts(12 * 3600 + 55 * 60) < 4200);
+        }
+    }
+
+    #[test]
+    fn a_stream_sends_every_period_after_the_first_trigger() {
+        let mut s = Stream::default();
+        let period = Duration::from_millis(30);
+        assert!(!s.due(false, period), "nothing before a trigger");
+        assert!(s.due(true, period), "the first frame at once");
+        assert!(!s.due(false, period), "then not before the period");
+        std::thread::sleep(period);
+        assert!(s.due(false, period), "then unprompted");
     }
 
     #[test]
