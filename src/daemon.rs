@@ -432,47 +432,6 @@ fn policy_config(cfg: &Config) -> PolicyConfig {
     }
 }
 
-/// Held for the daemon's life: `flock`s on RUN_DIR and DATA_DIR
-/// themselves (no lock file to leave behind), so a second `mcce run` on
-/// either finds them held and leaves at once, before it opens the port or
-/// writes anything. The kernel drops the locks when the process ends, even
-/// on `kill -9`.
-pub struct InstanceLock {
-    _held: Vec<std::fs::File>,
-}
-
-/// Takes the instance locks (creating RUN_DIR and DATA_DIR if missing).
-pub fn lock_instance(cfg: &Config) -> Result<InstanceLock, crate::exit::Failure> {
-    use crate::exit::{CANTCREAT, Failure, UNAVAILABLE};
-    use std::os::unix::fs::MetadataExt;
-    let mut held: Vec<(u64, u64, std::fs::File)> = Vec::new();
-    for (key, dir) in [("RUN_DIR", &cfg.run_dir), ("DATA_DIR", &cfg.data_dir)] {
-        let fail = |e: io::Error| Failure::new(CANTCREAT, format!("{key} {}: {e}", dir.display()));
-        std::fs::create_dir_all(dir).map_err(fail)?;
-        let f = std::fs::File::open(dir).map_err(fail)?;
-        let m = f.metadata().map_err(fail)?;
-        if held.iter().any(|(d, i, _)| (*d, *i) == (m.dev(), m.ino())) {
-            continue; // RUN_DIR and DATA_DIR are the same directory
-        }
-        if !crate::sys::try_lock_exclusive(&f).map_err(fail)? {
-            let pid = Status::read(&cfg.run_dir)
-                .map(|s| format!(" (pid {})", s.pid))
-                .unwrap_or_default();
-            return Err(Failure::new(
-                UNAVAILABLE,
-                format!(
-                    "{key} {}: another mcce daemon{pid} already uses it; this one exits and touches nothing",
-                    dir.display()
-                ),
-            ));
-        }
-        held.push((m.dev(), m.ino(), f));
-    }
-    Ok(InstanceLock {
-        _held: held.into_iter().map(|(_, _, f)| f).collect(),
-    })
-}
-
 /// The earliest wall time the daemon believes: when this binary was built.
 pub fn build_epoch() -> i64 {
     env!("MCCE_BUILD_EPOCH").parse().unwrap_or(0)

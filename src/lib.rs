@@ -1,8 +1,23 @@
 //! mcce: a power logger for the MCEE energy monitor on a Raspberry Pi.
 //!
-//! The pure core (frame decoding, alarm policy, energy and bucket math,
-//! config parsing) does no I/O; thin adapters around it talk to the serial
-//! port, GPIO, files, SQLite and the clock.
+//! The pure core does no I/O: its callers hand it bytes, readings, times
+//! and text, so every rule is testable without a meter, a clock or a disk.
+//! - [`frame`]: the meter's byte stream into watt readings;
+//! - [`energy`]: a day's samples into energy, coverage, gaps and buckets;
+//! - [`alarm`]: when the cap alarm sounds; [`trip`] and [`warning`]: the
+//!   meter's trip model and what to sound for it;
+//! - [`clock::aligned_origin`] and [`clock::next_tick`]: the poll schedule;
+//! - [`config::Config::parse`]: the configuration's keys and rules;
+//! - [`localtime`]'s calendar arithmetic and [`space`]'s thresholds.
+//!
+//! Thin adapters around it each own one outside thing: [`meter`] (serial
+//! port), [`gpio`] and [`siren`] (the buzzer), [`daylog`] (day files),
+//! [`store`] (SQLite), [`status`] (`RUN_DIR/status`), [`signals`], [`sys`]
+//! (`flock`, `statvfs`), [`clock`] (real and scaled clocks), [`output`]
+//! (stdout). [`daemon`] is the polling loop, reaching hardware only through
+//! its `Hardware` trait; [`digest`], [`export`] and [`report`] do the batch
+//! work; [`sim`] is a simulated meter. [`cmd`] holds one file per command
+//! and is the only layer that turns errors into exit codes ([`exit`]).
 
 pub mod alarm;
 pub mod clock;
