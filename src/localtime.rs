@@ -88,14 +88,19 @@ pub fn parse_date(s: &str) -> Option<Date> {
 /// 00:00), the day starts at the first instant that carries the date.
 pub fn local_day_start(date: Date) -> i64 {
     let naive = days_of(date) * 86_400;
-    let mut best: Option<i64> = None;
-    for probe in [naive - 86_400, naive, naive + 86_400] {
-        let t = naive - i64::from(offset_at(probe));
-        if t + i64::from(offset_at(t)) == naive {
-            best = Some(best.map_or(t, |b: i64| b.min(t)));
-        }
-    }
-    best.unwrap_or_else(|| naive - i64::from(offset_at(naive - 86_400)))
+    unix_of_local(naive).unwrap_or_else(|| naive - i64::from(offset_at(naive - 86_400)))
+}
+
+/// The earliest Unix time whose local wall time is `naive` (local seconds
+/// counted as if the zone were UTC), or `None` where a clock change skips
+/// it. The offsets a day before, at and a day after bracket any change, so
+/// both instants of an ambiguous time are among the candidates.
+pub fn unix_of_local(naive: i64) -> Option<i64> {
+    [naive - 86_400, naive, naive + 86_400]
+        .into_iter()
+        .map(|probe| naive - i64::from(offset_at(probe)))
+        .filter(|t| t + i64::from(offset_at(*t)) == naive)
+        .min()
 }
 
 /// `[start, end)` of local date `date` in Unix seconds.

@@ -57,8 +57,8 @@ impl Proc {
     pub fn wait_exit(&mut self, limit: Duration) -> (Option<i32>, Duration) {
         let t = Instant::now();
         while t.elapsed() < limit {
-            if let Some(st) = self.child.try_wait().unwrap() {
-                return (st.code(), t.elapsed());
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return (status.code(), t.elapsed());
             }
             std::thread::sleep(Duration::from_millis(10));
         }
