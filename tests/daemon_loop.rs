@@ -4,7 +4,7 @@
 mod common;
 
 use std::io::{self, Read, Write};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -19,6 +19,9 @@ use mcce::sim::frame_bytes;
 use common::Scratch;
 use mcce::siren::{Buzzer, BuzzerUnavailable, SirenShape};
 
+/// A SIGHUP at a monotonic time, rereading the config changed by a function.
+type Reload = Option<(Duration, fn(&mut Config))>;
+
 type Script = Box<dyn FnMut(Duration, &ManualClock) -> Option<u32> + Send>;
 
 /// A meter whose answer is a function of monotonic time; each poll costs
@@ -30,6 +33,8 @@ struct FakeMeter {
     until: Duration,
     signals: Signals,
     queued: Vec<u8>,
+    /// When to send the daemon a SIGHUP.
+    reload_at: Option<Duration>,
 }
 
 impl Read for FakeMeter {
@@ -47,6 +52,9 @@ impl Read for FakeMeter {
 impl Write for FakeMeter {
     fn write(&mut self, b: &[u8]) -> io::Result<usize> {
         let now = self.clock.mono();
+        if self.reload_at == Some(now) {
+            self.signals.reload.store(true, Ordering::SeqCst);
+        }
         if now >= self.until {
             self.signals.stop.store(true, Ordering::SeqCst);
         } else if let Some(w) = (self.script.lock().unwrap())(now, &self.clock) {
@@ -92,6 +100,9 @@ struct FakeHw {
     signals: Signals,
     edges: Edges,
     cfg: Config,
+    /// A SIGHUP at this time rereads the config changed by this.
+    reload: Reload,
+    buzzers_opened: Arc<AtomicUsize>,
 }
 
 impl Hardware for FakeHw {
@@ -103,22 +114,31 @@ impl Hardware for FakeHw {
             until: self.until,
             signals: self.signals.clone(),
             queued: Vec::new(),
+            reload_at: self.reload.map(|r| r.0),
         }))
     }
     fn buzzer(&mut self, _: &Config) -> Result<Box<dyn Buzzer>, BuzzerUnavailable> {
+        self.buzzers_opened.fetch_add(1, Ordering::SeqCst);
         Ok(Box::new(RecordingBuzzer(self.edges.clone())))
     }
     fn reload(&mut self) -> Result<Config, ConfigError> {
-        Ok(self.cfg.clone())
+        let mut cfg = self.cfg.clone();
+        if let Some((_, change)) = self.reload {
+            change(&mut cfg);
+        }
+        Ok(cfg)
     }
 }
 
 struct Run {
     events: Vec<Event>,
     edges: Vec<(Instant, bool)>,
+    buzzers_opened: usize,
     scratch: Scratch,
 }
 
+// Every knob of a run is spelled out at the call, as the tests read best.
+#[allow(clippy::too_many_arguments)]
 fn run(
     name: &str,
     start_wall: i64,
@@ -126,6 +146,7 @@ fn run(
     until: Duration,
     cost: Duration,
     tweak: impl FnOnce(&mut Config),
+    reload: Reload,
     script: Script,
 ) -> Run {
     let scratch = Scratch::new(&format!("loop-{name}"));
@@ -148,6 +169,7 @@ fn run(
     let edges: Edges = Arc::default();
     let events = Arc::new(Mutex::new(Vec::new()));
     let ev = events.clone();
+    let buzzers_opened = Arc::new(AtomicUsize::new(0));
     let hw = FakeHw {
         clock: clock.clone(),
         script: Arc::new(Mutex::new(script)),
@@ -156,6 +178,8 @@ fn run(
         signals: signals.clone(),
         edges: edges.clone(),
         cfg: cfg.clone(),
+        reload,
+        buzzers_opened: buzzers_opened.clone(),
     };
     Daemon {
         cfg,
@@ -174,6 +198,7 @@ fn run(
     Run {
         events,
         edges,
+        buzzers_opened: buzzers_opened.load(Ordering::SeqCst),
         scratch,
     }
 }
@@ -196,6 +221,7 @@ fn a_day_is_exactly_17280_polls_whatever_each_poll_costs() {
         Duration::from_secs(86_400),
         Duration::from_millis(1700),
         |_| {},
+        None,
         Box::new(|_, _| Some(1000)),
     );
     let s = samples(&r);
@@ -228,6 +254,7 @@ fn wall_clock_steps_do_not_disturb_the_schedule() {
         Duration::from_secs(3000),
         Duration::from_millis(300),
         |_| {},
+        None,
         script,
     );
     let s = samples(&r);
@@ -256,6 +283,7 @@ fn nothing_is_recorded_while_the_clock_is_in_1970() {
         Duration::from_secs(100),
         Duration::ZERO,
         |_| {},
+        None,
         script,
     );
     let s = samples(&r);
@@ -296,6 +324,7 @@ fn a_full_card_loses_samples_but_not_the_daemon() {
         Duration::from_secs(60),
         Duration::ZERO,
         |c| c.data_dir = dir.clone(),
+        None,
         script,
     );
     let s = common::samples(&dir.join("days"));
@@ -337,6 +366,7 @@ fn alarm_enters_after_delay_repeats_clears_with_hysteresis_never_overlaps() {
             c.alarm_repeat_seconds = 30;
             c.alarm_hysteresis_watts = 200;
         },
+        None,
         script,
     );
     let fired: Vec<i64> = r
@@ -359,4 +389,46 @@ fn alarm_enters_after_delay_repeats_clears_with_hysteresis_never_overlaps() {
         assert!(!(w[0].1 && w[1].1), "two sirens at once");
     }
     assert!(r.edges.iter().any(|e| e.1), "the siren sounded");
+}
+
+/// SIGHUP rebuilds the siren when any buzzer setting changed (the settings
+/// are compared as one), and only then.
+#[test]
+fn reload_rebuilds_the_siren_only_when_a_buzzer_setting_changed() {
+    let t0 = midnight("2025-01-15");
+    let same = run(
+        "reload-same",
+        t0,
+        0,
+        Duration::from_secs(60),
+        Duration::ZERO,
+        |_| {},
+        Some((Duration::from_secs(30), |c| c.alarm_watts = 3000)),
+        Box::new(|_, _| Some(1000)),
+    );
+    assert_eq!(same.buzzers_opened, 1, "no buzzer setting changed");
+    let chip = run(
+        "reload-chip",
+        t0,
+        0,
+        Duration::from_secs(60),
+        Duration::ZERO,
+        |_| {},
+        Some((Duration::from_secs(30), |c| {
+            c.buzzer.gpio_chip = "pinctrl-rp1".into()
+        })),
+        Box::new(|_, _| Some(1000)),
+    );
+    assert_eq!(chip.buzzers_opened, 2, "the chip changed: a new siren");
+    let siren = run(
+        "reload-siren",
+        t0,
+        0,
+        Duration::from_secs(60),
+        Duration::ZERO,
+        |_| {},
+        Some((Duration::from_secs(30), |c| c.buzzer.siren_seconds = 7)),
+        Box::new(|_, _| Some(1000)),
+    );
+    assert_eq!(siren.buzzers_opened, 2, "the siren's length changed");
 }
