@@ -3,7 +3,6 @@
 //! was off at midnight, or a cron run that never fired, loses nothing.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use time::Date;
 
@@ -23,8 +22,7 @@ struct Stores<'a> {
 impl Stores<'_> {
     fn get(&mut self, year: i32) -> Result<&mut Store, Failure> {
         if !self.open.contains_key(&year) {
-            let busy = Duration::from_secs(u64::from(self.cfg.db_busy_timeout_seconds));
-            let s = Store::open(&self.cfg.database_for_year(year), busy)?;
+            let s = Store::open_year(self.cfg, year)?;
             self.open.insert(year, s);
         }
         Ok(self.open.get_mut(&year).expect("inserted above"))
@@ -38,7 +36,7 @@ impl Stores<'_> {
         {
             return Ok(false);
         }
-        self.get(date.year())?.has_day(&date_name(date))
+        Ok(self.get(date.year())?.has_day(&date_name(date))?)
     }
 }
 
@@ -165,7 +163,7 @@ fn digest_one(
     let store = stores.get(date.year()).map_err(Problem::Store)?;
     store
         .write_day(&name, &stats, &raw, cfg.min_time_res, &buckets)
-        .map_err(Problem::Store)?;
+        .map_err(|e| Problem::Store(e.into()))?;
     let peak = stats
         .peak
         .map(|p| format!(", peak {} W at {}", p.watts, &local_label(p.ts)[11..]))

@@ -3,7 +3,6 @@
 //! they are read, so a year of raw samples needs no more memory than a day.
 
 use std::io::{self, Write};
-use std::time::Duration;
 
 use time::Date;
 
@@ -188,22 +187,13 @@ fn raw<W: Write>(cfg: &Config, from: Date, to: Date, format: Format, out: W) -> 
     Ok(())
 }
 
-fn open_year(cfg: &Config, year: i32) -> Result<Option<Store>, Failure> {
-    let path = cfg.database_for_year(year);
-    if !path.exists() {
-        return Ok(None);
-    }
-    let busy = Duration::from_secs(u64::from(cfg.db_busy_timeout_seconds));
-    Store::open_read(&path, busy).map(Some)
-}
-
 fn buckets<W: Write>(cfg: &Config, from: Date, to: Date, format: Format, out: W) -> Outcome {
     let mut w = RowWriter::new(out, format, &["time", "unix", "label", "mean_w", "samples"])
         .map_err(out_err)?;
     let mut offsets = OffsetCache::default();
     let mut iso = Vec::with_capacity(32);
     for year in from.year()..=to.year() {
-        let Some(store) = open_year(cfg, year)? else {
+        let Some(store) = Store::read_year(cfg, year)? else {
             continue;
         };
         store.buckets(&date_name(from), &date_name(to), &mut |b| {
@@ -248,7 +238,7 @@ fn days<W: Write>(cfg: &Config, from: Date, to: Date, format: Format, out: W) ->
     )
     .map_err(out_err)?;
     for year in from.year()..=to.year() {
-        let Some(store) = open_year(cfg, year)? else {
+        let Some(store) = Store::read_year(cfg, year)? else {
             continue;
         };
         for d in store.days(&date_name(from), &date_name(to))? {

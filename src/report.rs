@@ -2,7 +2,6 @@
 //! in 80 columns, for a look over ssh.
 
 use std::fmt::Write as _;
-use std::time::Duration;
 
 use crate::config::Config;
 use crate::exit::{Failure, Outcome};
@@ -41,15 +40,10 @@ pub fn rows(cfg: &Config, period: Period) -> Result<Vec<DayRow>, Failure> {
         Period::Month(y, m) => (y, format!("{y:04}-{m:02}-01"), format!("{y:04}-{m:02}-31")),
         Period::Year(y) => (y, format!("{y:04}-01-01"), format!("{y:04}-12-31")),
     };
-    let path = cfg.database_for_year(year);
-    if !path.exists() {
+    let Some(store) = Store::read_year(cfg, year)? else {
         return Ok(Vec::new());
-    }
-    let store = Store::open_read(
-        &path,
-        Duration::from_secs(u64::from(cfg.db_busy_timeout_seconds)),
-    )?;
-    store.days(&from, &to)
+    };
+    Ok(store.days(&from, &to)?)
 }
 
 /// The report's text.

@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
 
+use crate::config::Config;
 use crate::energy::{Bucket, DayStats};
-use crate::exit::{self, Failure};
 use crate::localtime::{days_from_civil, local_label, offset_at};
 
 /// `PRAGMA user_version` of the layout written here. 1: the first mcce
@@ -107,62 +107,125 @@ fn is_day_name(s: &str) -> bool {
     crate::localtime::parse_date(s).is_some()
 }
 
+fn busy_timeout(cfg: &Config) -> Duration {
+    Duration::from_secs(u64::from(cfg.db_busy_timeout_seconds))
+}
+
 pub struct Store {
     conn: Connection,
     path: PathBuf,
 }
 
-/// Maps SQLite's errors to a line a user can act on and an exit code.
-pub fn failure(path: &Path, e: rusqlite::Error) -> Failure {
-    let code = match e.sqlite_error_code() {
-        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => exit::TEMPFAIL,
-        Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => exit::IOERR,
-        Some(ErrorCode::CannotOpen | ErrorCode::ReadOnly | ErrorCode::PermissionDenied) => {
-            exit::CANTCREAT
+/// Why a yearly database could not be used, by what a user can do about
+/// it; the command layer turns each into an exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trouble {
+    /// A reader (the dashboard) kept it locked past the busy timeout: try
+    /// again later.
+    Busy,
+    /// Damaged or not an SQLite database (or an error SQLite does not
+    /// name); it was left untouched.
+    Damaged,
+    /// It, or its directory, cannot be created or written (permissions, a
+    /// read-only or full file system).
+    CannotWrite,
+    /// Writing what was read to the output failed.
+    Output,
+}
+
+/// A yearly database's error: a line a user can act on, and its kind.
+#[derive(Debug)]
+pub struct StoreError {
+    pub trouble: Trouble,
+    pub message: String,
+}
+
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+impl StoreError {
+    /// SQLite's error on the file at `path`, with a hint where one helps.
+    pub fn sql(path: &Path, e: rusqlite::Error) -> StoreError {
+        let trouble = match e.sqlite_error_code() {
+            Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => Trouble::Busy,
+            Some(ErrorCode::CannotOpen | ErrorCode::ReadOnly | ErrorCode::PermissionDenied) => {
+                Trouble::CannotWrite
+            }
+            Some(ErrorCode::DiskFull) => Trouble::CannotWrite,
+            _ => Trouble::Damaged,
+        };
+        let hint = match trouble {
+            Trouble::Busy => " (a reader such as the dashboard kept it locked; try again later)",
+            Trouble::Damaged => {
+                " (the file is damaged or not an SQLite database; it was left untouched)"
+            }
+            _ => "",
+        };
+        StoreError {
+            trouble,
+            message: format!("{}: {e}{hint}", path.display()),
         }
-        Some(ErrorCode::DiskFull) => exit::CANTCREAT,
-        _ => exit::IOERR,
-    };
-    let hint = match code {
-        exit::TEMPFAIL => " (a reader such as the dashboard kept it locked; try again later)",
-        exit::IOERR => " (the file is damaged or not an SQLite database; it was left untouched)",
-        _ => "",
-    };
-    Failure::new(code, format!("{}: {e}{hint}", path.display()))
+    }
+
+    fn new(trouble: Trouble, message: String) -> StoreError {
+        StoreError { trouble, message }
+    }
 }
 
 impl Store {
+    /// The yearly database `<DATABASE_URL>.<year>` for writing (created if
+    /// missing), waiting DB_BUSY_TIMEOUT_SECONDS for a reader's lock.
+    pub fn open_year(cfg: &Config, year: i32) -> Result<Store, StoreError> {
+        Store::open(&cfg.database_for_year(year), busy_timeout(cfg))
+    }
+
+    /// The yearly database for reading only; `None` when there is no file
+    /// (nothing is created: pwrApp would choke on an empty database).
+    pub fn read_year(cfg: &Config, year: i32) -> Result<Option<Store>, StoreError> {
+        let path = cfg.database_for_year(year);
+        if !path.exists() {
+            return Ok(None);
+        }
+        Store::open_read(&path, busy_timeout(cfg)).map(Some)
+    }
+
     /// Opens (creating if needed) a yearly database for writing.
-    pub fn open(path: &Path, busy: Duration) -> Result<Store, Failure> {
+    pub fn open(path: &Path, busy: Duration) -> Result<Store, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| {
-                Failure::new(
-                    exit::CANTCREAT,
+                StoreError::new(
+                    Trouble::CannotWrite,
                     format!("{}: cannot create: {e}", dir.display()),
                 )
             })?;
         }
-        let conn = Connection::open(path).map_err(|e| failure(path, e))?;
+        let conn = Connection::open(path).map_err(|e| StoreError::sql(path, e))?;
         Self::prepare(conn, path, busy)
     }
 
     /// Opens an existing database without ever writing to it.
-    pub fn open_read(path: &Path, busy: Duration) -> Result<Store, Failure> {
+    pub fn open_read(path: &Path, busy: Duration) -> Result<Store, StoreError> {
         let conn = Connection::open_with_flags(
             path,
             rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
-        .map_err(|e| failure(path, e))?;
+        .map_err(|e| StoreError::sql(path, e))?;
         Self::prepare(conn, path, busy)
     }
 
-    fn prepare(conn: Connection, path: &Path, busy: Duration) -> Result<Store, Failure> {
-        conn.busy_timeout(busy).map_err(|e| failure(path, e))?;
+    fn prepare(conn: Connection, path: &Path, busy: Duration) -> Result<Store, StoreError> {
+        conn.busy_timeout(busy)
+            .map_err(|e| StoreError::sql(path, e))?;
         // Touch the schema now so a damaged file fails here, before any write.
         conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
             r.get::<_, i64>(0)
         })
-        .map_err(|e| failure(path, e))?;
+        .map_err(|e| StoreError::sql(path, e))?;
         Ok(Store {
             conn,
             path: path.to_path_buf(),
@@ -184,16 +247,16 @@ impl Store {
     }
 
     /// True when the file uses our layout (tables `mcce_day`/`mcce_bucket`).
-    pub fn is_ours(&self) -> Result<bool, Failure> {
+    pub fn is_ours(&self) -> Result<bool, StoreError> {
         Ok(self
             .object_type("mcce_day")
-            .map_err(|e| failure(&self.path, e))?
+            .map_err(|e| StoreError::sql(&self.path, e))?
             .is_some())
     }
 
     /// True when pwrApp would show `day` from this file.
-    pub fn has_day(&self, day: &str) -> Result<bool, Failure> {
-        let f = |e| failure(&self.path, e);
+    pub fn has_day(&self, day: &str) -> Result<bool, StoreError> {
+        let f = |e| StoreError::sql(&self.path, e);
         if self.is_ours()? {
             let n: i64 = self
                 .conn
@@ -208,8 +271,8 @@ impl Store {
 
     /// The raw file `day` was digested from, as far as this file knows: for
     /// a day digested before `mcce_raw` existed, its skipped lines only.
-    pub fn raw_file(&self, day: &str) -> Result<Option<RawFile>, Failure> {
-        let f = |e| failure(&self.path, e);
+    pub fn raw_file(&self, day: &str) -> Result<Option<RawFile>, StoreError> {
+        let f = |e| StoreError::sql(&self.path, e);
         if self.object_type("mcce_raw").map_err(f)?.is_some() {
             let row = self
                 .conn
@@ -260,9 +323,9 @@ impl Store {
         raw: &RawFile,
         bucket_minutes: u32,
         buckets: &[Bucket],
-    ) -> Result<(), Failure> {
+    ) -> Result<(), StoreError> {
         let path = self.path.clone();
-        let f = |e| failure(&path, e);
+        let f = |e| StoreError::sql(&path, e);
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
@@ -328,8 +391,8 @@ impl Store {
     }
 
     /// Days in `[from, to]` with their facts (legacy rows carry only kWh).
-    pub fn days(&self, from: &str, to: &str) -> Result<Vec<DayRow>, Failure> {
-        let f = |e| failure(&self.path, e);
+    pub fn days(&self, from: &str, to: &str) -> Result<Vec<DayRow>, StoreError> {
+        let f = |e| StoreError::sql(&self.path, e);
         // Read-only callers see a file as it is: an older layout has no
         // `outside`/`duplicates`, and a converted or original file may still
         // carry pandas keys with a time part (reduced to the date here).
@@ -385,9 +448,9 @@ impl Store {
         from: &str,
         to: &str,
         each: &mut dyn FnMut(BucketRow) -> std::io::Result<()>,
-    ) -> Result<(), Failure> {
-        let f = |e| failure(&self.path, e);
-        let io = |e: std::io::Error| Failure::new(exit::IOERR, format!("output: {e}"));
+    ) -> Result<(), StoreError> {
+        let f = |e| StoreError::sql(&self.path, e);
+        let io = |e: std::io::Error| StoreError::new(Trouble::Output, format!("output: {e}"));
         if self.is_ours()? {
             let mut st = self
                 .conn

@@ -7,7 +7,8 @@
 
 use std::ffi::OsString;
 
-use crate::exit::{Failure, Outcome};
+use crate::exit::{self, Failure, Outcome};
+use crate::store::{StoreError, Trouble};
 
 mod args;
 pub mod beep;
@@ -124,6 +125,19 @@ pub fn execute(cmd: Command) -> Outcome {
         Command::Digest(a) => digest::run(a),
         Command::Export(a) => export::run(a),
         Command::Report(a) => report::run(a),
+    }
+}
+
+/// A yearly database's trouble as an exit code: busy 75 (try again),
+/// damaged 74, cannot write 73, output 74.
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Self {
+        let code = match e.trouble {
+            Trouble::Busy => exit::TEMPFAIL,
+            Trouble::Damaged | Trouble::Output => exit::IOERR,
+            Trouble::CannotWrite => exit::CANTCREAT,
+        };
+        Failure::new(code, e.message)
     }
 }
 
