@@ -9,16 +9,11 @@ use std::path::{Path, PathBuf};
 
 use time::Date;
 
+use crate::energy::Sample;
 use crate::localtime::{date_name, local_date, local_day_bounds, parse_date};
 
 /// Interval of the original Python poller, which legacy files assume.
 pub const LEGACY_PERIOD_SECONDS: i64 = 5;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Sample {
-    pub ts: i64,
-    pub watts: u32,
-}
 
 pub fn day_path(days_dir: &Path, date: Date) -> PathBuf {
     days_dir.join(date_name(date))

@@ -6,7 +6,13 @@
 //! own poll period only and the rest is a gap: no energy is invented for
 //! time nobody measured, and the coverage says how much was measured.
 
-use crate::daylog::Sample;
+/// One reading and when it was taken: the unit of everything mcce records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Sample {
+    /// Wall time, Unix seconds.
+    pub ts: i64,
+    pub watts: u32,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct DayParams {

@@ -6,7 +6,7 @@ use std::io;
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
-use crate::daylog::Sample;
+use crate::energy::Sample;
 
 /// Whether readings reach the day file (`mcce status` exits 74 unless
 /// they do, or no reading came yet).
