@@ -183,8 +183,8 @@ fn shape(line: &[u8]) -> Shape {
         return Shape::Blank;
     }
     match split_fields(line) {
-        (a, None) if parse_int(a).is_some() => Shape::Single,
-        (a, Some(b)) if parse_int(a).is_some() && parse_int(b).is_some() => Shape::Pair,
+        Fields::One(a) if parse_int(a).is_some() => Shape::Single,
+        Fields::Two(a, b) if parse_int(a).is_some() && parse_int(b).is_some() => Shape::Pair,
         _ => Shape::Other,
     }
 }
@@ -250,18 +250,16 @@ impl<R: BufRead + Seek> DayReader<R> {
                 self.stats.skipped += 1;
                 continue;
             };
-            let shape = shape(line);
-            if shape == Shape::Blank {
+            if shape(line) == Shape::Blank {
                 continue;
             }
             self.stats.lines += 1;
             let watts = |w: i64| (0..=MAX_WATTS).contains(&w).then_some(w as u32);
-            let (a, b) = split_fields(line);
             if self.stats.legacy {
                 // Every line, even a bad one, stood for one 5-second slot.
                 let slot = self.legacy_index;
                 self.legacy_index += 1;
-                if shape == Shape::Single
+                if let Fields::One(a) = split_fields(line)
                     && let Some(w) = parse_int(a).and_then(watts)
                 {
                     return Ok(Some(Sample {
@@ -269,12 +267,10 @@ impl<R: BufRead + Seek> DayReader<R> {
                         watts: w,
                     }));
                 }
-            } else if shape == Shape::Pair {
-                let ts = parse_int(a);
-                let w = b.and_then(parse_int).and_then(watts);
-                if let (Some(ts), Some(w)) = (ts, w) {
-                    return Ok(Some(Sample { ts, watts: w }));
-                }
+            } else if let Fields::Two(a, b) = split_fields(line)
+                && let (Some(ts), Some(w)) = (parse_int(a), parse_int(b).and_then(watts))
+            {
+                return Ok(Some(Sample { ts, watts: w }));
             }
             self.stats.skipped += 1;
         }
@@ -319,18 +315,26 @@ fn vote<R: BufRead>(input: &mut R) -> io::Result<(u64, u64)> {
     }
 }
 
-/// Splits a line into its first field and, if present, its second; a line
-/// with three or more fields yields an impossible second field.
-fn split_fields(line: &[u8]) -> (&[u8], Option<&[u8]>) {
+/// A line's fields (separated by spaces or tabs), as far as a day file
+/// cares.
+enum Fields<'a> {
+    /// One field: the original format's watts.
+    One(&'a [u8]),
+    /// Two fields: `<unix seconds> <watts>`.
+    Two(&'a [u8], &'a [u8]),
+    /// None, or three and more.
+    Other,
+}
+
+fn split_fields(line: &[u8]) -> Fields<'_> {
     let mut it = line
         .split(|c| *c == b' ' || *c == b'\t')
         .filter(|f| !f.is_empty());
-    let a = it.next().unwrap_or(&[]);
-    let b = it.next();
-    if it.next().is_some() {
-        return (a, Some(b"x"));
+    match (it.next(), it.next(), it.next()) {
+        (Some(a), None, _) => Fields::One(a),
+        (Some(a), Some(b), None) => Fields::Two(a, b),
+        _ => Fields::Other,
     }
-    (a, b)
 }
 
 fn parse_int(s: &[u8]) -> Option<i64> {
