@@ -336,8 +336,3 @@ fn prune(cfg: &Config, stores: &mut Stores<'_>, today: Date) -> Outcome {
     }
     Ok(())
 }
-
-/// Today's local date from the wall clock.
-pub fn today() -> Date {
-    local_date(crate::clock::system_wall())
-}

@@ -15,7 +15,7 @@ use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
 
 use crate::config::Config;
 use crate::energy::{Bucket, DayStats};
-use crate::localtime::{days_from_civil, local_label, offset_at};
+use crate::localtime::{days_from_civil, local_label, offset_at, unix_of_local};
 
 /// `PRAGMA user_version` of the layout written here. 1: the first mcce
 /// layout (`avg` carried extra columns); 2: `avg` has pwrApp's two columns
@@ -553,12 +553,7 @@ pub fn label_to_unix(label: &str) -> Option<i64> {
         + h * 3600
         + m * 60
         + s;
-    let guess = naive - i64::from(offset_at(naive - 86_400));
-    let alt = naive - i64::from(offset_at(naive + 86_400));
-    [guess.min(alt), guess.max(alt)]
-        .into_iter()
-        .find(|t| t + i64::from(offset_at(*t)) == naive)
-        .or(Some(guess))
+    Some(unix_of_local(naive).unwrap_or_else(|| naive - i64::from(offset_at(naive - 86_400))))
 }
 
 /// Brings the file to our layout inside the caller's transaction. Values of
