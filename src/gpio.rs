@@ -5,7 +5,9 @@
 //! read from `/sys/class/gpio/gpiochip*/`. Lines are driven low when the
 //! buzzer is created, when it is dropped, and from the panic hook.
 
-use std::io;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -190,10 +192,39 @@ pub fn lower_registered() {
     }
 }
 
+/// One output line with its `value` file held open for the buzzer's life:
+/// the siren toggles the tone line up to ~3 600 times a second, and
+/// sysfs_gpio's `set_value` would open, write and close the file each time.
+struct Line {
+    file: File,
+}
+
+impl Line {
+    fn open(n: u32) -> Result<Line, String> {
+        let path = format!("{SYSFS_GPIO}/gpio{n}/value");
+        let file = OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .map_err(|e| format!("{path}: {e}"))?;
+        Ok(Line { file })
+    }
+
+    /// One write at offset 0 (sysfs reads each write as a new value); a
+    /// file that cannot seek (a FIFO standing in for sysfs) takes a plain
+    /// write.
+    fn set(&mut self, high: bool) -> io::Result<()> {
+        let level: &[u8] = if high { b"1" } else { b"0" };
+        match self.file.write_all_at(level, 0) {
+            Err(e) if e.raw_os_error() == Some(libc::ESPIPE) => self.file.write_all(level),
+            other => other,
+        }
+    }
+}
+
 /// The A4988 circuit on two exported sysfs lines.
 pub struct SysfsBuzzer {
-    enable: Pin,
-    tone: Pin,
+    enable: Line,
+    tone: Line,
 }
 
 impl SysfsBuzzer {
@@ -202,7 +233,7 @@ impl SysfsBuzzer {
     /// the daemon only exports a line that is not there yet.
     pub fn open(enable_sysfs: u32, tone_sysfs: u32) -> Result<SysfsBuzzer, String> {
         install_panic_guard();
-        let setup = |n: u32| -> Result<Pin, String> {
+        let setup = |n: u32| -> Result<Line, String> {
             let pin = Pin::new(u64::from(n));
             if !pin.is_exported() {
                 pin.export()
@@ -213,7 +244,7 @@ impl SysfsBuzzer {
             pin.set_direction(Direction::Low)
                 .map_err(|e| format!("{SYSFS_GPIO}/gpio{n}/direction: {e}"))?;
             register_line(PathBuf::from(format!("{SYSFS_GPIO}/gpio{n}/value")));
-            Ok(pin)
+            Line::open(n)
         };
         let enable = setup(enable_sysfs)?;
         let tone = setup(tone_sysfs)?;
@@ -226,26 +257,19 @@ impl SysfsBuzzer {
     }
 }
 
-fn gpio_err(e: sysfs_gpio::Error) -> io::Error {
-    match e {
-        sysfs_gpio::Error::Io(e) => e,
-        other => io::Error::other(other.to_string()),
-    }
-}
-
 impl Buzzer for SysfsBuzzer {
     fn set_enable(&mut self, on: bool) -> io::Result<()> {
-        self.enable.set_value(u8::from(on)).map_err(gpio_err)
+        self.enable.set(on)
     }
     fn set_tone(&mut self, high: bool) -> io::Result<()> {
-        self.tone.set_value(u8::from(high)).map_err(gpio_err)
+        self.tone.set(high)
     }
 }
 
 impl Drop for SysfsBuzzer {
     fn drop(&mut self) {
-        let _ = self.tone.set_value(0);
-        let _ = self.enable.set_value(0);
+        let _ = self.tone.set(false);
+        let _ = self.enable.set(false);
     }
 }
 
