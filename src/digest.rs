@@ -3,12 +3,13 @@
 //! was off at midnight, or a cron run that never fired, loses nothing.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
 use time::Date;
 
 use crate::config::Config;
-use crate::daylog::{DayReader, LEGACY_PERIOD_SECONDS, day_path, list_days};
-use crate::energy::{DayCollector, DayParams};
+use crate::daylog::{DayReader, LEGACY_PERIOD_SECONDS, ReadStats, day_path, list_days};
+use crate::energy::{DayCollector, DayParams, DayStats};
 use crate::exit::{self, Failure, Outcome};
 use crate::localtime::{date_name, days_of, local_date, local_day_bounds, local_label};
 use crate::store::{RawFile, Store};
@@ -94,29 +95,7 @@ fn digest_one(
     let name = date_name(date);
     let path = day_path(&cfg.days_dir(), date);
     let (start, end) = local_day_bounds(date);
-    let unreadable = |e: std::io::Error| {
-        let code = if e.kind() == std::io::ErrorKind::NotFound {
-            exit::NOINPUT
-        } else {
-            exit::IOERR
-        };
-        Problem::Day(Failure::new(
-            code,
-            format!("{}: cannot read the day file: {e}", path.display()),
-        ))
-    };
-    let meta = std::fs::metadata(&path).map_err(unreadable)?;
-    if meta.is_dir() {
-        return Err(unreadable(std::io::Error::from(
-            std::io::ErrorKind::IsADirectory,
-        )));
-    }
-    let mut reader = DayReader::open(&path, start).map_err(unreadable)?;
-    let mut day = DayCollector::new(start, end);
-    while let Some(s) = reader.next_sample().map_err(unreadable)? {
-        day.push(s);
-    }
-    let read = reader.stats;
+    let (day, read, bytes) = read_day(&path, start, end)?;
     // Legacy stamps are counted from midnight, not read: they say nothing
     // about the clock.
     let latest = day.latest().filter(|t| *t > now && !read.legacy);
@@ -156,7 +135,7 @@ fn digest_one(
         )));
     }
     let raw = RawFile {
-        bytes: Some(meta.len()),
+        bytes: Some(bytes),
         lines: read.lines,
         skipped: read.skipped,
     };
@@ -164,6 +143,40 @@ fn digest_one(
     store
         .write_day(&name, &stats, &raw, cfg.min_time_res, &buckets)
         .map_err(|e| Problem::Store(e.into()))?;
+    Ok(describe(&name, &path, &stats, &read, store.path()))
+}
+
+/// Streams a day file into a collector for `[start, end)`; also how the
+/// reading went and the file's size.
+fn read_day(path: &Path, start: i64, end: i64) -> Result<(DayCollector, ReadStats, u64), Problem> {
+    let unreadable = |e: std::io::Error| {
+        let code = if e.kind() == std::io::ErrorKind::NotFound {
+            exit::NOINPUT
+        } else {
+            exit::IOERR
+        };
+        Problem::Day(Failure::new(
+            code,
+            format!("{}: cannot read the day file: {e}", path.display()),
+        ))
+    };
+    let meta = std::fs::metadata(path).map_err(unreadable)?;
+    if meta.is_dir() {
+        return Err(unreadable(std::io::Error::from(
+            std::io::ErrorKind::IsADirectory,
+        )));
+    }
+    let mut reader = DayReader::open(path, start).map_err(unreadable)?;
+    let mut day = DayCollector::new(start, end);
+    while let Some(s) = reader.next_sample().map_err(unreadable)? {
+        day.push(s);
+    }
+    Ok((day, reader.stats, meta.len()))
+}
+
+/// The digest's line for a stored day, and the warning for a file that
+/// was mostly not samples.
+fn describe(name: &str, path: &Path, stats: &DayStats, read: &ReadStats, db: &Path) -> Digested {
     let peak = stats
         .peak
         .map(|p| format!(", peak {} W at {}", p.watts, &local_label(p.ts)[11..]))
@@ -177,7 +190,7 @@ fn digest_one(
             path.display()
         )
     });
-    Ok(Digested {
+    Digested {
         line: format!(
             "{name}: {:.2} kWh, {:.1} % covered, {} samples{peak}, {} gap(s), {} line(s) skipped, \
              {} outside the day, {} repeated stamp(s){} -> {}",
@@ -189,10 +202,10 @@ fn digest_one(
             stats.outside,
             stats.duplicates,
             if read.legacy { ", legacy file" } else { "" },
-            store.path().display()
+            db.display()
         ),
         warning,
-    })
+    }
 }
 
 /// `mcce digest [--date D]` at Unix time `now`. Only days before today's
@@ -203,69 +216,14 @@ pub fn digest(cfg: &Config, date: Option<Date>, now: i64) -> Outcome {
         cfg,
         open: BTreeMap::new(),
     };
-    let days_dir = cfg.days_dir();
     if let Some(d) = date {
-        if d >= today {
-            return Err(Failure::new(
-                exit::USAGE,
-                format!(
-                    "--date {}: the day is not over (today is {}); only days before today can be digested",
-                    date_name(d),
-                    date_name(today)
-                ),
-            ));
-        }
-        return match digest_one(cfg, &mut stores, d, now) {
-            Ok(done) => {
-                crate::outln!("{}", done.line);
-                match done.warning {
-                    Some(w) => Err(Failure::new(exit::DATAERR, w)),
-                    None => Ok(()),
-                }
-            }
-            Err(Problem::Day(f) | Problem::Store(f)) => Err(f),
-        };
+        return digest_date(cfg, &mut stores, d, now);
     }
-    if let Err(e) = std::fs::metadata(&days_dir) {
-        let what = if e.kind() == std::io::ErrorKind::NotFound {
-            "the folder of day files is missing (is DATA_DIR right?)".to_string()
-        } else {
-            format!("cannot read the folder of day files: {e}")
-        };
-        return Err(Failure::new(
-            exit::NOINPUT,
-            format!("{}: {what}", days_dir.display()),
-        ));
-    }
-    let all = list_days(&days_dir).map_err(|e| {
-        Failure::new(
-            exit::IOERR,
-            format!("{}: cannot list day files: {e}", days_dir.display()),
-        )
-    })?;
-    let mut todo = Vec::new();
-    for d in all.into_iter().filter(|d| *d < today) {
-        match stores.stored(d)? {
-            Stored::No => todo.push(d),
-            Stored::Yes(raw) => {
-                let was = raw.and_then(|r| r.bytes);
-                let now_size = file_size(&day_path(&days_dir, d));
-                if let (Some(was), Some(size)) = (was, now_size)
-                    && was != size
-                {
-                    crate::outln!(
-                        "{}: the day file changed since it was digested ({was} -> {size} bytes): digesting again",
-                        date_name(d)
-                    );
-                    todo.push(d);
-                }
-            }
-        }
-    }
+    let todo = pending_days(cfg, &mut stores, today)?;
     if todo.is_empty() {
         crate::outln!(
             "nothing to digest: every complete day in {} is stored",
-            days_dir.display()
+            cfg.days_dir().display()
         );
     }
     let (mut skipped, mut suspect) = (0u32, 0u32);
@@ -302,6 +260,74 @@ pub fn digest(cfg: &Config, date: Option<Date>, now: i64) -> Outcome {
         ));
     }
     Ok(())
+}
+
+/// `--date D`: that day again, if it is over.
+fn digest_date(cfg: &Config, stores: &mut Stores<'_>, d: Date, now: i64) -> Outcome {
+    let today = local_date(now);
+    if d >= today {
+        return Err(Failure::new(
+            exit::USAGE,
+            format!(
+                "--date {}: the day is not over (today is {}); only days before today can be digested",
+                date_name(d),
+                date_name(today)
+            ),
+        ));
+    }
+    match digest_one(cfg, stores, d, now) {
+        Ok(done) => {
+            crate::outln!("{}", done.line);
+            match done.warning {
+                Some(w) => Err(Failure::new(exit::DATAERR, w)),
+                None => Ok(()),
+            }
+        }
+        Err(Problem::Day(f) | Problem::Store(f)) => Err(f),
+    }
+}
+
+/// The catch-up's days, oldest first: every day file before `today` not
+/// stored yet, or changed since it was stored.
+fn pending_days(cfg: &Config, stores: &mut Stores<'_>, today: Date) -> Result<Vec<Date>, Failure> {
+    let days_dir = cfg.days_dir();
+    if let Err(e) = std::fs::metadata(&days_dir) {
+        let what = if e.kind() == std::io::ErrorKind::NotFound {
+            "the folder of day files is missing (is DATA_DIR right?)".to_string()
+        } else {
+            format!("cannot read the folder of day files: {e}")
+        };
+        return Err(Failure::new(
+            exit::NOINPUT,
+            format!("{}: {what}", days_dir.display()),
+        ));
+    }
+    let all = list_days(&days_dir).map_err(|e| {
+        Failure::new(
+            exit::IOERR,
+            format!("{}: cannot list day files: {e}", days_dir.display()),
+        )
+    })?;
+    let mut todo = Vec::new();
+    for d in all.into_iter().filter(|d| *d < today) {
+        match stores.stored(d)? {
+            Stored::No => todo.push(d),
+            Stored::Yes(raw) => {
+                let was = raw.and_then(|r| r.bytes);
+                let now_size = file_size(&day_path(&days_dir, d));
+                if let (Some(was), Some(size)) = (was, now_size)
+                    && was != size
+                {
+                    crate::outln!(
+                        "{}: the day file changed since it was digested ({was} -> {size} bytes): digesting again",
+                        date_name(d)
+                    );
+                    todo.push(d);
+                }
+            }
+        }
+    }
+    Ok(todo)
 }
 
 /// Removes raw day files older than `KEEP_RAW_DAYS`, but only those whose
