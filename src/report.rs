@@ -60,61 +60,8 @@ pub fn render(cfg: &Config, period: Period, rows: &[DayRow]) -> String {
     }
     let total: f64 = rows.iter().map(|r| r.kwh).sum();
     match period {
-        Period::Month(..) => {
-            let _ = writeln!(
-                s,
-                "{:<10} {:>7} {:>5} {:>6} {:>5}  energy",
-                "day", "kWh", "cover", "peak W", "over"
-            );
-            let max = rows.iter().map(|r| r.kwh).fold(0.0, f64::max);
-            for r in rows {
-                let _ = writeln!(
-                    s,
-                    "{:<10} {:>7.2} {:>5} {:>6} {:>5}  {}",
-                    r.day.get(..10).unwrap_or(&r.day),
-                    r.kwh,
-                    pct(r.coverage),
-                    r.peak_w.map_or("?".into(), |p| p.to_string()),
-                    minutes(r.over_cap_seconds),
-                    bar(r.kwh, max)
-                );
-            }
-        }
-        Period::Year(_) => {
-            let _ = writeln!(
-                s,
-                "{:<7} {:>4} {:>8} {:>6} {:>6} {:>5}  energy",
-                "month", "days", "kWh", "kWh/d", "peak W", "over"
-            );
-            let mut months: Vec<(String, Vec<&DayRow>)> = Vec::new();
-            for r in rows {
-                let m = r.day.get(..7).unwrap_or(&r.day).to_string();
-                match months.last_mut() {
-                    Some((k, v)) if *k == m => v.push(r),
-                    _ => months.push((m, vec![r])),
-                }
-            }
-            let sums: Vec<f64> = months
-                .iter()
-                .map(|(_, v)| v.iter().map(|r| r.kwh).sum())
-                .collect();
-            let max = sums.iter().copied().fold(0.0, f64::max);
-            for ((m, v), sum) in months.iter().zip(&sums) {
-                let peak = v.iter().filter_map(|r| r.peak_w).max();
-                let over: Option<i64> = v.iter().map(|r| r.over_cap_seconds).sum();
-                let _ = writeln!(
-                    s,
-                    "{:<7} {:>4} {:>8.2} {:>6.2} {:>6} {:>5}  {}",
-                    m,
-                    v.len(),
-                    sum,
-                    sum / v.len() as f64,
-                    peak.map_or("?".into(), |p| p.to_string()),
-                    minutes(over),
-                    bar(*sum, max)
-                );
-            }
-        }
+        Period::Month(..) => render_days(&mut s, rows),
+        Period::Year(_) => render_months(&mut s, rows),
     }
     let _ = write!(
         s,
@@ -128,6 +75,65 @@ pub fn render(cfg: &Config, period: Period, rows: &[DayRow]) -> String {
     }
     s.push('\n');
     s
+}
+
+/// A month: one line per day.
+fn render_days(s: &mut String, rows: &[DayRow]) {
+    let _ = writeln!(
+        s,
+        "{:<10} {:>7} {:>5} {:>6} {:>5}  energy",
+        "day", "kWh", "cover", "peak W", "over"
+    );
+    let max = rows.iter().map(|r| r.kwh).fold(0.0, f64::max);
+    for r in rows {
+        let _ = writeln!(
+            s,
+            "{:<10} {:>7.2} {:>5} {:>6} {:>5}  {}",
+            r.day.get(..10).unwrap_or(&r.day),
+            r.kwh,
+            pct(r.coverage),
+            r.peak_w.map_or("?".into(), |p| p.to_string()),
+            minutes(r.over_cap_seconds),
+            bar(r.kwh, max)
+        );
+    }
+}
+
+/// A year: one line per month that has days.
+fn render_months(s: &mut String, rows: &[DayRow]) {
+    let _ = writeln!(
+        s,
+        "{:<7} {:>4} {:>8} {:>6} {:>6} {:>5}  energy",
+        "month", "days", "kWh", "kWh/d", "peak W", "over"
+    );
+    let mut months: Vec<(String, Vec<&DayRow>)> = Vec::new();
+    for r in rows {
+        let m = r.day.get(..7).unwrap_or(&r.day).to_string();
+        match months.last_mut() {
+            Some((k, v)) if *k == m => v.push(r),
+            _ => months.push((m, vec![r])),
+        }
+    }
+    let sums: Vec<f64> = months
+        .iter()
+        .map(|(_, v)| v.iter().map(|r| r.kwh).sum())
+        .collect();
+    let max = sums.iter().copied().fold(0.0, f64::max);
+    for ((m, v), sum) in months.iter().zip(&sums) {
+        let peak = v.iter().filter_map(|r| r.peak_w).max();
+        let over: Option<i64> = v.iter().map(|r| r.over_cap_seconds).sum();
+        let _ = writeln!(
+            s,
+            "{:<7} {:>4} {:>8.2} {:>6.2} {:>6} {:>5}  {}",
+            m,
+            v.len(),
+            sum,
+            sum / v.len() as f64,
+            peak.map_or("?".into(), |p| p.to_string()),
+            minutes(over),
+            bar(*sum, max)
+        );
+    }
 }
 
 pub fn report(cfg: &Config, period: Period) -> Outcome {
