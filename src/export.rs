@@ -81,41 +81,7 @@ impl<W: Write> RowWriter<W> {
                 }
                 Field::Null if self.format == Format::Json => l.extend_from_slice(b"null"),
                 Field::Null => {}
-                Field::Text(t) => {
-                    let needs = self.format == Format::Json
-                        || t.iter().any(|c| matches!(c, b',' | b'"' | b'\n' | b'\r'));
-                    if needs {
-                        l.push(b'"');
-                        match self.format {
-                            // RFC 4180: only the quote is escaped, by doubling.
-                            Format::Csv => {
-                                for c in t.iter() {
-                                    if *c == b'"' {
-                                        l.push(b'"');
-                                    }
-                                    l.push(*c);
-                                }
-                            }
-                            Format::Json => {
-                                for c in t.iter() {
-                                    match c {
-                                        b'"' | b'\\' => {
-                                            l.push(b'\\');
-                                            l.push(*c);
-                                        }
-                                        c if *c < 0x20 => {
-                                            let _ = write!(l, "\\u{:04x}", c);
-                                        }
-                                        c => l.push(*c),
-                                    }
-                                }
-                            }
-                        }
-                        l.push(b'"');
-                    } else {
-                        l.extend_from_slice(t);
-                    }
-                }
+                Field::Text(t) => push_text(l, t, self.format),
             }
         }
         l.push(if self.format == Format::Json {
@@ -135,6 +101,34 @@ impl<W: Write> RowWriter<W> {
         self.out.flush()?;
         Ok(self.rows)
     }
+}
+
+/// A text field: as it is in CSV unless it holds a separator, a quote or a
+/// line break (then quoted, RFC 4180: only the quote is escaped, by
+/// doubling); always quoted and escaped in JSON.
+fn push_text(l: &mut Vec<u8>, t: &[u8], format: Format) {
+    let needs =
+        format == Format::Json || t.iter().any(|c| matches!(c, b',' | b'"' | b'\n' | b'\r'));
+    if !needs {
+        l.extend_from_slice(t);
+        return;
+    }
+    l.push(b'"');
+    for c in t.iter() {
+        match (format, c) {
+            (Format::Csv, b'"') => l.extend_from_slice(b"\"\""),
+            (Format::Csv, c) => l.push(*c),
+            (Format::Json, b'"' | b'\\') => {
+                l.push(b'\\');
+                l.push(*c);
+            }
+            (Format::Json, c) if *c < 0x20 => {
+                let _ = write!(l, "\\u{:04x}", c);
+            }
+            (Format::Json, c) => l.push(*c),
+        }
+    }
+    l.push(b'"');
 }
 
 fn out_err(e: io::Error) -> Failure {
