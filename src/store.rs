@@ -333,29 +333,7 @@ impl Store {
         migrate(&tx).map_err(f)?;
         tx.execute("DELETE FROM mcce_bucket WHERE day = ?1", [day])
             .map_err(f)?;
-        tx.execute(
-            "INSERT OR REPLACE INTO mcce_day (day, kwh, energy_wh, coverage, samples, peak_w, peak_at,
-                 min_w, over_cap_seconds, gaps, skipped_lines, bucket_minutes, source, outside,
-                 duplicates)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 'mcce', ?13, ?14)",
-            params![
-                day,
-                stats.kwh(),
-                stats.energy_wh,
-                (stats.coverage() * 10_000.0).round() / 10_000.0,
-                stats.samples as i64,
-                stats.peak.map(|p| i64::from(p.watts)),
-                stats.peak.map(|p| local_label(p.ts)),
-                stats.min_watts.map(i64::from),
-                stats.over_cap_seconds,
-                i64::from(stats.gaps),
-                raw.skipped as i64,
-                i64::from(bucket_minutes),
-                stats.outside as i64,
-                stats.duplicates as i64,
-            ],
-        )
-        .map_err(f)?;
+        insert_day(&tx, day, stats, raw, bucket_minutes).map_err(f)?;
         tx.execute_batch(RAW_SCHEMA).map_err(f)?;
         tx.execute(
             "INSERT OR REPLACE INTO mcce_raw (day, bytes, lines, skipped) VALUES (?1, ?2, ?3, ?4)",
@@ -367,25 +345,7 @@ impl Store {
             ],
         )
         .map_err(f)?;
-        {
-            let mut ins = tx
-                .prepare(
-                    "INSERT INTO mcce_bucket (day, seq, start, label, mean_w, samples)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                )
-                .map_err(f)?;
-            for b in buckets {
-                ins.execute(params![
-                    day,
-                    i64::from(b.index),
-                    b.start,
-                    local_label(b.start),
-                    b.mean_watts,
-                    i64::from(b.samples)
-                ])
-                .map_err(f)?;
-            }
-        }
+        insert_buckets(&tx, day, buckets).map_err(f)?;
         tx.execute_batch(&day_view(day)).map_err(f)?;
         tx.commit().map_err(f)
     }
@@ -452,14 +412,14 @@ impl Store {
         let f = |e| StoreError::sql(&self.path, e);
         let io = |e: std::io::Error| StoreError::new(Trouble::Output, format!("output: {e}"));
         if self.is_ours()? {
-            let mut st = self
+            let mut stmt = self
                 .conn
                 .prepare(
                     "SELECT day, start, label, mean_w, samples FROM mcce_bucket
                      WHERE day BETWEEN ?1 AND ?2 ORDER BY day, seq",
                 )
                 .map_err(f)?;
-            let mut rows = st.query([from, to]).map_err(f)?;
+            let mut rows = stmt.query([from, to]).map_err(f)?;
             while let Some(r) = rows.next().map_err(f)? {
                 let label: String = r.get(2).map_err(f)?;
                 let start: Option<i64> = r.get(1).map_err(f)?;
@@ -474,7 +434,19 @@ impl Store {
             }
             return Ok(());
         }
-        // The original layout: read the per-day tables as pwrApp does.
+        self.legacy_buckets(from, to, each)
+    }
+
+    /// [`Store::buckets`] from a file of the original layout: the per-day
+    /// tables, read as pwrApp does.
+    fn legacy_buckets(
+        &self,
+        from: &str,
+        to: &str,
+        each: &mut dyn FnMut(BucketRow) -> std::io::Result<()>,
+    ) -> Result<(), StoreError> {
+        let f = |e| StoreError::sql(&self.path, e);
+        let io = |e: std::io::Error| StoreError::new(Trouble::Output, format!("output: {e}"));
         let mut names = self
             .conn
             .prepare("SELECT name FROM sqlite_master WHERE type IN ('table','view') AND name BETWEEN ?1 AND ?2 ORDER BY name")
@@ -488,14 +460,14 @@ impl Store {
             .filter(|n| is_day_name(n))
             .collect();
         for day in days {
-            let mut st = self
+            let mut stmt = self
                 .conn
                 .prepare(&format!(
                     "SELECT \"index\", \"Wh\" FROM {} ORDER BY rowid",
                     ident(&day)
                 ))
                 .map_err(f)?;
-            let mut rows = st.query([]).map_err(f)?;
+            let mut rows = stmt.query([]).map_err(f)?;
             while let Some(r) = rows.next().map_err(f)? {
                 let label: String = r.get(0).map_err(f)?;
                 each(BucketRow {
@@ -527,6 +499,62 @@ pub struct DayRow {
     /// digest left out (unknown for days stored before layout 2).
     pub outside: Option<i64>,
     pub duplicates: Option<i64>,
+}
+
+/// The day's facts into `mcce_day`.
+fn insert_day(
+    tx: &rusqlite::Transaction<'_>,
+    day: &str,
+    stats: &DayStats,
+    raw: &RawFile,
+    bucket_minutes: u32,
+) -> rusqlite::Result<()> {
+    tx.execute(
+        "INSERT OR REPLACE INTO mcce_day (day, kwh, energy_wh, coverage, samples, peak_w, peak_at,
+             min_w, over_cap_seconds, gaps, skipped_lines, bucket_minutes, source, outside,
+             duplicates)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 'mcce', ?13, ?14)",
+        params![
+            day,
+            stats.kwh(),
+            stats.energy_wh,
+            (stats.coverage() * 10_000.0).round() / 10_000.0,
+            stats.samples as i64,
+            stats.peak.map(|p| i64::from(p.watts)),
+            stats.peak.map(|p| local_label(p.ts)),
+            stats.min_watts.map(i64::from),
+            stats.over_cap_seconds,
+            i64::from(stats.gaps),
+            raw.skipped as i64,
+            i64::from(bucket_minutes),
+            stats.outside as i64,
+            stats.duplicates as i64,
+        ],
+    )?;
+    Ok(())
+}
+
+/// The day's buckets into `mcce_bucket`.
+fn insert_buckets(
+    tx: &rusqlite::Transaction<'_>,
+    day: &str,
+    buckets: &[Bucket],
+) -> rusqlite::Result<()> {
+    let mut ins = tx.prepare(
+        "INSERT INTO mcce_bucket (day, seq, start, label, mean_w, samples)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?;
+    for b in buckets {
+        ins.execute(params![
+            day,
+            i64::from(b.index),
+            b.start,
+            local_label(b.start),
+            b.mean_watts,
+            i64::from(b.samples)
+        ])?;
+    }
+    Ok(())
 }
 
 #[derive(Debug, Clone, PartialEq)]
