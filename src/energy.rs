@@ -73,7 +73,7 @@ pub fn round2(x: f64) -> f64 {
 
 /// Digests one day. `samples` may be in any order and hold repeats.
 pub fn digest_day(samples: &[Sample], p: &DayParams) -> (DayStats, Vec<Bucket>) {
-    let mut st = DayStats {
+    let mut stats = DayStats {
         day_seconds: p.end - p.start,
         ..DayStats::default()
     };
@@ -82,21 +82,27 @@ pub fn digest_day(samples: &[Sample], p: &DayParams) -> (DayStats, Vec<Bucket>) 
         .copied()
         .filter(|s| (p.start..p.end).contains(&s.ts))
         .collect();
-    st.outside = (samples.len() - day.len()) as u64;
+    stats.outside = (samples.len() - day.len()) as u64;
     day.sort_by_key(|s| s.ts); // stable: the first of repeated stamps wins
     let before = day.len();
     day.dedup_by_key(|s| s.ts);
-    st.duplicates = (before - day.len()) as u64;
-    st.samples = day.len() as u64;
+    stats.duplicates = (before - day.len()) as u64;
+    stats.samples = day.len() as u64;
+    if day.is_empty() {
+        stats.gaps = 1;
+        return (stats, Vec::new());
+    }
+    measure(&day, p, &mut stats);
+    (stats, buckets(&day, p))
+}
 
+/// Energy, coverage, gaps, peak, minimum and time over the cap of a day's
+/// samples (sorted, one per stamp, at least one).
+fn measure(day: &[Sample], p: &DayParams, stats: &mut DayStats) {
     let max_gap = i64::from(p.max_gap_seconds);
     let poll = i64::from(p.poll_seconds);
-    let Some(first) = day.first() else {
-        st.gaps = 1;
-        return (st, Vec::new());
-    };
-    if first.ts - p.start > max_gap {
-        st.gaps += 1;
+    if day[0].ts - p.start > max_gap {
+        stats.gaps += 1;
     }
     let mut energy_ws: f64 = 0.0;
     for (i, s) in day.iter().enumerate() {
@@ -105,25 +111,29 @@ pub fn digest_day(samples: &[Sample], p: &DayParams) -> (DayStats, Vec<Bucket>) 
         let covered = if dt <= max_gap {
             dt
         } else {
-            st.gaps += 1;
+            stats.gaps += 1;
             poll.min(dt)
         };
-        st.covered_seconds += covered;
+        stats.covered_seconds += covered;
         energy_ws += f64::from(s.watts) * covered as f64;
         if s.watts >= p.cap_watts {
-            st.over_cap_seconds += covered;
+            stats.over_cap_seconds += covered;
         }
-        if st.peak.is_none_or(|pk| s.watts > pk.watts) {
-            st.peak = Some(*s);
+        if stats.peak.is_none_or(|pk| s.watts > pk.watts) {
+            stats.peak = Some(*s);
         }
-        st.min_watts = Some(st.min_watts.map_or(s.watts, |m| m.min(s.watts)));
+        stats.min_watts = Some(stats.min_watts.map_or(s.watts, |m| m.min(s.watts)));
     }
-    st.energy_wh = energy_ws / 3600.0;
+    stats.energy_wh = energy_ws / 3600.0;
+}
 
+/// The means of a day's samples (sorted) per `bucket_seconds`; a bucket
+/// without samples is left out.
+fn buckets(day: &[Sample], p: &DayParams) -> Vec<Bucket> {
     let width = i64::from(p.bucket_seconds.max(1));
     let mut buckets: Vec<Bucket> = Vec::new();
     let mut sum: u64 = 0;
-    for s in &day {
+    for s in day {
         let index = ((s.ts - p.start) / width) as u32;
         if buckets.last().is_none_or(|b| b.index != index) {
             close(&mut buckets, sum);
@@ -140,7 +150,7 @@ pub fn digest_day(samples: &[Sample], p: &DayParams) -> (DayStats, Vec<Bucket>) 
         sum += u64::from(s.watts);
     }
     close(&mut buckets, sum);
-    (st, buckets)
+    buckets
 }
 
 /// Gathers one day's samples from a stream in bounded memory, for a day
