@@ -135,3 +135,6 @@ for mib in 1 16; do
 	python3 -c 'import sys; n = int(sys.argv[1]) << 20; sys.stdout.buffer.write(b"S0222" * (n // 5) + b"S0222\x30\x0c1S03")' "$mib" > "$work/markers"
 	timed "decode $mib MiB of start markers without an end" "$bin" decode < "$work/markers"
 done
+
+# --- serve -----------------------------------------------------------------------
+"$top/bench/serve.sh" "$bin"

@@ -20,6 +20,7 @@ sim_pid=""
 cleanup() {
 	if [ -n "$sim_pid" ]; then kill "$sim_pid" 2>/dev/null || true; fi
 	pkill -f "^/usr/bin/mcce run" 2>/dev/null || true
+	if [ -f "$root/run/mcce-serve.pid" ]; then kill "$(cat "$root/run/mcce-serve.pid")" 2>/dev/null || true; fi
 	pkill -x syslogd 2>/dev/null || true
 	sleep 0.2
 	umount -R -l "$root/dev" "$root/proc" "$root/sys/class" 2>/dev/null || true
@@ -51,6 +52,7 @@ cp "$(command -v busybox)" "$root/bin/busybox"
 chroot "$root" /bin/busybox --install -s
 cp -a "$top/overlay/." "$root/"
 install -m 0755 "$top/buildroot-package/package/mcce/S90mcce" "$root/etc/init.d/S90mcce"
+install -m 0755 "$top/buildroot-package/package/mcce/S91mcce-serve" "$root/etc/init.d/S91mcce-serve"
 install -m 0755 "$bin" "$root/usr/bin/mcce"
 
 # Users and groups as Buildroot's mkusers makes them from MCCE_USERS.
@@ -83,6 +85,8 @@ install -D -m 0600 -o 0 -g 0 "$top/buildroot-package/package/mcce/mcce.crontab" 
 	"$root/etc/cron/crontabs/mcce"
 # Edit /etc/mcce.conf as a user would: a faster poll for this test.
 sed -i 's/^POLL_SECONDS=.*/POLL_SECONDS=1/; s/^REPLY_TIMEOUT_MS=.*/REPLY_TIMEOUT_MS=500/' "$root/etc/mcce.conf"
+# mcce serve on loopback only, on a port of its own.
+sed -i 's/^SERVE_LISTEN=.*/SERVE_LISTEN=127.0.0.1:18396/' "$root/etc/mcce.conf"
 
 # --- Devices, /proc, the fake GPIO tree, the meter --------------------------
 mount -t tmpfs -o mode=0755 none "$root/dev"
@@ -189,6 +193,21 @@ kwh=$(sqlite3 "$db" "select \"kWh\" from avg where \"index\" = '$yesterday'")
 if [ "$rows" != 96 ] || [ "$kwh" = "" ] || [ "$kwh" = 0.0 ]; then fail "database content: $rows rows, kWh '$kwh'"; fi
 wait_for 5 "digest line in syslog" grep -q "mcce-digest: $yesterday: .* 100.0 % covered" "$root/var/log/messages"
 pass "crontab command ($cmd) digests yesterday: $kwh kWh, $rows buckets, logged to syslog"
+
+# --- S91mcce-serve: the page and API over yesterday's database ----------------
+out=$(chroot "$root" /etc/init.d/S91mcce-serve start)
+[ "$out" = "Starting mcce-serve: OK" ] || fail "S91mcce-serve start said: $out"
+spid=$(cat "$root/run/mcce-serve.pid")
+[ "$(stat -c %u "/proc/$spid")" = 100 ] || fail "mcce serve does not run as user mcce"
+days_json() { curl -sf "http://127.0.0.1:18396/api/days?from=$yesterday&to=$yesterday"; }
+serve_up() { days_json > /dev/null; }
+wait_for 5 "mcce serve answering" serve_up
+days_json | grep -q "\"date\":\"$yesterday\",\"kwh\":$kwh," || fail "serve: $(days_json)"
+out=$(chroot "$root" /etc/init.d/S91mcce-serve stop)
+said "$out" "Stopping mcce-serve: OK" || fail "S91mcce-serve stop said: $out"
+[ ! -d "/proc/$spid" ] || fail "mcce serve still running after stop returned"
+[ ! -e "$root/run/mcce-serve.pid" ] || fail "serve pidfile left behind"
+pass "S91mcce-serve start/stop: mcce serve as user mcce answers /api/days with yesterday's $kwh kWh"
 
 # busybox crond reads the crontab without complaint.
 timeout 3 chroot "$root" crond -f -l 0 -L /tmp/crond.log -c /etc/cron/crontabs || true

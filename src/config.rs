@@ -74,6 +74,10 @@ pub struct Config {
     /// Log once when free space on DATA_DIR's file system falls below this
     /// percentage (0: never).
     pub low_space_percent: u32,
+    /// `mcce serve`: address and port to listen on.
+    pub serve_listen: std::net::SocketAddr,
+    /// `mcce serve`: client networks answered; others get 403.
+    pub serve_allow: Vec<crate::serve::allow::Net>,
 }
 
 impl Default for Config {
@@ -98,6 +102,9 @@ impl Default for Config {
             db_busy_timeout_seconds: 10,
             log_level: log::Level::Info,
             low_space_percent: crate::space::DEFAULT_LOW_PERCENT,
+            serve_listen: std::net::SocketAddr::from(([0, 0, 0, 0], 8080)),
+            serve_allow: crate::serve::allow::parse_list(crate::serve::allow::DEFAULT)
+                .expect("the default list parses"),
         }
     }
 }
@@ -127,6 +134,8 @@ pub const KEYS: &[&str] = &[
     "DB_BUSY_TIMEOUT_SECONDS",
     "LOG_LEVEL",
     "LOW_SPACE_PERCENT",
+    "SERVE_LISTEN",
+    "SERVE_ALLOW",
 ];
 
 /// Where a bad setting came from, so the message points at what to edit.
@@ -342,6 +351,12 @@ impl Config {
                     }
                 }
             }
+            "SERVE_LISTEN" => {
+                self.serve_listen = value
+                    .parse()
+                    .map_err(|_| format!("'{value}' is not ADDRESS:PORT (e.g. 0.0.0.0:8080)"))?
+            }
+            "SERVE_ALLOW" => self.serve_allow = crate::serve::allow::parse_list(value)?,
             _ => return Err(unknown_key_message(key)),
         }
         Ok(())

@@ -206,6 +206,11 @@ impl DayCollector {
         self.latest
     }
 
+    /// The samples kept, in the order pushed (for `mcce serve`'s curves).
+    pub fn into_samples(self) -> Vec<Sample> {
+        self.samples
+    }
+
     /// Digests what was gathered; `p` must describe the same day.
     pub fn finish(self, p: &DayParams) -> (DayStats, Vec<Bucket>) {
         debug_assert_eq!((p.start, p.end), (self.start, self.end));

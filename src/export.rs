@@ -259,6 +259,19 @@ fn days<W: Write>(cfg: &Config, from: Date, to: Date, format: Format, out: W) ->
     Ok(())
 }
 
+/// The first day with data: the oldest day file or yearly database (the
+/// default start of an export).
+pub fn earliest(cfg: &Config) -> Option<Date> {
+    let first_file = list_days(&cfg.days_dir()).ok()?.into_iter().next();
+    let first_db = (2000..=2099)
+        .find(|y| cfg.database_for_year(*y).exists())
+        .and_then(|y| Date::from_calendar_date(y, time::Month::January, 1).ok());
+    match (first_file, first_db) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -93,7 +93,10 @@ impl Options for Args {
 pub fn run(a: Args) -> Outcome {
     let cfg = Config::read(a.config.as_deref())?;
     let today = localtime::today();
-    let from = a.from.or_else(|| earliest(&cfg)).unwrap_or(today);
+    let from = a
+        .from
+        .or_else(|| crate::export::earliest(&cfg))
+        .unwrap_or(today);
     let to = a.to.unwrap_or(today);
     crate::export::export(
         &cfg,
@@ -103,19 +106,4 @@ pub fn run(a: Args) -> Outcome {
         a.format,
         &mut crate::output::Stdout::lock(),
     )
-}
-
-/// The first day with data: the oldest day file or yearly database.
-fn earliest(cfg: &Config) -> Option<Date> {
-    let first_file = crate::daylog::list_days(&cfg.days_dir())
-        .ok()?
-        .into_iter()
-        .next();
-    let first_db = (2000..=2099)
-        .find(|y| cfg.database_for_year(*y).exists())
-        .and_then(|y| Date::from_calendar_date(y, time::Month::January, 1).ok());
-    match (first_file, first_db) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    }
 }

@@ -20,6 +20,7 @@ pub mod gpio;
 pub mod read;
 pub mod report;
 pub mod run;
+pub mod serve;
 mod setup;
 pub mod sim;
 pub mod status;
@@ -43,6 +44,7 @@ Commands:
   digest    store complete days in the yearly SQLite databases
   export    history as CSV or JSON on stdout
   report    a month or a year in the terminal
+  serve     the live page, JSON and Prometheus metrics over HTTP
   help      this text; `mcce <command> --help` for a command's options
 
 Options: -h, --help   -V, --version
@@ -64,6 +66,7 @@ pub enum Command {
     Digest(digest::Args),
     Export(export::Args),
     Report(report::Args),
+    Serve(serve::Args),
 }
 
 /// Reads a command line (without the program's name).
@@ -99,6 +102,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, Failur
         "digest" => then(&mut p, Command::Digest),
         "export" => then(&mut p, Command::Export),
         "report" => then(&mut p, Command::Report),
+        "serve" => then(&mut p, Command::Serve),
         other => Err(usage(format!("unknown command '{other}'"))),
     }
 }
@@ -125,6 +129,7 @@ pub fn execute(cmd: Command) -> Outcome {
         Command::Digest(a) => digest::run(a),
         Command::Export(a) => export::run(a),
         Command::Report(a) => report::run(a),
+        Command::Serve(a) => serve::run(a),
     }
 }
 

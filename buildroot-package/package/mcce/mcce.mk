@@ -71,4 +71,17 @@ define MCCE_INSTALL_INIT_SYSTEMD
 		$(TARGET_DIR)/usr/lib/systemd/system/mcce-digest.timer
 endef
 
+ifeq ($(BR2_PACKAGE_MCCE_SERVE),y)
+define MCCE_INSTALL_SERVE_INIT_SYSV
+	$(INSTALL) -D -m 0755 $(MCCE_PKGDIR)/S91mcce-serve \
+		$(TARGET_DIR)/etc/init.d/S91mcce-serve
+endef
+MCCE_POST_INSTALL_TARGET_HOOKS += $(if $(BR2_INIT_SYSTEMD),,MCCE_INSTALL_SERVE_INIT_SYSV)
+define MCCE_INSTALL_SERVE_INIT_SYSTEMD
+	$(INSTALL) -D -m 0644 $(MCCE_PKGDIR)/mcce-serve.service \
+		$(TARGET_DIR)/usr/lib/systemd/system/mcce-serve.service
+endef
+MCCE_POST_INSTALL_TARGET_HOOKS += $(if $(BR2_INIT_SYSTEMD),MCCE_INSTALL_SERVE_INIT_SYSTEMD)
+endif
+
 $(eval $(cargo-package))

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# `mcce serve` under load (called by bench/run.sh, or alone):
+#   bench/serve.sh [BINARY]   (default target/release/mcce)
+# wrk with 1 and 64 connections for /api/now and a full day's raw JSON
+# (17 280 samples) — the same day again (served from the one-day cache, as
+# for several pages showing today) and two days in turn (rendered every
+# time); serve's peak RSS; its CPU while idle afterwards.
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+bin=$(realpath "${1:-$top/target/release/mcce}")
+command -v wrk > /dev/null || { echo "serve: wrk not installed (apt-get install wrk), skipped"; exit 0; }
+work=$(mktemp -d /tmp/mcce-bench-serve.XXXXXX)
+pid=""
+cleanup() {
+	if [ -n "$pid" ]; then kill "$pid" 2> /dev/null || true; fi
+	rm -rf "$work"
+}
+trap cleanup EXIT
+export TZ=Europe/Rome
+port=18394
+mkdir -p "$work/data/days"
+cat > "$work/mcce.conf" <<CONF
+DATA_DIR=$work/data
+RUN_DIR=$work
+DATABASE_URL=$work/db/pwr
+SERVE_LISTEN=127.0.0.1:$port
+CONF
+for day in 2025-06-15 2025-06-16; do
+	start=$(date -d "$day 00:00" +%s)
+	awk -v s="$start" 'BEGIN { for (t = s; t < s + 86400; t += 5) printf "%d %d\n", t, 300 + int(t / 5) % 4000 }' \
+		> "$work/data/days/$day"
+done
+"$bin" digest -c "$work/mcce.conf" > /dev/null
+now=$(date +%s)
+printf 'pid=1\nupdated=%s\nreading_at=%s\nwatts=1234\nmeter=ok\nalarm=off\nrecording=ok\npolls=ok:1\n' "$now" "$now" > "$work/status"
+"$bin" serve -c "$work/mcce.conf" 2> "$work/serve.log" &
+pid=$!
+for _ in $(seq 50); do grep -qs serving "$work/serve.log" && break; sleep 0.1; done
+
+# Two days asked in turn: every request renders its day anew (the server
+# keeps only the last day rendered), the worst case.
+cat > "$work/alternate.lua" <<'LUA'
+local n = 0
+request = function()
+	n = n + 1
+	return wrk.format("GET", (n % 2 == 0) and "/api/day/2025-06-15" or "/api/day/2025-06-16")
+end
+LUA
+load() { # label, connections, path [wrk options]
+	local rps
+	rps=$(wrk -t "$(( $2 < 2 ? 1 : 2 ))" -c "$2" -d 10s "${@:4}" "http://127.0.0.1:$port$3" | awk '/^Requests\/sec/ { print $2 }')
+	printf 'serve %s, %d connection(s): %s requests/s\n' "$1" "$2" "$rps"
+}
+load "/api/now" 1 /api/now
+load "/api/now" 64 /api/now
+bytes=$(curl -s "http://127.0.0.1:$port/api/day/2025-06-15" | wc -c)
+load "/api/day raw ($bytes bytes)" 1 /api/day/2025-06-15
+load "/api/day raw ($bytes bytes)" 64 /api/day/2025-06-15
+load "/api/day raw, two days in turn (rendered every time)" 1 / -s "$work/alternate.lua"
+load "/api/day raw, two days in turn (rendered every time)" 64 / -s "$work/alternate.lua"
+hwm=$(awk '/^VmHWM/ { print $2 }' "/proc/$pid/status")
+cpu0=$(cat "/proc/$pid"/task/*/schedstat | awk '{ s += $1 } END { printf "%d", s }')
+sleep 10
+cpu1=$(cat "/proc/$pid"/task/*/schedstat | awk '{ s += $1 } END { printf "%d", s }')
+awk -v h="$hwm" -v c="$((cpu1 - cpu0))" 'BEGIN {
+	printf "serve: peak RSS under that load %.2f MiB; CPU over 10 s idle afterwards: %d ns\n", h / 1024, c
+}'

@@ -1,0 +1,660 @@
+//! The JSON endpoints and the CSV download. Readers only: the status file,
+//! the day files, the yearly databases opened read-only.
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use time::Date;
+
+use crate::clock::system_wall;
+use crate::config::Config;
+use crate::daylog::{DayReader, LEGACY_PERIOD_SECONDS, day_path, list_days};
+use crate::energy::{DayCollector, DayParams, DayStats, Sample, digest_day};
+use crate::exit::{self, Failure};
+use crate::export::{Format, Resolution};
+use crate::http::{Body, Request, Response, push_json_str};
+use crate::localtime::{date_name, local_date, local_day_bounds, local_label, parse_date};
+use crate::status::Status;
+use crate::store::Store;
+
+const JSON: &str = "application/json";
+
+/// Longest wait for a database lock: short, the page can ask again.
+const BUSY: Duration = Duration::from_secs(2);
+
+fn json(body: Vec<u8>) -> Response {
+    Response::new(200, JSON, Body::Bytes(body)).header("Cache-Control", "no-store")
+}
+
+fn opt_num<T: std::fmt::Display>(out: &mut Vec<u8>, v: Option<T>) {
+    match v {
+        Some(v) => {
+            let _ = write!(out, "{v}");
+        }
+        None => out.extend_from_slice(b"null"),
+    }
+}
+
+/// Appends `n` in decimal: the raw day has 34 560 numbers to write, and
+/// `write!` spends most of the response's time on them.
+fn push_int(out: &mut Vec<u8>, n: i64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    let mut v = n.unsigned_abs();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    if n < 0 {
+        out.push(b'-');
+    }
+    out.extend_from_slice(&digits[i..]);
+}
+
+fn real(out: &mut Vec<u8>, x: f64) {
+    if x.is_finite() {
+        let _ = write!(out, "{x}");
+    } else {
+        out.extend_from_slice(b"null");
+    }
+}
+
+/// What the daemon last published, and whether it is current.
+pub(super) struct Live {
+    pub status: Option<Status>,
+    pub now: i64,
+    /// The daemon updated its status within three polls.
+    pub running: bool,
+    /// Running, the last sample is recent and was written to its day file.
+    pub recording: bool,
+}
+
+pub(super) fn live(cfg: &Config) -> Live {
+    let now = system_wall();
+    let status = Status::read(&cfg.run_dir).ok();
+    let stale = i64::from(cfg.poll_seconds).max(10) * 3;
+    let running = status.as_ref().is_some_and(|s| now - s.updated <= stale);
+    let recording = running
+        && status.as_ref().is_some_and(|s| {
+            s.recording == crate::status::Recording::Ok
+                && s.last_reading.is_some_and(|r| now - r.ts <= stale)
+        });
+    Live {
+        status,
+        now,
+        running,
+        recording,
+    }
+}
+
+/// `/api/now`: the live reading and states, from the status file alone (it
+/// is asked every few seconds by every open page).
+pub(super) fn now(cfg: &Config) -> Response {
+    let l = live(cfg);
+    let mut o = Vec::with_capacity(256);
+    let daemon = match (&l.status, l.running) {
+        (None, _) => "absent",
+        (Some(_), true) => "running",
+        (Some(_), false) => "stale",
+    };
+    let s = l.status.as_ref();
+    let reading = s.and_then(|s| s.last_reading);
+    let _ = write!(
+        o,
+        "{{\"now\":{},\"daemon\":\"{daemon}\",\"updated\":",
+        l.now
+    );
+    opt_num(&mut o, s.map(|s| s.updated));
+    o.extend_from_slice(b",\"watts\":");
+    opt_num(&mut o, reading.map(|r| r.watts));
+    o.extend_from_slice(b",\"reading_at\":");
+    opt_num(&mut o, reading.map(|r| r.ts));
+    o.extend_from_slice(b",\"meter\":");
+    match s {
+        Some(s) => push_json_str(&mut o, s.meter.word()),
+        None => o.extend_from_slice(b"null"),
+    }
+    o.extend_from_slice(b",\"alarm\":");
+    match s {
+        Some(s) => push_json_str(&mut o, s.alarm.word()),
+        None => o.extend_from_slice(b"null"),
+    }
+    let _ = writeln!(
+        o,
+        ",\"recording\":{},\"alarm_watts\":{},\"poll_seconds\":{},\"today\":\"{}\"}}",
+        l.recording,
+        cfg.alarm_watts,
+        cfg.poll_seconds,
+        date_name(local_date(l.now))
+    );
+    json(o)
+}
+
+fn bad(msg: String) -> Response {
+    Response::error(400, &msg)
+}
+
+fn date_param(req: &Request, name: &str) -> Result<Option<Date>, Response> {
+    match req.param(name) {
+        None | Some("") => Ok(None),
+        Some(v) => parse_date(v)
+            .map(Some)
+            .ok_or_else(|| bad(format!("{name}: expected a date YYYY-MM-DD"))),
+    }
+}
+
+fn failure_response(f: Failure) -> Response {
+    if f.code == exit::TEMPFAIL {
+        Response::error(
+            503,
+            &format!("{} (the digest is writing; try again)", f.message),
+        )
+        .header("Retry-After", "1")
+    } else {
+        Response::error(500, &f.message)
+    }
+}
+
+fn store_response(e: crate::store::StoreError) -> Response {
+    match e.trouble {
+        crate::store::Trouble::Busy => Response::error(
+            503,
+            &format!("{} (the digest is writing; try again)", e.message),
+        )
+        .header("Retry-After", "1"),
+        _ => Response::error(500, &e.message),
+    }
+}
+
+fn open_year(cfg: &Config, year: i32) -> Result<Option<Store>, Response> {
+    let path = cfg.database_for_year(year);
+    if !path.exists() {
+        return Ok(None);
+    }
+    let busy = BUSY.min(Duration::from_secs(u64::from(cfg.db_busy_timeout_seconds)));
+    Store::open_read(&path, busy)
+        .map(Some)
+        .map_err(store_response)
+}
+
+/// True while the digest has a write transaction open on `year`'s file
+/// (its rollback journal exists): what we read may be replaced shortly.
+fn digest_running(cfg: &Config, year: i32) -> bool {
+    let mut p = cfg.database_for_year(year).into_os_string();
+    p.push("-journal");
+    PathBuf::from(p).exists()
+}
+
+/// The samples of `date`'s day file that belong to the day (one per
+/// second at most, as the digest keeps them), `None` when there is no file.
+fn day_file(cfg: &Config, date: Date) -> Result<Option<(Vec<Sample>, bool)>, Response> {
+    let path = day_path(&cfg.days_dir(), date);
+    let (start, end) = local_day_bounds(date);
+    let fail =
+        |e: std::io::Error| Response::error(500, &format!("day file {}: {e}", date_name(date)));
+    let mut reader = match DayReader::open(&path, start) {
+        Ok(r) => r,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(fail(e)),
+    };
+    let mut day = DayCollector::new(start, end);
+    while let Some(s) = reader.next_sample().map_err(fail)? {
+        day.push(s);
+    }
+    Ok(Some((day.into_samples(), reader.stats.legacy)))
+}
+
+/// Facts of a day from its samples, by the digest's rule; a day still
+/// running ends now.
+fn day_stats(
+    cfg: &Config,
+    date: Date,
+    samples: &[Sample],
+    legacy: bool,
+    now: i64,
+) -> (DayStats, Vec<crate::energy::Bucket>, i64) {
+    let (start, end) = local_day_bounds(date);
+    let end = if (start..end).contains(&now) {
+        now.max(start + 1)
+    } else {
+        end
+    };
+    let p = DayParams {
+        start,
+        end,
+        poll_seconds: if legacy {
+            LEGACY_PERIOD_SECONDS as u32
+        } else {
+            cfg.poll_seconds
+        },
+        max_gap_seconds: cfg.max_gap_seconds,
+        cap_watts: cfg.alarm_watts,
+        bucket_seconds: cfg.min_time_res * 60,
+    };
+    let (st, b) = digest_day(samples, &p);
+    (st, b, end)
+}
+
+fn push_stats(o: &mut Vec<u8>, st: &DayStats) {
+    o.extend_from_slice(b"\"kwh\":");
+    real(o, st.kwh());
+    o.extend_from_slice(b",\"coverage\":");
+    real(o, (st.coverage() * 10_000.0).round() / 10_000.0);
+    let _ = write!(o, ",\"samples\":{},\"peak_w\":", st.samples);
+    opt_num(o, st.peak.map(|p| p.watts));
+    o.extend_from_slice(b",\"peak_at\":");
+    match st.peak {
+        Some(p) => push_json_str(o, &local_label(p.ts)),
+        None => o.extend_from_slice(b"null"),
+    }
+    let _ = write!(
+        o,
+        ",\"over_cap_seconds\":{},\"gaps\":{}",
+        st.over_cap_seconds, st.gaps
+    );
+}
+
+/// `/api/day/YYYY-MM-DD?resolution=raw|bucket`: `t` (Unix seconds) and `w`
+/// (watts) as two arrays, the shape a chart wants.
+pub(super) fn day(cfg: &Config, name: &str, req: &Request) -> Result<Response, Response> {
+    let date = parse_date(name).ok_or_else(|| Response::error(404, "no such page"))?;
+    let now = system_wall();
+    let raw = match req.param("resolution") {
+        None | Some("") | Some("raw") => true,
+        Some("bucket") => false,
+        Some(_) => return Err(bad("resolution: expected raw or bucket".into())),
+    };
+    let (start, end) = local_day_bounds(date);
+    let running = digest_running(cfg, date.year());
+    let mut head = Vec::with_capacity(512);
+    let _ = write!(
+        head,
+        "{{\"date\":\"{}\",\"resolution\":\"{}\",\"start\":{start},\"end\":{end},",
+        date_name(date),
+        if raw { "raw" } else { "bucket" }
+    );
+    if raw {
+        return raw_day(cfg, date, now, head);
+    }
+    // Buckets: the digest's, or computed the same way from a day file not
+    // digested yet (today).
+    let mut t: Vec<i64> = Vec::new();
+    let mut w: Vec<f64> = Vec::new();
+    let mut stored = None;
+    if let Some(store) = open_year(cfg, date.year())? {
+        let n = date_name(date);
+        let rows = store.days(&n, &n).map_err(store_response)?;
+        if let Some(row) = rows.into_iter().next() {
+            store
+                .buckets(&n, &n, &mut |b| {
+                    if let Some(s) = b.start {
+                        t.push(s);
+                        w.push(b.mean_w);
+                    }
+                    Ok(())
+                })
+                .map_err(store_response)?;
+            stored = Some(row);
+        }
+    }
+    match stored {
+        Some(row) => {
+            head.extend_from_slice(b"\"source\":\"database\",\"kwh\":");
+            real(&mut head, row.kwh);
+            head.extend_from_slice(b",\"coverage\":");
+            opt_num(&mut head, row.coverage);
+            head.extend_from_slice(b",\"samples\":");
+            opt_num(&mut head, row.samples);
+            head.extend_from_slice(b",\"peak_w\":");
+            opt_num(&mut head, row.peak_w);
+            head.extend_from_slice(b",\"peak_at\":");
+            match &row.peak_at {
+                Some(p) => push_json_str(&mut head, p),
+                None => head.extend_from_slice(b"null"),
+            }
+            head.extend_from_slice(b",\"over_cap_seconds\":");
+            opt_num(&mut head, row.over_cap_seconds);
+            head.extend_from_slice(b",\"gaps\":");
+            opt_num(&mut head, row.gaps);
+        }
+        None => {
+            let Some((samples, legacy)) = day_file(cfg, date)? else {
+                return Err(Response::error(
+                    404,
+                    &format!("no data for {}", date_name(date)),
+                ));
+            };
+            let (st, buckets, _) = day_stats(cfg, date, &samples, legacy, now);
+            head.extend_from_slice(b"\"source\":\"day file\",");
+            push_stats(&mut head, &st);
+            for b in buckets {
+                t.push(b.start);
+                w.push(b.mean_watts);
+            }
+        }
+    }
+    let _ = write!(
+        head,
+        ",\"bucket_minutes\":{},\"digest_running\":{running},\"t\":[",
+        cfg.min_time_res
+    );
+    for (i, x) in t.iter().enumerate() {
+        if i > 0 {
+            head.push(b',');
+        }
+        let _ = write!(head, "{x}");
+    }
+    head.extend_from_slice(b"],\"w\":[");
+    for (i, x) in w.iter().enumerate() {
+        if i > 0 {
+            head.push(b',');
+        }
+        real(&mut head, *x);
+    }
+    head.extend_from_slice(b"]}\n");
+    Ok(json(head))
+}
+
+/// A rendered raw day and what it was rendered from: the file's length and
+/// modification time, and for a day still running, the poll period (its
+/// coverage runs to now).
+type RawKey = (Date, u64, SystemTime, i64);
+
+/// The last raw day rendered. Every open page asks for today's curve, which
+/// changes once a poll: it is read and rendered once per change, not once
+/// per request, and one render runs at a time (bounded memory).
+static RAW: Mutex<Option<(RawKey, Arc<Vec<u8>>)>> = Mutex::new(None);
+
+fn raw_day(cfg: &Config, date: Date, now: i64, mut head: Vec<u8>) -> Result<Response, Response> {
+    let path = day_path(&cfg.days_dir(), date);
+    let missing = || {
+        Response::error(
+            404,
+            &format!("no raw samples for {} (no day file)", date_name(date)),
+        )
+    };
+    let meta = match std::fs::metadata(&path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(missing()),
+        Err(e) => {
+            return Err(Response::error(
+                500,
+                &format!("day file {}: {e}", date_name(date)),
+            ));
+        }
+    };
+    let (start, end) = local_day_bounds(date);
+    let period = if (start..end).contains(&now) {
+        now.div_euclid(i64::from(cfg.poll_seconds.max(1)))
+    } else {
+        0
+    };
+    let key = (
+        date,
+        meta.len(),
+        meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+        period,
+    );
+    let mut cache = RAW.lock().unwrap_or_else(|p| p.into_inner());
+    let body = match cache.as_ref() {
+        Some((k, body)) if *k == key => Arc::clone(body),
+        _ => {
+            *cache = None; // free the old one before rendering the new
+            let Some((mut samples, legacy)) = day_file(cfg, date)? else {
+                return Err(missing());
+            };
+            let (st, _, _) = day_stats(cfg, date, &samples, legacy, now);
+            head.extend_from_slice(b"\"source\":\"day file\",");
+            push_stats(&mut head, &st);
+            samples.sort_by_key(|s| s.ts);
+            head.reserve(samples.len() * 18 + 32);
+            head.extend_from_slice(b",\"t\":[");
+            for (i, s) in samples.iter().enumerate() {
+                if i > 0 {
+                    head.push(b',');
+                }
+                push_int(&mut head, s.ts);
+            }
+            head.extend_from_slice(b"],\"w\":[");
+            for (i, s) in samples.iter().enumerate() {
+                if i > 0 {
+                    head.push(b',');
+                }
+                push_int(&mut head, i64::from(s.watts));
+            }
+            head.extend_from_slice(b"]}\n");
+            let body = Arc::new(head);
+            *cache = Some((key, Arc::clone(&body)));
+            body
+        }
+    };
+    drop(cache);
+    Ok(Response::new(200, JSON, Body::Shared(body)).header("Cache-Control", "no-store"))
+}
+
+/// One day's facts for `/api/days` and `/api/months`.
+struct Fact {
+    date: String,
+    kwh: f64,
+    coverage: Option<f64>,
+    peak_w: Option<i64>,
+    over_cap_seconds: Option<i64>,
+    gaps: Option<i64>,
+    /// From a day file not digested yet; `partial` while the day runs.
+    from_file: bool,
+    partial: bool,
+}
+
+/// Stored days in `[from, to]`, plus days that only have a day file
+/// (today, or a day the digest has not reached), computed the same way.
+fn facts(cfg: &Config, from: Date, to: Date) -> Result<(Vec<Fact>, bool), Response> {
+    let now = system_wall();
+    let mut out = Vec::new();
+    let mut running = false;
+    for year in from.year()..=to.year() {
+        let Some(store) = open_year(cfg, year)? else {
+            continue;
+        };
+        running |= digest_running(cfg, year);
+        for r in store
+            .days(&date_name(from), &date_name(to))
+            .map_err(store_response)?
+        {
+            out.push(Fact {
+                date: r.day.get(..10).unwrap_or(&r.day).to_string(),
+                kwh: r.kwh,
+                coverage: r.coverage,
+                peak_w: r.peak_w,
+                over_cap_seconds: r.over_cap_seconds,
+                gaps: r.gaps,
+                from_file: false,
+                partial: false,
+            });
+        }
+    }
+    let have: BTreeSet<String> = out.iter().map(|f| f.date.clone()).collect();
+    let files = list_days(&cfg.days_dir()).map_err(|e| Response::error(500, &e.to_string()))?;
+    for d in files.into_iter().filter(|d| (from..=to).contains(d)) {
+        if have.contains(&date_name(d)) {
+            continue;
+        }
+        let Some((samples, legacy)) = day_file(cfg, d)? else {
+            continue;
+        };
+        let (st, _, end) = day_stats(cfg, d, &samples, legacy, now);
+        out.push(Fact {
+            date: date_name(d),
+            kwh: st.kwh(),
+            coverage: Some((st.coverage() * 10_000.0).round() / 10_000.0),
+            peak_w: st.peak.map(|p| i64::from(p.watts)),
+            over_cap_seconds: Some(st.over_cap_seconds),
+            gaps: Some(i64::from(st.gaps)),
+            from_file: true,
+            partial: end < local_day_bounds(d).1,
+        });
+    }
+    out.sort_by(|a, b| a.date.cmp(&b.date));
+    Ok((out, running))
+}
+
+/// `/api/days?from=&to=`: default this month.
+pub(super) fn days(cfg: &Config, req: &Request) -> Result<Response, Response> {
+    let today = local_date(system_wall());
+    let to = date_param(req, "to")?.unwrap_or(today);
+    let from = date_param(req, "from")?.unwrap_or_else(|| to.replace_day(1).unwrap_or(to));
+    if from > to {
+        return Err(bad("from is after to".into()));
+    }
+    let (facts, running) = facts(cfg, from, to)?;
+    let mut o = Vec::with_capacity(128 + facts.len() * 160);
+    let _ = write!(
+        o,
+        "{{\"from\":\"{}\",\"to\":\"{}\",\"digest_running\":{running},\"days\":[",
+        date_name(from),
+        date_name(to)
+    );
+    for (i, f) in facts.iter().enumerate() {
+        if i > 0 {
+            o.push(b',');
+        }
+        o.extend_from_slice(b"\n{\"date\":");
+        push_json_str(&mut o, &f.date);
+        o.extend_from_slice(b",\"kwh\":");
+        real(&mut o, f.kwh);
+        o.extend_from_slice(b",\"coverage\":");
+        opt_num(&mut o, f.coverage);
+        o.extend_from_slice(b",\"peak_w\":");
+        opt_num(&mut o, f.peak_w);
+        o.extend_from_slice(b",\"over_cap_seconds\":");
+        opt_num(&mut o, f.over_cap_seconds);
+        o.extend_from_slice(b",\"gaps\":");
+        opt_num(&mut o, f.gaps);
+        let _ = write!(
+            o,
+            ",\"source\":\"{}\",\"partial\":{}}}",
+            if f.from_file { "day file" } else { "database" },
+            f.partial
+        );
+    }
+    o.extend_from_slice(b"]}\n");
+    Ok(json(o))
+}
+
+/// `/api/months?year=YYYY`: twelve months, kWh summed over their days.
+pub(super) fn months(cfg: &Config, req: &Request) -> Result<Response, Response> {
+    let today = local_date(system_wall());
+    let year = match req.param("year") {
+        None | Some("") => today.year(),
+        Some(v) => match v.parse::<i32>() {
+            Ok(y) if (2000..=2099).contains(&y) && v.len() == 4 => y,
+            _ => return Err(bad("year: expected YYYY between 2000 and 2099".into())),
+        },
+    };
+    let first = Date::from_calendar_date(year, time::Month::January, 1).expect("valid");
+    let last = Date::from_calendar_date(year, time::Month::December, 31).expect("valid");
+    let (facts, running) = facts(cfg, first, last)?;
+    let mut sums = [(0.0f64, 0u32); 12];
+    for f in &facts {
+        if let Some(m) = f.date.get(5..7).and_then(|m| m.parse::<usize>().ok())
+            && (1..=12).contains(&m)
+        {
+            sums[m - 1].0 += f.kwh;
+            sums[m - 1].1 += 1;
+        }
+    }
+    let mut o = Vec::with_capacity(1024);
+    let _ = write!(
+        o,
+        "{{\"year\":{year},\"digest_running\":{running},\"months\":["
+    );
+    for (i, (kwh, n)) in sums.iter().enumerate() {
+        if i > 0 {
+            o.push(b',');
+        }
+        let _ = write!(
+            o,
+            "\n{{\"month\":\"{year:04}-{:02}\",\"days\":{n},\"kwh\":",
+            i + 1
+        );
+        if *n == 0 {
+            o.extend_from_slice(b"null");
+        } else {
+            real(&mut o, crate::energy::round2(*kwh));
+        }
+        o.push(b'}');
+    }
+    o.extend_from_slice(b"]}\n");
+    Ok(json(o))
+}
+
+/// `/export?from=&to=&resolution=&format=`: what `mcce export` writes, by
+/// the same code, as a download.
+pub(super) fn export(cfg: &Config, req: &Request) -> Result<Response, Response> {
+    let resolution = match req.param("resolution") {
+        None | Some("") | Some("day") => Resolution::Day,
+        Some("raw") => Resolution::Raw,
+        Some("bucket") => Resolution::Bucket,
+        Some(_) => return Err(bad("resolution: expected raw, bucket or day".into())),
+    };
+    let format = match req.param("format") {
+        None | Some("") | Some("csv") => Format::Csv,
+        Some("json") => Format::Json,
+        Some(_) => return Err(bad("format: expected csv or json".into())),
+    };
+    let today = local_date(system_wall());
+    let to = date_param(req, "to")?.unwrap_or(today);
+    let from = match date_param(req, "from")? {
+        Some(f) => f,
+        None => crate::export::earliest(cfg).unwrap_or(today),
+    };
+    if from > to {
+        return Err(bad("from is after to".into()));
+    }
+    let (ctype, ext) = match format {
+        Format::Csv => ("text/csv; charset=utf-8", "csv"),
+        Format::Json => (JSON, "json"),
+    };
+    let res = match resolution {
+        Resolution::Raw => "raw",
+        Resolution::Bucket => "bucket",
+        Resolution::Day => "day",
+    };
+    let name = format!("mcce-{res}-{}-{}.{ext}", date_name(from), date_name(to));
+    let cfg = cfg.clone();
+    let writer = move |w: &mut dyn Write| {
+        crate::export::export(&cfg, from, to, resolution, format, w).map_err(failure_response)
+    };
+    Ok(Response::new(200, ctype, Body::Stream(Box::new(writer)))
+        .header(
+            "Content-Disposition",
+            format!("attachment; filename=\"{name}\""),
+        )
+        .header("Cache-Control", "no-store"))
+}
+
+/// Joules drawn from local midnight of `today` to `now`, by the digest's
+/// rule; `None` without a day file (nothing measured).
+pub(super) fn energy_so_far(cfg: &Config, today: Date, now: i64) -> Option<f64> {
+    let (samples, legacy) = day_file(cfg, today).ok()??;
+    let (st, _, _) = day_stats(cfg, today, &samples, legacy, now);
+    Some(st.energy_wh * 3600.0)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn integers() {
+        for n in [0i64, 7, -7, 10, 1_795_651_200, i64::MIN, i64::MAX] {
+            let mut v = Vec::new();
+            super::push_int(&mut v, n);
+            assert_eq!(String::from_utf8(v).unwrap(), n.to_string());
+        }
+    }
+}

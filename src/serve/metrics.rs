@@ -1,0 +1,207 @@
+//! `/metrics` in the Prometheus text format (version 0.0.4): base units
+//! (watts, joules, seconds, bytes), `_total` for counters, no label whose
+//! values grow without bound. A value nobody measured is left out rather
+//! than reported as zero.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use crate::config::Config;
+use crate::http::{Body, Response};
+use crate::localtime::local_date;
+
+use super::api::live;
+
+/// Renders the metrics from the values gathered by `metrics`. Pure.
+pub(super) struct Values {
+    pub power_watts: Option<u32>,
+    pub last_sample: Option<i64>,
+    pub daemon_up: bool,
+    pub meter_up: bool,
+    pub recording: bool,
+    pub alarm_active: bool,
+    pub energy_today_joules: Option<f64>,
+    pub polls: Vec<(String, u64)>,
+    pub free_bytes: Option<u64>,
+    pub version: &'static str,
+}
+
+fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+}
+
+pub(super) fn render(v: &Values) -> String {
+    let mut o = String::with_capacity(2048);
+    let b = |x: bool| u8::from(x);
+    family(
+        &mut o,
+        "mcce_build_info",
+        "gauge",
+        "Version of mcce serving.",
+    );
+    let _ = writeln!(o, "mcce_build_info{{version=\"{}\"}} 1", v.version);
+    family(
+        &mut o,
+        "mcce_daemon_up",
+        "gauge",
+        "1 when mcce run updated its status within three polls.",
+    );
+    let _ = writeln!(o, "mcce_daemon_up {}", b(v.daemon_up));
+    family(
+        &mut o,
+        "mcce_meter_up",
+        "gauge",
+        "1 when the meter answered the last poll.",
+    );
+    let _ = writeln!(o, "mcce_meter_up {}", b(v.meter_up));
+    family(
+        &mut o,
+        "mcce_recording_ok",
+        "gauge",
+        "1 when samples are being recorded now.",
+    );
+    let _ = writeln!(o, "mcce_recording_ok {}", b(v.recording));
+    family(
+        &mut o,
+        "mcce_alarm_active",
+        "gauge",
+        "1 while the power is at or above ALARM_WATTS (alarm on).",
+    );
+    let _ = writeln!(o, "mcce_alarm_active {}", b(v.alarm_active));
+    if let Some(w) = v.power_watts {
+        family(
+            &mut o,
+            "mcce_power_watts",
+            "gauge",
+            "Power drawn at the last good poll.",
+        );
+        let _ = writeln!(o, "mcce_power_watts {w}");
+    }
+    if let Some(t) = v.last_sample {
+        family(
+            &mut o,
+            "mcce_last_sample_timestamp_seconds",
+            "gauge",
+            "Unix time of the last good poll.",
+        );
+        let _ = writeln!(o, "mcce_last_sample_timestamp_seconds {t}");
+    }
+    if let Some(j) = v.energy_today_joules {
+        family(
+            &mut o,
+            "mcce_energy_today_joules",
+            "gauge",
+            "Energy drawn since local midnight, by the digest's rule (1 kWh = 3.6e6 J).",
+        );
+        let _ = writeln!(o, "mcce_energy_today_joules {}", j.round());
+    }
+    if !v.polls.is_empty() {
+        family(
+            &mut o,
+            "mcce_polls_total",
+            "counter",
+            "Polls since mcce run started, by outcome (ok, silent, unplugged, clock-unset).",
+        );
+        for (outcome, n) in &v.polls {
+            let _ = writeln!(o, "mcce_polls_total{{outcome=\"{outcome}\"}} {n}");
+        }
+    }
+    if let Some(f) = v.free_bytes {
+        family(
+            &mut o,
+            "mcce_data_free_bytes",
+            "gauge",
+            "Bytes available to mcce on the file system of DATA_DIR.",
+        );
+        let _ = writeln!(o, "mcce_data_free_bytes {f}");
+    }
+    o
+}
+
+/// Free bytes for an unprivileged user on the file system holding `path`.
+#[allow(clippy::unnecessary_cast)] // the field types differ between targets
+fn free_bytes(path: &Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `c` is a valid NUL-terminated path, `st` a writable statvfs.
+    let r = unsafe { libc::statvfs(c.as_ptr(), &mut st) };
+    (r == 0).then(|| st.f_bavail as u64 * st.f_frsize as u64)
+}
+
+pub(super) fn metrics(cfg: &Config) -> Response {
+    let l = live(cfg);
+    let s = l.status.as_ref();
+    let reading = s.and_then(|s| s.last_reading);
+    let today = local_date(l.now);
+    let energy = super::api::energy_so_far(cfg, today, l.now);
+    let v = Values {
+        power_watts: reading.filter(|_| l.running).map(|r| r.watts),
+        last_sample: reading.map(|r| r.ts),
+        daemon_up: l.running,
+        meter_up: l.running && s.is_some_and(|s| s.meter == crate::status::MeterState::Ok),
+        recording: l.recording,
+        alarm_active: l.running
+            && s.is_some_and(|s| {
+                matches!(
+                    s.alarm,
+                    crate::status::AlarmStatus::On | crate::status::AlarmStatus::Sounding
+                )
+            }),
+        energy_today_joules: energy,
+        // The status file carries no poll counts (yet): nothing to report.
+        polls: Vec::new(),
+        free_bytes: free_bytes(&cfg.data_dir),
+        version: env!("CARGO_PKG_VERSION"),
+    };
+    Response::new(
+        200,
+        "text/plain; version=0.0.4; charset=utf-8",
+        Body::Bytes(render(&v).into_bytes()),
+    )
+    .header("Cache-Control", "no-store")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_format() {
+        let mut v = Values {
+            power_watts: Some(1234),
+            last_sample: Some(1_700_000_000),
+            daemon_up: true,
+            meter_up: true,
+            recording: true,
+            alarm_active: false,
+            energy_today_joules: Some(3_600_000.4),
+            polls: vec![("ok".into(), 10), ("silent".into(), 2)],
+            free_bytes: Some(1 << 30),
+            version: "0.1.0",
+        };
+        let t = render(&v);
+        assert!(t.contains("\n# TYPE mcce_power_watts gauge\nmcce_power_watts 1234\n"));
+        assert!(t.contains("mcce_energy_today_joules 3600000\n"));
+        assert!(
+            t.contains("# TYPE mcce_polls_total counter\nmcce_polls_total{outcome=\"ok\"} 10\n")
+        );
+        assert!(t.contains("mcce_build_info{version=\"0.1.0\"} 1\n"));
+        assert!(t.contains("mcce_alarm_active 0\n"));
+        for line in t.lines().filter(|l| !l.starts_with('#')) {
+            let (name, value) = line.rsplit_once(' ').unwrap();
+            assert!(name.starts_with("mcce_"), "{line}");
+            assert!(value.parse::<f64>().is_ok(), "{line}");
+        }
+        v.power_watts = None;
+        v.energy_today_joules = None;
+        v.polls.clear();
+        let t = render(&v);
+        assert!(
+            !t.contains("mcce_power_watts"),
+            "nothing measured, nothing reported"
+        );
+        assert!(!t.contains("mcce_energy_today_joules"));
+        assert!(!t.contains("mcce_polls_total"));
+    }
+}

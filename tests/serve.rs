@@ -1,0 +1,724 @@
+//! `mcce serve` against a simulated history: day files, databases made by
+//! the real digest, a status file as the daemon writes it. Every endpoint,
+//! and the bad input a LAN client can send. Traffic stays on 127.0.0.1.
+
+mod common;
+
+use common::*;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const ROME: &str = "Europe/Rome";
+
+/// The past days of the history (Rome is UTC+1 in January).
+const DAYS: [(&str, i64); 3] = [
+    ("2025-01-10", 1_736_463_600),
+    ("2025-01-11", 1_736_550_000),
+    ("2025-01-12", 1_736_636_400),
+];
+
+fn watts(t: i64) -> u32 {
+    300 + ((t / 5) % 200) as u32 * 10
+}
+
+fn write_day(dir: &Path, name: &str, from: i64, to: i64) -> usize {
+    let days = dir.join("data/days");
+    std::fs::create_dir_all(&days).unwrap();
+    let mut text = String::new();
+    let mut n = 0;
+    for t in (from..to).step_by(5) {
+        text.push_str(&format!("{t} {}\n", watts(t)));
+        n += 1;
+    }
+    std::fs::write(days.join(name), text).unwrap();
+    n
+}
+
+fn sh_date(args: &[&str]) -> String {
+    let o = Command::new("date")
+        .args(args)
+        .env("TZ", ROME)
+        .output()
+        .unwrap();
+    String::from_utf8(o.stdout).unwrap().trim().to_string()
+}
+
+struct History {
+    dir: Scratch,
+    cfg: PathBuf,
+    today: String,
+    today_samples: usize,
+}
+
+/// Three digested days in January 2025, and today's file up to now.
+fn history(name: &str, extra: &str) -> History {
+    let dir = Scratch::new(name);
+    let d = dir.path();
+    let cfg = d.join("mcce.conf");
+    std::fs::write(
+        &cfg,
+        format!(
+            "DATA_DIR={p}/data\nRUN_DIR={p}\nDATABASE_URL={p}/db/pwr\nMIN_TIME_RES=15\nBUZZER=none\n{extra}",
+            p = d.display()
+        ),
+    )
+    .unwrap();
+    for (name, start) in DAYS {
+        write_day(d, name, start, start + 86_400);
+    }
+    let (code, out, err) = run_tz(&["digest", "-c", cfg.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}{err}");
+    let today = sh_date(&["+%F"]);
+    let midnight: i64 = sh_date(&["-d", "00:00", "+%s"]).parse().unwrap();
+    let now = now();
+    let today_samples = write_day(d, &today, midnight.max(now - 3 * 3600), now);
+    History {
+        dir,
+        cfg,
+        today,
+        today_samples,
+    }
+}
+
+fn run_tz(args: &[&str]) -> (i32, String, String) {
+    let o = Command::new(bin())
+        .args(args)
+        .env("TZ", ROME)
+        .output()
+        .unwrap();
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into(),
+        String::from_utf8_lossy(&o.stderr).into(),
+    )
+}
+
+fn write_status(dir: &Path, watts: u32, alarm: &str) {
+    let t = now();
+    std::fs::write(
+        dir.join("status"),
+        format!(
+            "pid=1\nupdated={t}\nreading_at={t}\nwatts={watts}\nmeter=ok\nalarm={alarm}\n\
+             recording=ok\nrecording_since=\nrecording_error=\ndata_free=\ndata_total=\n"
+        ),
+    )
+    .unwrap();
+}
+
+/// `mcce serve` on an ephemeral port; returns it and the port.
+fn serve(h: &History) -> (Proc, u16) {
+    let mut cmd = Command::new(bin());
+    cmd.args([
+        "serve",
+        "-c",
+        h.cfg.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+    ])
+    .env("TZ", ROME);
+    let p = Proc::spawn(cmd, h.dir.path().join("serve.log"));
+    let mut port = 0;
+    wait_for(
+        Duration::from_secs(5),
+        || {
+            let log = p.log();
+            if let Some(rest) = log.split("serving http://127.0.0.1:").nth(1) {
+                port = rest.split(' ').next().unwrap().parse().unwrap();
+                true
+            } else {
+                false
+            }
+        },
+        "serve to listen",
+    );
+    (p, port)
+}
+
+struct Reply {
+    status: u16,
+    head: String,
+    body: Vec<u8>,
+}
+
+impl Reply {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into()
+    }
+    fn header(&self, name: &str) -> Option<String> {
+        self.head.lines().find_map(|l| {
+            let (n, v) = l.split_once(':')?;
+            n.eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+        })
+    }
+}
+
+fn dechunk(mut b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let nl = b.windows(2).position(|w| w == b"\r\n").expect("chunk size");
+        let n = usize::from_str_radix(std::str::from_utf8(&b[..nl]).unwrap(), 16).unwrap();
+        if n == 0 {
+            return out;
+        }
+        out.extend_from_slice(&b[nl + 2..nl + 2 + n]);
+        b = &b[nl + 2 + n + 2..];
+    }
+}
+
+fn parse_reply(raw: &[u8]) -> Reply {
+    parse_reply_to(raw, false)
+}
+
+fn parse_reply_to(raw: &[u8], head_only: bool) -> Reply {
+    let end = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no head in {:?}", String::from_utf8_lossy(raw)));
+    let head = String::from_utf8(raw[..end].to_vec()).unwrap();
+    let status = head[9..12].parse().unwrap();
+    let mut r = Reply {
+        status,
+        head,
+        body: raw[end + 4..].to_vec(),
+    };
+    if r.header("transfer-encoding").as_deref() == Some("chunked") {
+        r.body = dechunk(&r.body);
+    } else if let Some(n) = r.header("content-length").filter(|_| !head_only) {
+        assert_eq!(r.body.len(), n.parse::<usize>().unwrap(), "{}", r.head);
+    }
+    r
+}
+
+/// Sends `request` bytes as they are and reads the reply to the end.
+fn raw(port: u16, request: &[u8]) -> Reply {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    s.write_all(request).unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).unwrap();
+    parse_reply_to(&out, request.starts_with(b"HEAD "))
+}
+
+fn get(port: u16, target: &str) -> Reply {
+    raw(
+        port,
+        format!("GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+}
+
+/// The number after `"key":` in a JSON text.
+fn field(json: &str, key: &str) -> String {
+    let pat = format!("\"{key}\":");
+    let rest = &json[json.find(&pat).unwrap_or_else(|| panic!("{key} in {json}")) + pat.len()..];
+    rest.split([',', '}', ']'])
+        .next()
+        .unwrap()
+        .trim_matches('"')
+        .to_string()
+}
+
+/// The value of a sample line `name value` in the metrics text.
+fn metric(text: &str, name: &str) -> String {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("{name} in {text}"))
+        .to_string()
+}
+
+fn array_len(json: &str, key: &str) -> usize {
+    let pat = format!("\"{key}\":[");
+    let rest = &json[json.find(&pat).unwrap() + pat.len()..];
+    let arr = &rest[..rest.find(']').unwrap()];
+    if arr.is_empty() {
+        0
+    } else {
+        arr.split(',').count()
+    }
+}
+
+#[test]
+fn every_endpoint_on_a_simulated_history() {
+    let h = history("serve-endpoints", "");
+    write_status(h.dir.path(), 2345, "off");
+    let (_p, port) = serve(&h);
+
+    let page = get(port, "/");
+    assert_eq!(page.status, 200);
+    assert!(
+        page.header("content-type")
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert!(
+        page.text().contains("/api/now"),
+        "the page asks for live data"
+    );
+    assert!(
+        !page.text().contains("http://") && !page.text().contains("https://"),
+        "no external resource"
+    );
+    assert!(
+        page.body.len() <= 150 * 1024,
+        "page weight {}",
+        page.body.len()
+    );
+
+    let now = get(port, "/api/now");
+    assert_eq!(now.status, 200);
+    let t = now.text();
+    assert_eq!(field(&t, "watts"), "2345");
+    assert_eq!(field(&t, "daemon"), "running");
+    assert_eq!(field(&t, "recording"), "true");
+    assert_eq!(field(&t, "today"), h.today);
+
+    // Today's raw curve: every sample of the day file.
+    let day = get(port, &format!("/api/day/{}", h.today));
+    assert_eq!(day.status, 200, "{}", day.text());
+    assert_eq!(array_len(&day.text(), "t"), h.today_samples);
+    assert_eq!(array_len(&day.text(), "w"), h.today_samples);
+    assert_eq!(field(&day.text(), "samples"), h.today_samples.to_string());
+
+    // A digested day: raw from its file, buckets from the database.
+    let raw_day = get(port, "/api/day/2025-01-11?resolution=raw");
+    assert_eq!(array_len(&raw_day.text(), "t"), 17_280);
+    let b = get(port, "/api/day/2025-01-11?resolution=bucket");
+    assert_eq!(b.status, 200);
+    let bt = b.text();
+    assert_eq!(field(&bt, "source"), "database");
+    assert_eq!(array_len(&bt, "t"), 96);
+    assert_eq!(field(&bt, "digest_running"), "false");
+    let (_, csv, _) = run_tz(&[
+        "export",
+        "-c",
+        h.cfg.to_str().unwrap(),
+        "--from",
+        "2025-01-10",
+        "--to",
+        "2025-01-12",
+    ]);
+    let kwh_11 = csv
+        .lines()
+        .find(|l| l.starts_with("2025-01-11,"))
+        .unwrap()
+        .split(',')
+        .nth(1)
+        .unwrap()
+        .to_string();
+    assert_eq!(field(&bt, "kwh"), kwh_11, "the digest's kWh");
+    assert_eq!(
+        field(&raw_day.text(), "kwh"),
+        kwh_11,
+        "raw day: same energy rule"
+    );
+
+    // Today's buckets are computed from the file, as the digest would.
+    let tb = get(port, &format!("/api/day/{}?resolution=bucket", h.today));
+    assert_eq!(tb.status, 200);
+    assert_eq!(field(&tb.text(), "source"), "day file");
+
+    let days = get(port, "/api/days?from=2025-01-01&to=2025-01-31");
+    assert_eq!(days.status, 200);
+    let dt = days.text();
+    assert_eq!(dt.matches("\"date\":").count(), 3, "{dt}");
+    assert!(dt.contains(&format!("{{\"date\":\"2025-01-11\",\"kwh\":{kwh_11},")));
+    let this_month = get(port, "/api/days");
+    assert!(
+        this_month
+            .text()
+            .contains(&format!("\"date\":\"{}\"", h.today)),
+        "today, from its file: {}",
+        this_month.text()
+    );
+    assert!(this_month.text().contains("\"partial\":true"));
+
+    let months = get(port, "/api/months?year=2025");
+    assert_eq!(months.status, 200);
+    let mt = months.text();
+    assert_eq!(mt.matches("\"month\":").count(), 12);
+    assert!(
+        mt.contains("{\"month\":\"2025-01\",\"days\":3,\"kwh\":"),
+        "{mt}"
+    );
+    assert!(mt.contains("{\"month\":\"2025-02\",\"days\":0,\"kwh\":null}"));
+
+    // Downloads: byte for byte what `mcce export` prints.
+    for q in [
+        ("day", "csv"),
+        ("bucket", "csv"),
+        ("raw", "csv"),
+        ("bucket", "json"),
+    ] {
+        let web = get(
+            port,
+            &format!(
+                "/export?from=2025-01-10&to=2025-01-12&resolution={}&format={}",
+                q.0, q.1
+            ),
+        );
+        assert_eq!(web.status, 200);
+        assert!(
+            web.header("content-disposition")
+                .unwrap()
+                .contains("attachment")
+        );
+        let (code, cli, err) = run_tz(&[
+            "export",
+            "-c",
+            h.cfg.to_str().unwrap(),
+            "--from",
+            "2025-01-10",
+            "--to",
+            "2025-01-12",
+            "--resolution",
+            q.0,
+            "--format",
+            q.1,
+        ]);
+        assert_eq!(code, 0, "{err}");
+        assert!(web.body == cli.as_bytes(), "{q:?} differs from mcce export");
+    }
+    let all = get(port, "/export");
+    let (_, cli, _) = run_tz(&["export", "-c", h.cfg.to_str().unwrap()]);
+    assert_eq!(all.text(), cli, "same defaults as mcce export");
+
+    let m = get(port, "/metrics");
+    assert_eq!(m.status, 200);
+    let mt = m.text();
+    assert!(mt.contains("\nmcce_power_watts 2345\n"), "{mt}");
+    assert!(mt.contains("\nmcce_meter_up 1\n"));
+    assert!(mt.contains("\nmcce_alarm_active 0\n"));
+    assert!(mt.contains("\nmcce_data_free_bytes "));
+    let joules: f64 = metric(&mt, "mcce_energy_today_joules").parse().unwrap();
+    let kwh: f64 = field(&day.text(), "kwh").parse().unwrap();
+    assert!(
+        (joules / 3.6e6 - kwh).abs() < 0.011,
+        "{joules} J vs {kwh} kWh"
+    );
+
+    // HEAD: the head of a GET, no body.
+    let head = raw(
+        port,
+        b"HEAD /api/now HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(head.status, 200);
+    assert!(head.body.is_empty());
+
+    // No daemon: the page still answers, and says so; no power reported.
+    std::fs::remove_file(h.dir.path().join("status")).unwrap();
+    assert_eq!(field(&get(port, "/api/now").text(), "daemon"), "absent");
+    assert!(!get(port, "/metrics").text().contains("mcce_power_watts"));
+}
+
+#[test]
+fn bad_requests_get_clean_json_errors() {
+    let h = history("serve-bad", "");
+    let (_p, port) = serve(&h);
+    let cases: &[(&[u8], u16)] = &[
+        (
+            b"GET /api/day/2025-02-30 HTTP/1.1\r\nConnection: close\r\n\r\n",
+            404,
+        ),
+        (
+            b"GET /api/day/2025-1-10 HTTP/1.1\r\nConnection: close\r\n\r\n",
+            404,
+        ),
+        (
+            b"GET /api/day/../../etc/passwd HTTP/1.1\r\nConnection: close\r\n\r\n",
+            404,
+        ),
+        (
+            b"GET /api/day/..%2F..%2Fetc%2Fpasswd HTTP/1.1\r\nConnection: close\r\n\r\n",
+            404,
+        ),
+        (
+            b"GET /api/day/2025-01-10%2F.. HTTP/1.1\r\nConnection: close\r\n\r\n",
+            404,
+        ),
+        (b"GET /api%2Fnow HTTP/1.1\r\nConnection: close\r\n\r\n", 404),
+        (b"GET /nope HTTP/1.1\r\nConnection: close\r\n\r\n", 404),
+        (
+            b"GET /api/day/2025-01-10?resolution=x HTTP/1.1\r\nConnection: close\r\n\r\n",
+            400,
+        ),
+        (
+            b"GET /api/days?from=2025-13-01 HTTP/1.1\r\nConnection: close\r\n\r\n",
+            400,
+        ),
+        (
+            b"GET /api/days?from=2025-01-12&to=2025-01-10 HTTP/1.1\r\nConnection: close\r\n\r\n",
+            400,
+        ),
+        (
+            b"GET /api/months?year=25 HTTP/1.1\r\nConnection: close\r\n\r\n",
+            400,
+        ),
+        (
+            b"GET /export?format=xml HTTP/1.1\r\nConnection: close\r\n\r\n",
+            400,
+        ),
+        (
+            b"GET /export?from=%32025-01-01 HTTP/1.1\r\nConnection: close\r\n\r\n",
+            400,
+        ),
+        (
+            b"POST /api/now HTTP/1.1\r\nContent-Length: 2\r\n\r\nab",
+            405,
+        ),
+        (b"DELETE / HTTP/1.1\r\n\r\n", 405),
+        (b"GET / HTTP/9\r\n\r\n", 400),
+        (b"GET\r\n\r\n", 400),
+        (b"\x00\x01\x02\r\n\r\n", 400),
+        (b"GET http://example.org/ HTTP/1.1\r\n\r\n", 400),
+    ];
+    for (req, status) in cases {
+        let r = raw(port, req);
+        assert_eq!(r.status, *status, "{}", String::from_utf8_lossy(req));
+        assert_eq!(
+            r.header("content-type").as_deref(),
+            Some("application/json")
+        );
+        assert!(r.text().starts_with("{\"error\":\""), "{}", r.text());
+    }
+    assert_eq!(
+        raw(port, b"PUT / HTTP/1.1\r\n\r\n")
+            .header("allow")
+            .as_deref(),
+        Some("GET, HEAD")
+    );
+
+    // A 1 MB request line is cut off at the limit and answered.
+    let mut big = b"GET /".to_vec();
+    big.extend(std::iter::repeat_n(b'a', 1 << 20));
+    big.extend_from_slice(b" HTTP/1.1\r\n\r\n");
+    assert_eq!(raw(port, &big).status, 414);
+    // So are headers without end.
+    let mut many = b"GET / HTTP/1.1\r\n".to_vec();
+    for i in 0..2000 {
+        many.extend_from_slice(format!("X-{i}: {}\r\n", "v".repeat(20)).as_bytes());
+    }
+    many.extend_from_slice(b"\r\n");
+    assert_eq!(raw(port, &many).status, 431);
+    // Still serving.
+    assert_eq!(get(port, "/api/now").status, 200);
+}
+
+#[test]
+fn a_slow_client_is_cut_off_and_others_are_served() {
+    let h = history("serve-slow", "");
+    let (_p, port) = serve(&h);
+    let slow = std::thread::spawn(move || {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let t = Instant::now();
+        let req = b"GET /api/now HTTP/1.1\r\nHost: x\r\nX-Pad: aaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n";
+        let mut cut = None;
+        for b in req.iter() {
+            if s.write_all(&[*b]).is_err() {
+                cut = Some(t.elapsed());
+                break;
+            }
+            std::thread::sleep(Duration::from_secs(1));
+            // The server answers 408 and closes; a read shows it.
+            s.set_nonblocking(true).unwrap();
+            let mut buf = [0u8; 512];
+            match s.read(&mut buf) {
+                Ok(n) if n > 0 => {
+                    let text = String::from_utf8_lossy(&buf[..n]).to_string();
+                    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+                    cut = Some(t.elapsed());
+                    break;
+                }
+                Ok(_) => {
+                    cut = Some(t.elapsed());
+                    break;
+                }
+                Err(_) => {}
+            }
+            s.set_nonblocking(false).unwrap();
+        }
+        cut.expect("the slow client was never cut off")
+    });
+    // Meanwhile, others are answered promptly.
+    std::thread::sleep(Duration::from_millis(500));
+    for _ in 0..20 {
+        let t = Instant::now();
+        assert_eq!(get(port, "/api/now").status, 200);
+        assert!(t.elapsed() < Duration::from_secs(2));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let cut = slow.join().unwrap();
+    assert!(
+        cut >= Duration::from_secs(4) && cut < Duration::from_secs(12),
+        "cut after {cut:?}"
+    );
+}
+
+#[test]
+fn three_hundred_connections_are_answered_or_refused_cleanly() {
+    let h = history("serve-crowd", "");
+    write_status(h.dir.path(), 999, "off");
+    let (p, port) = serve(&h);
+    let mut conns: Vec<TcpStream> = (0..300)
+        .map(|_| TcpStream::connect(("127.0.0.1", port)).unwrap())
+        .collect();
+    for c in &mut conns {
+        c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        c.write_all(b"GET /api/now HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .unwrap();
+    }
+    let (mut ok, mut refused) = (0, 0);
+    for mut c in conns {
+        let mut out = Vec::new();
+        c.read_to_end(&mut out).unwrap();
+        let r = parse_reply(&out);
+        match r.status {
+            200 => {
+                assert_eq!(field(&r.text(), "watts"), "999");
+                ok += 1
+            }
+            503 => refused += 1,
+            s => panic!("status {s}"),
+        }
+    }
+    assert_eq!(ok + refused, 300);
+    assert!(ok > 0);
+    // Memory stays bounded: the resident set of the server.
+    let rss = std::fs::read_to_string(format!("/proc/{}/status", p.child.id()))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:").map(|v| v.trim().to_string()))
+        .unwrap();
+    let kb: u64 = rss.trim_end_matches(" kB").trim().parse().unwrap();
+    assert!(kb < 64 * 1024, "peak RSS {kb} kB");
+    assert_eq!(get(port, "/api/now").status, 200);
+}
+
+#[test]
+fn clients_outside_serve_allow_get_403() {
+    let h = history("serve-allow", "SERVE_ALLOW=10.0.0.0/8,192.168.0.0/16\n");
+    let (_p, port) = serve(&h);
+    for path in ["/", "/api/now", "/metrics", "/nope"] {
+        let r = get(port, path);
+        assert_eq!(r.status, 403, "{path}");
+        assert!(r.text().contains("SERVE_ALLOW"));
+    }
+}
+
+#[test]
+fn a_database_held_by_a_writer_still_answers_and_says_so() {
+    let h = history("serve-held", "");
+    let (_p, port) = serve(&h);
+    // A write transaction open on the year's file, as the digest holds one
+    // while it replaces a day: the rollback journal exists, readers still read.
+    let db = h.dir.path().join("db/pwr.2025");
+    let writer = rusqlite::Connection::open(&db).unwrap();
+    writer.execute_batch("BEGIN IMMEDIATE").unwrap();
+    writer
+        .execute_batch("UPDATE mcce_day SET kwh = kwh + 1000")
+        .unwrap();
+    assert!(h.dir.path().join("db/pwr.2025-journal").exists());
+    let t = Instant::now();
+    let r = get(port, "/api/days?from=2025-01-01&to=2025-01-31");
+    assert!(t.elapsed() < Duration::from_secs(2), "answered while held");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(field(&r.text(), "digest_running"), "true");
+    assert_eq!(r.text().matches("\"date\":").count(), 3);
+    assert!(
+        !r.text().contains("\"kwh\":10"),
+        "the committed values: {}",
+        r.text()
+    );
+    let b = get(port, "/api/day/2025-01-11?resolution=bucket");
+    assert_eq!(b.status, 200);
+    assert_eq!(field(&b.text(), "digest_running"), "true");
+    // The writer commits: not held up by the reader.
+    let t = Instant::now();
+    writer.execute_batch("ROLLBACK").unwrap();
+    assert!(t.elapsed() < Duration::from_secs(1));
+    drop(writer);
+    let r = get(port, "/api/days?from=2025-01-01&to=2025-01-31");
+    assert_eq!(field(&r.text(), "digest_running"), "false");
+}
+
+#[test]
+fn live_daemon_on_the_simulator() {
+    let dir = Scratch::new("serve-live");
+    let (_sim, link) = sim(dir.path(), &["--seed", "3"]);
+    let cfg = config(dir.path(), &link, "");
+    // The same zone as serve's, so both agree on what today is.
+    let mut cmd = Command::new(bin());
+    cmd.args(["run", "-c", cfg.to_str().unwrap()])
+        .env("TZ", ROME);
+    let _daemon = Proc::spawn(cmd, dir.path().join("daemon.log"));
+    let status = dir.path().join("status");
+    wait_for(
+        Duration::from_secs(10),
+        || std::fs::read_to_string(&status).is_ok_and(|s| s.contains("meter=ok")),
+        "the daemon's first reading",
+    );
+    let h = History {
+        cfg: cfg.clone(),
+        today: String::new(),
+        today_samples: 0,
+        dir,
+    };
+    let (_p, port) = serve(&h);
+    let mut seen = std::collections::BTreeSet::new();
+    let t = Instant::now();
+    while seen.len() < 3 && t.elapsed() < Duration::from_secs(15) {
+        let now = get(port, "/api/now").text();
+        assert_eq!(field(&now, "daemon"), "running", "{now}");
+        let m = get(port, "/metrics").text();
+        let st = std::fs::read_to_string(&status).unwrap();
+        let w = st
+            .lines()
+            .find_map(|l| l.strip_prefix("watts="))
+            .unwrap()
+            .trim()
+            .to_string();
+        // The page's value and the metric are the daemon's last reading.
+        if field(&now, "watts") == w && metric(&m, "mcce_power_watts") == w {
+            seen.insert(field(&now, "reading_at"));
+        }
+        assert_eq!(metric(&m, "mcce_meter_up"), "1");
+        std::thread::sleep(Duration::from_millis(400));
+    }
+    assert!(seen.len() >= 3, "live value followed the daemon: {seen:?}");
+    let today = field(&get(port, "/api/now").text(), "today");
+    let day = get(port, &format!("/api/day/{today}"));
+    assert_eq!(day.status, 200);
+    let lines = std::fs::read_to_string(h.dir.path().join("data/days").join(&today))
+        .unwrap()
+        .lines()
+        .count();
+    let n = array_len(&day.text(), "t");
+    assert!(n + 2 >= lines && n <= lines, "{n} points for {lines} lines");
+}
+
+#[test]
+fn bad_listen_addresses_are_reported() {
+    let h = history("serve-listen", "");
+    let cfg = h.cfg.to_str().unwrap();
+    let (code, _, err) = run_tz(&["serve", "-c", cfg, "--listen", "8080"]);
+    assert_eq!(code, 64, "{err}");
+    assert!(err.contains("--listen: expected ADDR:PORT"), "{err}");
+    // A port already taken: one line naming it, exit 69.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let (code, _, err) = run_tz(&["serve", "-c", cfg, "--listen", &addr]);
+    assert_eq!(code, 69, "{err}");
+    assert!(err.contains(&format!("{addr}: cannot listen")), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    // A bad SERVE_ALLOW in the file: exit 78 naming the key.
+    std::fs::write(
+        h.dir.path().join("bad.conf"),
+        "SERVE_ALLOW=192.168.1.1/24\n",
+    )
+    .unwrap();
+    let bad = h.dir.path().join("bad.conf");
+    let (code, _, err) = run_tz(&["serve", "-c", bad.to_str().unwrap()]);
+    assert_eq!(code, 78, "{err}");
+    assert!(err.contains("bad.conf:1: SERVE_ALLOW"), "{err}");
+}
