@@ -56,7 +56,7 @@ echo "Prometheus: mcce_power_watts=$got, /api/now watts=$now, $samples samples i
 [ "$got" = "$now" ] || { echo "FAIL: mcce_power_watts $got differs from /api/now $now"; exit 1; }
 [ "${samples%.*}" -ge 3 ] || { echo "FAIL: only $samples samples"; exit 1; }
 [ "$up" = "1" ] || { echo "FAIL: target not up"; exit 1; }
-for m in mcce_energy_today_joules mcce_meter_up mcce_data_free_bytes mcce_build_info; do
+for m in mcce_energy_today_joules mcce_meter_up mcce_data_free_bytes 'mcce_polls_total{outcome="ok"}' mcce_build_info; do
 	v=$(query "$m" | json 'd["data"]["result"][0]["value"][1]')
 	echo "  $m = $v"
 done

@@ -79,6 +79,8 @@ struct Running {
     backoff: Duration,
     next_open: Duration,
     last_reading: Option<Sample>,
+    /// Polls by outcome since start (`MeterState::ALL` order).
+    polls: [u64; 4],
     pid: u32,
     period: Duration,
     origin: Duration,
@@ -102,6 +104,7 @@ impl Daemon {
             backoff: Duration::from_secs(1),
             next_open: Duration::ZERO,
             last_reading: None,
+            polls: [0; 4],
             pid: std::process::id(),
             period,
             origin,
@@ -309,6 +312,9 @@ impl Daemon {
 
     /// Rewrites RUN_DIR/status for `mcce status`.
     fn publish(&self, run: &mut Running, wall: i64, meter: MeterState) {
+        if let Some(i) = MeterState::ALL.iter().position(|m| *m == meter) {
+            run.polls[i] += 1;
+        }
         let status = Status {
             pid: run.pid,
             updated: wall,
@@ -317,6 +323,7 @@ impl Daemon {
             alarm: alarm_status(run.policy.state(), &run.siren),
             recording: run.episodes.recording.clone(),
             space: run.space,
+            polls: Some(run.polls),
         };
         match run.publisher.publish(&status) {
             Ok(()) => run.episodes.status_failing = false,

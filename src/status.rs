@@ -90,6 +90,16 @@ macro_rules! words {
     };
 }
 words!(MeterState: Ok = "ok", Silent = "silent", Unplugged = "unplugged", ClockUnset = "clock-unset");
+
+impl MeterState {
+    /// Every state, in the order of `Status::polls`.
+    pub const ALL: [MeterState; 4] = [
+        MeterState::Ok,
+        MeterState::Silent,
+        MeterState::Unplugged,
+        MeterState::ClockUnset,
+    ];
+}
 words!(AlarmStatus: Off = "off", Pending = "pending", On = "on", Sounding = "sounding");
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,6 +114,9 @@ pub struct Status {
     pub recording: Recording,
     /// Free and total bytes on DATA_DIR's file system, when known.
     pub space: Option<crate::sys::Space>,
+    /// Polls since the daemon started by outcome, in `MeterState::ALL`
+    /// order (for `mcce serve`'s metrics); `None` in a file without them.
+    pub polls: Option<[u64; 4]>,
 }
 
 pub fn path(run_dir: &Path) -> PathBuf {
@@ -126,10 +139,19 @@ impl Status {
             Some(sp) => (sp.free.to_string(), sp.total.to_string()),
             None => (String::new(), String::new()),
         };
+        let polls = match self.polls {
+            Some(n) => MeterState::ALL
+                .iter()
+                .zip(n)
+                .map(|(m, n)| format!("{m}:{n}"))
+                .collect::<Vec<_>>()
+                .join(","),
+            None => String::new(),
+        };
         format!(
             "pid={}\nupdated={}\nreading_at={at}\nwatts={w}\nmeter={}\nalarm={}\n\
              recording={rec}\nrecording_since={since}\nrecording_error={error}\n\
-             data_free={free}\ndata_total={total}\n",
+             data_free={free}\ndata_total={total}\npolls={polls}\n",
             self.pid, self.updated, self.meter, self.alarm
         )
     }
@@ -172,6 +194,19 @@ impl Status {
                     total: t.parse().ok()?,
                 }),
                 _ => None,
+            },
+            polls: match get("polls").map(str::trim_end) {
+                None | Some("") => None,
+                Some(p) => {
+                    let mut n = [0u64; 4];
+                    for kv in p.split(',') {
+                        let (k, v) = kv.split_once(':')?;
+                        let m = MeterState::from_word(k)?;
+                        let i = MeterState::ALL.iter().position(|x| *x == m)?;
+                        n[i] = v.parse().ok()?;
+                    }
+                    Some(n)
+                }
             },
         })
     }
@@ -278,6 +313,7 @@ mod tests {
                 free: 1_000,
                 total: 16_000_000_000,
             }),
+            polls: Some([17_279, 1, 0, 0]),
         };
         assert_eq!(Status::parse(&s.render()), Some(s.clone()));
         for recording in [
@@ -294,6 +330,7 @@ mod tests {
         }
         let none = Status {
             last_reading: None,
+            polls: None,
             ..s
         };
         assert_eq!(Status::parse(&none.render()), Some(none));
@@ -338,6 +375,7 @@ mod tests {
                 free: u64::MAX,
                 total: u64::MAX,
             }),
+            polls: Some([u64::MAX; 4]),
         };
         let short = Status {
             last_reading: None,

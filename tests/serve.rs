@@ -102,7 +102,8 @@ fn write_status(dir: &Path, watts: u32, alarm: &str) {
         dir.join("status"),
         format!(
             "pid=1\nupdated={t}\nreading_at={t}\nwatts={watts}\nmeter=ok\nalarm={alarm}\n\
-             recording=ok\nrecording_since=\nrecording_error=\ndata_free=\ndata_total=\n"
+             recording=ok\nrecording_since=\nrecording_error=\ndata_free=\ndata_total=\n\
+             polls=ok:7,silent:1,unplugged:0,clock-unset:0\n"
         ),
     )
     .unwrap();
@@ -391,6 +392,10 @@ fn every_endpoint_on_a_simulated_history() {
     assert!(mt.contains("\nmcce_meter_up 1\n"));
     assert!(mt.contains("\nmcce_alarm_active 0\n"));
     assert!(mt.contains("\nmcce_data_free_bytes "));
+    assert!(
+        mt.contains("\nmcce_polls_total{outcome=\"silent\"} 1\n"),
+        "{mt}"
+    );
     let joules: f64 = metric(&mt, "mcce_energy_today_joules").parse().unwrap();
     let kwh: f64 = field(&day.text(), "kwh").parse().unwrap();
     assert!(
@@ -683,6 +688,11 @@ fn live_daemon_on_the_simulator() {
             seen.insert(field(&now, "reading_at"));
         }
         assert_eq!(metric(&m, "mcce_meter_up"), "1");
+        let ok: u64 = metric(&m, "mcce_polls_total{outcome=\"ok\"}")
+            .parse()
+            .unwrap();
+        assert!(ok >= 1);
+        assert_eq!(metric(&m, "mcce_polls_total{outcome=\"unplugged\"}"), "0");
         std::thread::sleep(Duration::from_millis(400));
     }
     assert!(seen.len() >= 3, "live value followed the daemon: {seen:?}");

@@ -149,8 +149,16 @@ pub(super) fn metrics(cfg: &Config) -> Response {
                 )
             }),
         energy_today_joules: energy,
-        // The status file carries no poll counts (yet): nothing to report.
-        polls: Vec::new(),
+        polls: s
+            .and_then(|s| s.polls)
+            .map(|n| {
+                crate::status::MeterState::ALL
+                    .iter()
+                    .zip(n)
+                    .map(|(m, n)| (m.word().to_string(), n))
+                    .collect()
+            })
+            .unwrap_or_default(),
         free_bytes: free_bytes(&cfg.data_dir),
         version: env!("CARGO_PKG_VERSION"),
     };
