@@ -66,6 +66,9 @@ pub struct Config {
     pub alarm_hysteresis_watts: u32,
     pub alarm_delay_seconds: u32,
     pub alarm_repeat_seconds: u32,
+    /// The contract-aware alarm's settings (docs/trip.md); with no
+    /// `CONTRACT_WATTS` the single-threshold alarm above is used.
+    pub trip: crate::trip::TripConfig,
     pub buzzer: BuzzerSettings,
     pub keep_raw_days: u32,
     pub price_per_kwh: Option<f64>,
@@ -96,6 +99,7 @@ impl Default for Config {
             alarm_hysteresis_watts: 200,
             alarm_delay_seconds: 0,
             alarm_repeat_seconds: 30,
+            trip: crate::trip::TripConfig::default(),
             buzzer: BuzzerSettings::default(),
             keep_raw_days: 0,
             price_per_kwh: None,
@@ -125,6 +129,13 @@ pub const KEYS: &[&str] = &[
     "ALARM_DELAY_SECONDS",
     "ALARM_REPEAT_SECONDS",
     "ALARM_SIREN_SECONDS",
+    "CONTRACT_WATTS",
+    "TOLERANCE_PERCENT",
+    "SHORT_LIMIT_PERCENT",
+    "LONG_TRIP_MINUTES",
+    "SHORT_TRIP_SECONDS",
+    "RESET_AFTER_SECONDS",
+    "WARN_BEFORE_SECONDS",
     "BUZZER",
     "BUZZER_ENABLE_GPIO",
     "BUZZER_TONE_GPIO",
@@ -357,6 +368,7 @@ impl Config {
                     .map_err(|_| format!("'{value}' is not ADDRESS:PORT (e.g. 0.0.0.0:8080)"))?
             }
             "SERVE_ALLOW" => self.serve_allow = crate::serve::allow::parse_list(value)?,
+            k if crate::trip::KEYS.contains(&k) => self.trip.set(k, value)?,
             _ => return Err(unknown_key_message(key)),
         }
         Ok(())
@@ -388,6 +400,9 @@ impl Config {
                 "ALARM_HYSTERESIS_WATTS",
                 format!("must be below ALARM_WATTS ({})", self.alarm_watts),
             ));
+        }
+        if let Err((key, message)) = self.trip.check() {
+            return Err(err(key, message));
         }
         if u64::from(self.reply_timeout_ms) >= u64::from(self.poll_seconds) * 1000 {
             return Err(err(
@@ -719,6 +734,49 @@ mod tests {
                 "{k} not in overlay/etc/mcce.conf"
             );
         }
+    }
+
+    #[test]
+    fn every_trip_key_is_a_config_key() {
+        for k in crate::trip::KEYS {
+            assert!(KEYS.contains(k), "{k} missing from config::KEYS");
+        }
+    }
+
+    #[test]
+    fn trip_keys_set_the_contract_alarm_and_errors_name_the_line() {
+        let c = parse("CONTRACT_WATTS=4500\nWARN_BEFORE_SECONDS=90\n").unwrap();
+        let s = c.trip.settings().unwrap();
+        assert_eq!((s.contract_watts, s.warn_before_seconds), (4500, 90));
+        assert_eq!(parse("CONTRACT_WATTS=\n").unwrap().trip.settings(), None);
+        let e = parse("# x\nCONTRACT_WATTS=3kW\n").unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("/etc/mcce.conf:2: CONTRACT_WATTS: '3kW' is not a whole number"),
+            "{e}"
+        );
+        let e = parse("CONTRACT_WATTS=3000\nTOLERANCE_PERCENT=20\nSHORT_LIMIT_PERCENT=15\n")
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "/etc/mcce.conf:3: SHORT_LIMIT_PERCENT: must be above TOLERANCE_PERCENT (20)"
+        );
+        let e = parse("LONG_TRIP_MINUTES=1\n").unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("SHORT_TRIP_SECONDS: must be shorter"),
+            "{e}"
+        );
+        let e = parse("WARN_BEFORE_SECONDS=10800\n").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "/etc/mcce.conf:1: WARN_BEFORE_SECONDS: must be shorter than LONG_TRIP_MINUTES (180 min)"
+        );
+        let e = parse("TOLERANCE_PERCNT=5\n").unwrap_err();
+        assert!(
+            e.to_string().contains("did you mean TOLERANCE_PERCENT"),
+            "{e}"
+        );
     }
 
     #[test]
