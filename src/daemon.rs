@@ -14,10 +14,12 @@ use crate::daylog::DayWriter;
 use crate::energy::Sample;
 use crate::meter::{Link, Meter, PollError};
 use crate::signals::Signals;
-use crate::siren::{Buzzer, BuzzerUnavailable, Silent, Siren, SirenShape};
+use crate::siren::{Buzzer, BuzzerUnavailable, ChirpShape, Silent, Siren, SirenShape};
 use crate::space::{Change, SpaceWatch};
-use crate::status::{AlarmStatus, MeterState, Publisher, Recording, Status};
+use crate::status::{AlarmStatus, ContractStatus, MeterState, Publisher, Recording, Status};
 use crate::sys::Space;
+use crate::trip::{Band, TripSettings, TripState};
+use crate::warning::{ContractAlarm, Decision, Sound, Urgency};
 
 /// How often the daemon looks at the data partition's free space.
 const SPACE_CHECK_EVERY: Duration = Duration::from_secs(60);
@@ -33,9 +35,33 @@ pub trait Hardware: Send {
 /// What happened at a poll, for the demo's screen.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
-    Reading { ts: i64, watts: u32 },
-    NoReading { ts: i64, why: MeterState },
-    Siren { ts: i64, watts: u32 },
+    Reading {
+        ts: i64,
+        watts: u32,
+    },
+    NoReading {
+        ts: i64,
+        why: MeterState,
+    },
+    Siren {
+        ts: i64,
+        watts: u32,
+    },
+    /// Contract mode: a chirp started (the power entered the tolerated band).
+    Chirp {
+        ts: i64,
+        watts: u32,
+    },
+    /// Contract mode, after every poll: where the meter's trip model stands.
+    Contract {
+        ts: i64,
+        band: Band,
+        /// Seconds to the predicted trip if the power stays as it is.
+        trip_in: Option<u64>,
+        urgency: Urgency,
+        /// No reading at this poll: the state is as of the last one.
+        stale: bool,
+    },
 }
 
 /// Sees every poll's outcome (the demo draws them).
@@ -52,6 +78,26 @@ pub struct Daemon {
     pub observer: Option<Observer>,
     /// Overrides the siren's sound (tests use a short one).
     pub siren_shape: Option<SirenShape>,
+    /// Overrides the chirp's sound.
+    pub chirp_shape: Option<ChirpShape>,
+}
+
+/// Which alarm decides: the single `ALARM_WATTS` threshold, or with
+/// `CONTRACT_WATTS` the meter's trip model (docs/trip.md).
+enum Alarm {
+    Threshold(Policy),
+    Contract(ContractAlarm),
+}
+
+impl Alarm {
+    fn new(cfg: &Config) -> Alarm {
+        match contract_settings(cfg) {
+            Some((settings, hold, repeat)) => {
+                Alarm::Contract(ContractAlarm::new(settings, hold, repeat))
+            }
+            None => Alarm::Threshold(Policy::new(policy_config(cfg))),
+        }
+    }
 }
 
 /// One-line-per-episode bookkeeping: say when trouble starts and when it
@@ -70,7 +116,7 @@ struct Episodes {
 /// What the loop carries from one poll to the next.
 struct Running {
     siren: Siren,
-    policy: Policy,
+    alarm: Alarm,
     writer: DayWriter,
     publisher: Publisher,
     meter: Option<Meter<Box<dyn Link>>>,
@@ -96,7 +142,7 @@ impl Daemon {
         let origin = self.origin(period);
         let mut run = Running {
             siren: self.make_siren(),
-            policy: Policy::new(policy_config(&self.cfg)),
+            alarm: Alarm::new(&self.cfg),
             writer: DayWriter::new(self.cfg.days_dir()),
             publisher: Publisher::new(&self.cfg.run_dir),
             meter: None,
@@ -157,9 +203,7 @@ impl Daemon {
             Ok(new) => {
                 log::info!("configuration reloaded; reopening port and day file");
                 let old = std::mem::replace(&mut self.cfg, new);
-                if policy_config(&old) != policy_config(&self.cfg) {
-                    run.policy = Policy::new(policy_config(&self.cfg));
-                }
+                self.reload_alarm(&old, run);
                 if old.buzzer != self.cfg.buzzer {
                     // The old siren lowers its lines as it is dropped.
                     run.siren = self.make_siren();
@@ -181,6 +225,40 @@ impl Daemon {
         run.meter = None;
         run.next_open = Duration::ZERO;
         run.backoff = Duration::from_secs(1);
+    }
+
+    /// Keeps the alarm's state through a reload that leaves its settings
+    /// alone; a changed setting (the settings compared as a whole)
+    /// reconfigures it, a change of mode starts the new one afresh.
+    fn reload_alarm(&self, old: &Config, run: &mut Running) {
+        let new = &self.cfg;
+        match (&mut run.alarm, contract_settings(new)) {
+            (Alarm::Contract(a), Some((settings, hold, repeat))) => {
+                if contract_settings(old) != contract_settings(new) {
+                    log::info!(
+                        "contract alarm reconfigured: {}; the overload so far is kept",
+                        describe(&settings)
+                    );
+                    a.reconfigure(settings, hold, repeat);
+                }
+            }
+            (Alarm::Threshold(_), None) => {
+                if policy_config(old) != policy_config(new) {
+                    run.alarm = Alarm::new(new);
+                }
+            }
+            (_, Some((settings, _, _))) => {
+                log::info!("contract alarm on: {}", describe(&settings));
+                run.alarm = Alarm::new(new);
+            }
+            (_, None) => {
+                log::info!(
+                    "contract alarm off: single threshold at {} W",
+                    new.alarm_watts
+                );
+                run.alarm = Alarm::new(new);
+            }
+        }
     }
 
     /// Opens the port if it is closed and its backoff has passed.
@@ -222,6 +300,7 @@ impl Daemon {
                 ts: wall,
                 why: MeterState::Unplugged,
             });
+            self.contract_no_reading(run, now, wall);
             return MeterState::Unplugged;
         };
         let timeout = Duration::from_millis(u64::from(self.cfg.reply_timeout_ms));
@@ -240,6 +319,7 @@ impl Daemon {
                     ts: wall,
                     why: MeterState::Silent,
                 });
+                self.contract_no_reading(run, now, wall);
                 MeterState::Silent
             }
             Err(PollError::Lost(e)) => {
@@ -254,6 +334,7 @@ impl Daemon {
                     ts: wall,
                     why: MeterState::Unplugged,
                 });
+                self.contract_no_reading(run, now, wall);
                 MeterState::Unplugged
             }
         }
@@ -267,20 +348,83 @@ impl Daemon {
         let held = self.record(&mut run.writer, &mut run.episodes, wall, w);
         run.last_reading = Some(Sample { ts: wall, watts: w });
         self.emit(Event::Reading { ts: wall, watts: w });
-        if run.policy.observe(now, w) {
-            if run.siren.trigger() {
-                log::warn!(
-                    "power {w} W is at or above the cap of {} W: sounding the alarm",
-                    self.cfg.alarm_watts
-                );
+        match &mut run.alarm {
+            Alarm::Threshold(policy) => {
+                if policy.observe(now, w) {
+                    if run.siren.trigger() {
+                        log::warn!(
+                            "power {w} W is at or above the cap of {} W: sounding the alarm",
+                            self.cfg.alarm_watts
+                        );
+                    }
+                    self.emit(Event::Siren { ts: wall, watts: w });
+                }
             }
-            self.emit(Event::Siren { ts: wall, watts: w });
+            Alarm::Contract(a) => {
+                let (before, prev) = (*a.state(), a.urgency());
+                let decision = a.observe(now, w);
+                let after = *a.state();
+                let settings = *a.settings();
+                log_contract_step(&settings, (&before, prev), &after, &decision, Some(w));
+                self.sound(run, &decision, wall, w);
+                self.emit_contract(run, wall);
+            }
         }
         if held {
             MeterState::ClockUnset
         } else {
             MeterState::Ok
         }
+    }
+
+    /// Contract mode, a failed poll: the model keeps its state, marked
+    /// stale; a warning stays and its siren keeps repeating.
+    fn contract_no_reading(&mut self, run: &mut Running, now: Duration, wall: i64) {
+        let Alarm::Contract(a) = &mut run.alarm else {
+            return;
+        };
+        let (before, prev) = (*a.state(), a.urgency());
+        let decision = a.no_reading(now);
+        let after = *a.state();
+        let settings = *a.settings();
+        log_contract_step(&settings, (&before, prev), &after, &decision, None);
+        let watts = after.last.map_or(0, |r| r.watts);
+        self.sound(run, &decision, wall, watts);
+        self.emit_contract(run, wall);
+    }
+
+    /// Plays what the contract alarm decided on the buzzer's one thread.
+    fn sound(&mut self, run: &mut Running, decision: &Decision, wall: i64, watts: u32) {
+        match decision.sound {
+            Some(Sound::Siren) => {
+                if run.siren.trigger() {
+                    log::warn!("sounding the siren ({watts} W)");
+                }
+                self.emit(Event::Siren { ts: wall, watts });
+            }
+            Some(Sound::Chirp) => {
+                if run.siren.chirp() {
+                    log::info!("chirp: {watts} W is over the free band");
+                }
+                self.emit(Event::Chirp { ts: wall, watts });
+            }
+            None => {}
+        }
+    }
+
+    fn emit_contract(&mut self, run: &Running, wall: i64) {
+        let Alarm::Contract(a) = &run.alarm else {
+            return;
+        };
+        let s = a.state();
+        let e = Event::Contract {
+            ts: wall,
+            band: s.band,
+            trip_in: s.trip_in.map(|d| d.as_secs()),
+            urgency: a.urgency(),
+            stale: s.stale_since.is_some(),
+        };
+        self.emit(e);
     }
 
     /// Looks at DATA_DIR's free space now and then; one line when it falls
@@ -320,7 +464,23 @@ impl Daemon {
             updated: wall,
             last_reading: run.last_reading,
             meter,
-            alarm: alarm_status(run.policy.state(), &run.siren),
+            alarm: match &run.alarm {
+                Alarm::Threshold(p) => alarm_status(p.state(), &run.siren),
+                Alarm::Contract(a) => match a.urgency() {
+                    Urgency::Urgent if run.siren.is_sounding() => AlarmStatus::Sounding,
+                    Urgency::Urgent => AlarmStatus::On,
+                    _ => AlarmStatus::Off,
+                },
+            },
+            contract: match &run.alarm {
+                Alarm::Threshold(_) => None,
+                Alarm::Contract(a) => Some(contract_status(
+                    a.state(),
+                    a.urgency(),
+                    self.clock.mono(),
+                    wall,
+                )),
+            },
             recording: run.episodes.recording.clone(),
             space: run.space,
             polls: Some(run.polls),
@@ -356,7 +516,7 @@ impl Daemon {
                 self.cfg.buzzer.siren_seconds,
             )))
         });
-        Siren::spawn(buzzer, shape)
+        Siren::spawn(buzzer, shape, self.chirp_shape.unwrap_or_default())
     }
 
     /// Writes a sample unless the wall clock is not yet believable; true
@@ -428,6 +588,115 @@ fn alarm_status(state: AlarmState, siren: &Siren) -> AlarmStatus {
         AlarmState::Pending { .. } => AlarmStatus::Pending,
         AlarmState::Active { .. } if siren.is_sounding() => AlarmStatus::Sounding,
         AlarmState::Active { .. } => AlarmStatus::On,
+    }
+}
+
+/// The contract alarm's settings, `MAX_GAP_SECONDS` and
+/// `ALARM_REPEAT_SECONDS`; `None` in single-threshold mode.
+fn contract_settings(cfg: &Config) -> Option<(TripSettings, Duration, Duration)> {
+    cfg.trip.settings().map(|s| {
+        (
+            s,
+            Duration::from_secs(u64::from(cfg.max_gap_seconds)),
+            Duration::from_secs(u64::from(cfg.alarm_repeat_seconds)),
+        )
+    })
+}
+
+/// The bands in one phrase, for the log.
+fn describe(s: &TripSettings) -> String {
+    format!(
+        "{} W contract, free up to {} W, tolerated up to {} W, warning {} s before the predicted trip",
+        s.contract_watts,
+        s.free_limit_watts(),
+        s.short_limit_watts(),
+        s.warn_before_seconds
+    )
+}
+
+/// `~95 s`, `~13 min`: how far a predicted trip is.
+pub fn trip_label(d: Duration) -> String {
+    let s = d.as_secs();
+    if s < 120 {
+        format!("~{s} s")
+    } else {
+        format!("~{} min", (s + 30) / 60)
+    }
+}
+
+/// One log line per step of the contract alarm: a band entered or left,
+/// a warning started or ended, the allowance reset, readings lost and back.
+fn log_contract_step(
+    settings: &TripSettings,
+    (before, prev): (&TripState, Urgency),
+    after: &TripState,
+    decision: &Decision,
+    watts: Option<u32>,
+) {
+    let trip = after
+        .trip_in
+        .map(|d| format!("; trip in {} if nothing is switched off", trip_label(d)))
+        .unwrap_or_default();
+    match watts {
+        None => {
+            if before.stale_since.is_none() && after.stale_since.is_some() {
+                log::warn!(
+                    "no reading: the contract alarm keeps the {} band and its {} state until readings come back",
+                    after.band.name(),
+                    decision.urgency.name()
+                );
+            }
+        }
+        Some(w) => {
+            if before.stale_since.is_some() {
+                log::info!("readings are back: {w} W, {} band", after.band.name());
+            }
+            if before.band != after.band {
+                match after.band {
+                    Band::Free => log::info!(
+                        "{w} W: back in the free band (up to {} W); the overload allowance resets after {} s there",
+                        settings.free_limit_watts(),
+                        settings.reset_after_seconds
+                    ),
+                    Band::Tolerated => log::info!(
+                        "{w} W: tolerated band ({}-{} W){trip}",
+                        settings.free_limit_watts() + 1,
+                        settings.short_limit_watts()
+                    ),
+                    Band::Over => log::warn!(
+                        "{w} W: over the short limit of {} W{trip}",
+                        settings.short_limit_watts()
+                    ),
+                }
+            }
+        }
+    }
+    if decision.changed {
+        match decision.urgency {
+            Urgency::Urgent => log::warn!("warning: the meter is about to trip{trip}"),
+            Urgency::Notice if prev == Urgency::Urgent => {
+                log::info!("warning over: {} band{trip}", after.band.name())
+            }
+            Urgency::Notice => {}
+            Urgency::Quiet => log::info!("back to free: the overload allowance has reset"),
+        }
+    }
+}
+
+/// The contract alarm's state for the status file, in wall time.
+fn contract_status(
+    state: &TripState,
+    urgency: Urgency,
+    now: Duration,
+    wall: i64,
+) -> ContractStatus {
+    let to_wall = |t: Duration| wall - now.saturating_sub(t).as_secs() as i64;
+    ContractStatus {
+        band: state.band,
+        band_since: to_wall(state.band_since),
+        trip_in_seconds: state.trip_in.map(|d| d.as_secs()),
+        warning: urgency,
+        stale_since: state.stale_since.map(to_wall),
     }
 }
 

@@ -1,7 +1,8 @@
-//! The siren: one thread owns the buzzer and plays one siren at a time,
-//! so polling never waits for it and two sirens can never overlap (the
-//! original spawned a process per poll and alarms did). The buzzer's lines
-//! are reached through [`Buzzer`]; `crate::gpio` drives the real ones.
+//! The siren: one thread owns the buzzer and plays one sound at a time (a
+//! siren or a chirp), so polling never waits for it and two sounds can
+//! never overlap (the original spawned a process per poll and alarms did).
+//! The buzzer's lines are reached through [`Buzzer`]; `crate::gpio` drives
+//! the real ones.
 
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -67,11 +68,50 @@ impl SirenShape {
     }
 }
 
+/// The chirp: a few short beeps at one pitch, the enable line high for the
+/// whole pattern. Unlike the siren's long sweep it says "noticed, not yet
+/// urgent" (the power entered the tolerated band, docs/trip.md).
+#[derive(Debug, Clone, Copy)]
+pub struct ChirpShape {
+    pub beeps: u32,
+    pub beep: Duration,
+    pub pause: Duration,
+    pub hz: f64,
+}
+
+impl Default for ChirpShape {
+    /// Two 80 ms beeps at 2.4 kHz, 80 ms apart: a quarter of a second.
+    fn default() -> Self {
+        ChirpShape {
+            beeps: 2,
+            beep: Duration::from_millis(80),
+            pause: Duration::from_millis(80),
+            hz: 2400.0,
+        }
+    }
+}
+
+impl ChirpShape {
+    /// The whole pattern's length.
+    pub fn duration(&self) -> Duration {
+        self.beep * self.beeps + self.pause * self.beeps.saturating_sub(1)
+    }
+}
+
+/// What the buzzer's thread is asked to play.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sound {
+    Siren,
+    Chirp,
+}
+
 struct Shared {
     request: Mutex<Request>,
     /// Set with `Request::Quit`: read at every edge of a playing siren
     /// without taking the lock (up to ~3 600 edges a second).
     quitting: AtomicBool,
+    /// What plays now; taken after `request`, never before.
+    playing: Mutex<Playing>,
     wake: Condvar,
     sounding: AtomicBool,
 }
@@ -79,22 +119,26 @@ struct Shared {
 #[derive(PartialEq)]
 enum Request {
     None,
-    Sound,
+    Play(Sound),
     Quit,
 }
 
-/// A thread that owns the buzzer and plays one siren at a time. Dropping it
-/// stops any siren and leaves both lines low.
+/// What the thread is playing, under the request lock.
+struct Playing(Option<Sound>);
+
+/// A thread that owns the buzzer and plays one sound at a time. Dropping it
+/// stops any sound and leaves both lines low.
 pub struct Siren {
     shared: Arc<Shared>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl Siren {
-    pub fn spawn(mut buzzer: Box<dyn Buzzer>, shape: SirenShape) -> Siren {
+    pub fn spawn(mut buzzer: Box<dyn Buzzer>, shape: SirenShape, chirp: ChirpShape) -> Siren {
         quiet(buzzer.as_mut());
         let shared = Arc::new(Shared {
             request: Mutex::new(Request::None),
+            playing: Mutex::new(Playing(None)),
             quitting: AtomicBool::new(false),
             wake: Condvar::new(),
             sounding: AtomicBool::new(false),
@@ -102,7 +146,7 @@ impl Siren {
         let s = shared.clone();
         let thread = std::thread::Builder::new()
             .name("siren".into())
-            .spawn(move || siren_loop(buzzer, shape, &s))
+            .spawn(move || siren_loop(buzzer, shape, chirp, &s))
             .expect("spawn siren thread");
         Siren {
             shared,
@@ -110,20 +154,36 @@ impl Siren {
         }
     }
 
-    /// Starts a siren unless one is playing; false when one already is.
+    /// Starts a siren unless one is playing or waiting; false when one
+    /// already is. A siren asked for during a chirp plays right after it.
     pub fn trigger(&self) -> bool {
+        self.play(Sound::Siren)
+    }
+
+    /// Starts a chirp unless any sound is playing or waiting (a siren says
+    /// more than a chirp); false when refused.
+    pub fn chirp(&self) -> bool {
+        self.play(Sound::Chirp)
+    }
+
+    fn play(&self, sound: Sound) -> bool {
         let mut r = self.shared.request.lock().unwrap();
-        if self.shared.sounding.load(Ordering::SeqCst) || *r != Request::None {
+        let playing = self.shared.playing.lock().unwrap().0;
+        let free = match sound {
+            Sound::Siren => playing != Some(Sound::Siren) && *r != Request::Play(Sound::Siren),
+            Sound::Chirp => playing.is_none() && *r == Request::None,
+        };
+        if !free || *r == Request::Quit {
             return false;
         }
-        *r = Request::Sound;
+        *r = Request::Play(sound);
         self.shared.wake.notify_all();
         true
     }
 
     pub fn is_sounding(&self) -> bool {
         self.shared.sounding.load(Ordering::SeqCst)
-            || *self.shared.request.lock().unwrap() == Request::Sound
+            || matches!(*self.shared.request.lock().unwrap(), Request::Play(_))
     }
 }
 
@@ -147,24 +207,69 @@ fn quiet(b: &mut dyn Buzzer) {
     }
 }
 
-fn siren_loop(mut buzzer: Box<dyn Buzzer>, shape: SirenShape, shared: &Shared) {
+fn siren_loop(
+    mut buzzer: Box<dyn Buzzer>,
+    shape: SirenShape,
+    chirp_shape: ChirpShape,
+    shared: &Shared,
+) {
     loop {
-        {
+        let sound = {
             let mut r = shared.request.lock().unwrap();
             while *r == Request::None {
                 r = shared.wake.wait(r).unwrap();
             }
-            if *r == Request::Quit {
+            let Request::Play(sound) = *r else {
                 break;
-            }
+            };
             shared.sounding.store(true, Ordering::SeqCst);
+            shared.playing.lock().unwrap().0 = Some(sound);
             *r = Request::None;
+            sound
+        };
+        match sound {
+            Sound::Siren => play(buzzer.as_mut(), shape, shared),
+            Sound::Chirp => chirp(buzzer.as_mut(), chirp_shape, shared),
         }
-        play(buzzer.as_mut(), shape, shared);
         quiet(buzzer.as_mut());
+        let r = shared.request.lock().unwrap();
+        shared.playing.lock().unwrap().0 = None;
         shared.sounding.store(false, Ordering::SeqCst);
+        drop(r);
     }
     quiet(buzzer.as_mut());
+}
+
+/// Plays the chirp's beeps; the enable line stays high through the pauses,
+/// the tone line low.
+fn chirp(b: &mut dyn Buzzer, shape: ChirpShape, shared: &Shared) {
+    if let Err(e) = b.set_enable(true) {
+        log::error!("buzzer: cannot power the driver: {e}");
+        return;
+    }
+    let half = Duration::from_secs_f64(0.5 / shape.hz);
+    for i in 0..shape.beeps {
+        if i > 0 {
+            std::thread::sleep(shape.pause);
+        }
+        let start = Instant::now();
+        let mut high = false;
+        while start.elapsed() < shape.beep {
+            if shared.quitting.load(Ordering::Relaxed) {
+                return;
+            }
+            high = !high;
+            if let Err(e) = b.set_tone(high) {
+                log::error!("buzzer: tone line failed: {e}");
+                return;
+            }
+            std::thread::sleep(half);
+        }
+        if high && let Err(e) = b.set_tone(false) {
+            log::error!("buzzer: tone line failed: {e}");
+            return;
+        }
+    }
 }
 
 fn play(b: &mut dyn Buzzer, shape: SirenShape, shared: &Shared) {
@@ -214,7 +319,11 @@ mod tests {
             low_hz: 200.0,
             high_hz: 400.0,
         };
-        let siren = Siren::spawn(Box::new(Recorder(log.clone())), shape);
+        let siren = Siren::spawn(
+            Box::new(Recorder(log.clone())),
+            shape,
+            ChirpShape::default(),
+        );
         assert!(siren.trigger());
         assert!(
             !siren.trigger(),
@@ -246,6 +355,87 @@ mod tests {
         let on: Vec<Instant> = log.iter().filter(|e| e.1 == "en").map(|e| e.0).collect();
         let first = on[2].duration_since(on[1]);
         assert!(first >= Duration::from_millis(150), "{first:?}");
+    }
+
+    /// The chirp: the enable line high once for the whole pattern, the tone
+    /// in two bursts with a silence between them, both lines low after;
+    /// a siren asked for during a chirp plays right after it, a chirp asked
+    /// for during a siren is refused.
+    #[test]
+    fn a_chirp_is_two_short_bursts_and_gives_way_to_a_siren() {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let chirp = ChirpShape {
+            beeps: 2,
+            beep: Duration::from_millis(60),
+            pause: Duration::from_millis(60),
+            hz: 1000.0,
+        };
+        let shape = SirenShape {
+            duration: Duration::from_millis(100),
+            low_hz: 200.0,
+            high_hz: 400.0,
+        };
+        let siren = Siren::spawn(Box::new(Recorder(log.clone())), shape, chirp);
+        assert!(siren.chirp());
+        assert!(!siren.chirp(), "one chirp at a time");
+        std::thread::sleep(Duration::from_millis(20));
+        assert!(siren.trigger(), "a siren waits for the chirp");
+        assert!(!siren.chirp(), "no chirp while a siren waits");
+        std::thread::sleep(Duration::from_millis(30));
+        while siren.is_sounding() {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert!(siren.trigger());
+        std::thread::sleep(Duration::from_millis(10));
+        assert!(!siren.chirp(), "no chirp during a siren");
+        drop(siren);
+        let log = log.lock().unwrap();
+        let en: Vec<(Instant, bool)> = log
+            .iter()
+            .filter(|e| e.1 == "en")
+            .map(|e| (e.0, e.2))
+            .collect();
+        // low at start; chirp on/off; siren on/off; siren on/off; low at
+        // the end.
+        let levels: Vec<bool> = en.iter().map(|e| e.1).collect();
+        assert_eq!(
+            levels,
+            [false, true, false, true, false, true, false, false]
+        );
+        let (chirp_on, chirp_off) = (en[1].0, en[2].0);
+        let length = chirp_off.duration_since(chirp_on);
+        assert!(
+            length >= chirp.duration() && length < chirp.duration() * 3,
+            "chirp lasted {length:?}"
+        );
+        let siren_on = en[3].0;
+        let siren_len = en[4].0.duration_since(siren_on);
+        assert!(
+            siren_on >= chirp_off,
+            "the waiting siren followed the chirp"
+        );
+        assert!(siren_len >= shape.duration, "siren lasted {siren_len:?}");
+        // The chirp's tone: two bursts of up to 60 rising edges (1 kHz for
+        // 60 ms, fewer as sleeps overrun), the gap
+        // between them at least the pause, nothing after its enable fell.
+        let rises: Vec<Instant> = log
+            .iter()
+            .filter(|e| e.1 == "tone" && e.2 && e.0 > chirp_on && e.0 < chirp_off)
+            .map(|e| e.0)
+            .collect();
+        let gaps: Vec<Duration> = rises.windows(2).map(|w| w[1] - w[0]).collect();
+        let long = gaps
+            .iter()
+            .filter(|g| **g >= Duration::from_millis(50))
+            .count();
+        assert_eq!(long, 1, "one silence between the two beeps: {gaps:?}");
+        assert!(
+            (30..=125).contains(&rises.len()),
+            "{} rising edges",
+            rises.len()
+        );
+        let last_tone = log.iter().rev().find(|e| e.1 == "tone").unwrap();
+        assert!(!last_tone.2, "tone ends low");
     }
 
     #[test]

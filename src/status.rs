@@ -7,6 +7,8 @@ use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 use crate::energy::Sample;
+use crate::trip::Band;
+use crate::warning::Urgency;
 
 /// Whether readings reach the day file (`mcce status` exits 74 unless
 /// they do, or no reading came yet).
@@ -102,6 +104,22 @@ impl MeterState {
 }
 words!(AlarmStatus: Off = "off", Pending = "pending", On = "on", Sounding = "sounding");
 
+/// The contract alarm's state (docs/trip.md), when `CONTRACT_WATTS` is set.
+/// In the file: `band=`, `band_since=` (Unix time), `trip_in_seconds=`
+/// (empty in the free band), `warning=` (quiet, notice, urgent) and
+/// `band_stale_since=` (Unix time of the first failed poll, empty while
+/// readings come); all empty in single-threshold mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ContractStatus {
+    pub band: Band,
+    pub band_since: i64,
+    /// Seconds to the predicted trip if the power stays as it is.
+    pub trip_in_seconds: Option<u64>,
+    pub warning: Urgency,
+    /// Since when the state is as of the last reading (polls fail).
+    pub stale_since: Option<i64>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Status {
     pub pid: u32,
@@ -117,6 +135,8 @@ pub struct Status {
     /// Polls since the daemon started by outcome, in `MeterState::ALL`
     /// order (for `mcce serve`'s metrics); `None` in a file without them.
     pub polls: Option<[u64; 4]>,
+    /// The contract alarm, in contract mode.
+    pub contract: Option<ContractStatus>,
 }
 
 pub fn path(run_dir: &Path) -> PathBuf {
@@ -148,10 +168,19 @@ impl Status {
                 .join(","),
             None => String::new(),
         };
+        let opt = |v: Option<String>| v.unwrap_or_default();
+        let c = self.contract;
+        let band = opt(c.map(|c| c.band.name().to_string()));
+        let band_since = opt(c.map(|c| c.band_since.to_string()));
+        let trip = opt(c.and_then(|c| c.trip_in_seconds).map(|t| t.to_string()));
+        let warning = opt(c.map(|c| c.warning.name().to_string()));
+        let stale = opt(c.and_then(|c| c.stale_since).map(|t| t.to_string()));
         format!(
             "pid={}\nupdated={}\nreading_at={at}\nwatts={w}\nmeter={}\nalarm={}\n\
              recording={rec}\nrecording_since={since}\nrecording_error={error}\n\
-             data_free={free}\ndata_total={total}\npolls={polls}\n",
+             data_free={free}\ndata_total={total}\npolls={polls}\nband={band}\n\
+             band_since={band_since}\ntrip_in_seconds={trip}\nwarning={warning}\n\
+             band_stale_since={stale}\n",
             self.pid, self.updated, self.meter, self.alarm
         )
     }
@@ -208,6 +237,23 @@ impl Status {
                     Some(n)
                 }
             },
+            contract: match get("band").unwrap_or("") {
+                "" => None,
+                band => {
+                    let num = |k: &str| get(k).filter(|v| !v.is_empty());
+                    Some(ContractStatus {
+                        band: [Band::Free, Band::Tolerated, Band::Over]
+                            .into_iter()
+                            .find(|b| b.name() == band)?,
+                        band_since: get("band_since")?.parse().ok()?,
+                        trip_in_seconds: num("trip_in_seconds").map(str::parse).transpose().ok()?,
+                        warning: [Urgency::Quiet, Urgency::Notice, Urgency::Urgent]
+                            .into_iter()
+                            .find(|u| Some(u.name()) == get("warning"))?,
+                        stale_since: num("band_stale_since").map(str::parse).transpose().ok()?,
+                    })
+                }
+            },
         })
     }
 
@@ -230,7 +276,7 @@ impl Status {
 
 /// The file's fixed size: every update overwrites all of it with one
 /// `pwrite`, so there is nothing to truncate and no stale tail.
-const FILE_LEN: usize = 512;
+const FILE_LEN: usize = 1024;
 
 /// Keeps the status file open and rewrites it in place after every poll:
 /// one system call, where write-and-rename cost several and an inode each
@@ -314,6 +360,13 @@ mod tests {
                 total: 16_000_000_000,
             }),
             polls: Some([17_279, 1, 0, 0]),
+            contract: Some(ContractStatus {
+                band: Band::Tolerated,
+                band_since: 1_699_999_900,
+                trip_in_seconds: Some(95),
+                warning: Urgency::Notice,
+                stale_since: Some(1_700_000_005),
+            }),
         };
         assert_eq!(Status::parse(&s.render()), Some(s.clone()));
         for recording in [
@@ -324,6 +377,29 @@ mod tests {
             let r = Status {
                 recording,
                 space: None,
+                ..s.clone()
+            };
+            assert_eq!(Status::parse(&r.render()), Some(r));
+        }
+        for contract in [
+            None,
+            Some(ContractStatus {
+                band: Band::Free,
+                band_since: 1,
+                trip_in_seconds: None,
+                warning: Urgency::Quiet,
+                stale_since: None,
+            }),
+            Some(ContractStatus {
+                band: Band::Over,
+                band_since: 2,
+                trip_in_seconds: Some(0),
+                warning: Urgency::Urgent,
+                stale_since: None,
+            }),
+        ] {
+            let r = Status {
+                contract,
                 ..s.clone()
             };
             assert_eq!(Status::parse(&r.render()), Some(r));
@@ -376,6 +452,13 @@ mod tests {
                 total: u64::MAX,
             }),
             polls: Some([u64::MAX; 4]),
+            contract: Some(ContractStatus {
+                band: Band::Tolerated,
+                band_since: i64::MIN,
+                trip_in_seconds: Some(u64::MAX),
+                warning: Urgency::Urgent,
+                stale_since: Some(i64::MIN),
+            }),
         };
         let short = Status {
             last_reading: None,
@@ -383,6 +466,7 @@ mod tests {
             alarm: AlarmStatus::Off,
             recording: Recording::Ok,
             space: None,
+            contract: None,
             ..long.clone()
         };
         p.publish(&long).unwrap();

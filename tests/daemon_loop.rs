@@ -191,6 +191,7 @@ fn run(
             ev.lock().unwrap().push(e.clone())
         })),
         siren_shape: Some(SirenShape::new(Duration::from_millis(5))),
+        chirp_shape: None,
     }
     .run();
     let events = events.lock().unwrap().clone();
@@ -431,4 +432,314 @@ fn reload_rebuilds_the_siren_only_when_a_buzzer_setting_changed() {
         Box::new(|_, _| Some(1000)),
     );
     assert_eq!(siren.buzzers_opened, 2, "the siren's length changed");
+}
+
+// ---- The contract-aware alarm (docs/trip.md), polled every 5 s ----
+
+fn contract(watts: u32) -> impl FnOnce(&mut Config) {
+    move |c: &mut Config| c.trip.contract_watts = Some(watts)
+}
+
+/// Seconds from `t0` of every event `pick` selects.
+fn times(r: &Run, t0: i64, pick: fn(&Event) -> Option<i64>) -> Vec<i64> {
+    r.events.iter().filter_map(pick).map(|t| t - t0).collect()
+}
+
+fn sirens(r: &Run, t0: i64) -> Vec<i64> {
+    times(r, t0, |e| match e {
+        Event::Siren { ts, .. } => Some(*ts),
+        _ => None,
+    })
+}
+
+fn chirps(r: &Run, t0: i64) -> Vec<i64> {
+    times(r, t0, |e| match e {
+        Event::Chirp { ts, .. } => Some(*ts),
+        _ => None,
+    })
+}
+
+/// The trip model's state at each poll: (seconds from t0, band, trip in,
+/// urgency, stale).
+fn states(r: &Run, t0: i64) -> Vec<(i64, &'static str, Option<u64>, &'static str, bool)> {
+    r.events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Contract {
+                ts,
+                band,
+                trip_in,
+                urgency,
+                stale,
+            } => Some((ts - t0, band.name(), *trip_in, urgency.name(), *stale)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn state_at(r: &Run, t0: i64, at: i64) -> (i64, &'static str, Option<u64>, &'static str, bool) {
+    *states(r, t0)
+        .iter()
+        .find(|s| s.0 == at)
+        .unwrap_or_else(|| panic!("no state at {at}"))
+}
+
+/// Every `step` seconds from `from` while below `to`.
+fn every(from: i64, to: i64, step: usize) -> Vec<i64> {
+    (from..to).step_by(step).collect()
+}
+
+/// The status file; read by the script at a poll, it holds the previous
+/// poll's state.
+fn status_file(name: &str) -> std::path::PathBuf {
+    std::env::temp_dir()
+        .join(format!("mcce-it-loop-{name}-{}", std::process::id()))
+        .join("status")
+}
+
+/// 3 kW: the oven and the washing machine at 3.6 kW chirp at once and
+/// warn 12 min 15 s later, a minute before the predicted trip, repeating
+/// until one is switched off; the free band then resets the allowance
+/// after 5 minutes; later a kettle taking the house to 3.9 kW for 40 s
+/// only chirps.
+#[test]
+fn contract_3kw_oven_and_washer_warn_before_the_trip_a_kettle_only_chirps() {
+    let t0 = midnight("2025-01-15") + 18 * 3600;
+    let seen = Arc::new(Mutex::new(String::new()));
+    let s2 = seen.clone();
+    let script: Script = Box::new(move |now, _| {
+        if now.as_secs() == 405 {
+            *s2.lock().unwrap() = std::fs::read_to_string(status_file("c3")).unwrap();
+        }
+        Some(match now.as_secs() {
+            0..60 => 1000,
+            60..960 => 3600,
+            3000..3040 => 3900,
+            _ => 1000,
+        })
+    });
+    let r = run(
+        "c3",
+        t0,
+        0,
+        Duration::from_secs(3100),
+        Duration::ZERO,
+        contract(3000),
+        None,
+        script,
+    );
+    assert_eq!(chirps(&r, t0), vec![60, 3000]);
+    assert_eq!(sirens(&r, t0), every(795, 960, 30));
+    // The countdown: 792 s (13.2 min) at entry, 5 s less at every poll.
+    let (_, band, trip, urgency, _) = state_at(&r, t0, 60);
+    assert_eq!((band, urgency), ("tolerated", "notice"));
+    let trip = trip.unwrap();
+    assert!((790..=792).contains(&trip), "{trip}");
+    assert_eq!(state_at(&r, t0, 400).2, Some(trip - 340));
+    assert_eq!(state_at(&r, t0, 795).3, "urgent");
+    assert_eq!(state_at(&r, t0, 790).3, "notice");
+    assert_eq!(state_at(&r, t0, 960), (960, "free", None, "notice", false));
+    assert_eq!(state_at(&r, t0, 1255).3, "notice");
+    assert_eq!(state_at(&r, t0, 1260).3, "quiet", "reset after 300 s free");
+    // The kettle: 2 min 52 s to the trip at 3.9 kW, more than it lasts.
+    let (_, band, trip, urgency, _) = state_at(&r, t0, 3000);
+    assert_eq!((band, urgency), ("tolerated", "notice"));
+    assert!((170..=173).contains(&trip.unwrap()), "{trip:?}");
+    // The status file carries the same, with wall times.
+    let status = seen.lock().unwrap().clone();
+    for line in [
+        "band=tolerated\n".to_string(),
+        format!("band_since={}\n", t0 + 60),
+        format!("trip_in_seconds={}\n", state_at(&r, t0, 400).2.unwrap()),
+        "warning=notice\n".to_string(),
+        "band_stale_since=\n".to_string(),
+        "alarm=off\n".to_string(),
+    ] {
+        assert!(status.contains(&line), "{line:?} not in {status}");
+    }
+    // The buzzer: never two sounds at once, low at the end.
+    for w in r.edges.windows(2) {
+        assert!(!(w[0].1 && w[1].1), "two sounds at once");
+    }
+    assert_eq!(r.edges.last().map(|e| e.1), Some(false));
+}
+
+/// 4.5 kW: the 4.3 kW kettle that sirens on 3 kW is in the free band here;
+/// 5.4 kW (P + 20 %) warns after the same 12 min 15 s as 3.6 kW on 3 kW.
+#[test]
+fn contract_4500w_same_rules_scaled() {
+    let t0 = midnight("2025-01-15") + 18 * 3600;
+    let script: Script = Box::new(|now, _| {
+        Some(match now.as_secs() {
+            60..100 => 4300,
+            200..1000 => 5400,
+            _ => 1000,
+        })
+    });
+    let r = run(
+        "c45",
+        t0,
+        0,
+        Duration::from_secs(1100),
+        Duration::ZERO,
+        contract(4500),
+        None,
+        script,
+    );
+    assert_eq!(state_at(&r, t0, 60), (60, "free", None, "quiet", false));
+    assert_eq!(chirps(&r, t0), vec![200]);
+    assert_eq!(sirens(&r, t0), every(935, 1000, 30));
+}
+
+/// 6 kW: over the short limit (7980 W) the siren sounds at once, with no
+/// chirp first, and every ALARM_REPEAT_SECONDS until the power falls back.
+#[test]
+fn contract_6kw_over_the_short_limit_sirens_at_once() {
+    let t0 = midnight("2025-01-15") + 18 * 3600;
+    let script: Script = Box::new(|now, _| {
+        Some(match now.as_secs() {
+            100..170 => 8000,
+            300..340 => 7000,
+            _ => 2000,
+        })
+    });
+    let r = run(
+        "c6",
+        t0,
+        0,
+        Duration::from_secs(400),
+        Duration::ZERO,
+        contract(6000),
+        None,
+        script,
+    );
+    assert_eq!(sirens(&r, t0), vec![100, 130, 160]);
+    assert_eq!(
+        state_at(&r, t0, 100),
+        (100, "over", Some(120), "urgent", false)
+    );
+    // 7000 W is in the tolerated band, but the allowance used at 8 kW has
+    // not reset yet (5 minutes free from 170 s): no chirp.
+    assert_eq!(state_at(&r, t0, 300).1, "tolerated");
+    assert!(chirps(&r, t0).is_empty(), "{:?}", chirps(&r, t0));
+}
+
+/// A failed poll is not "below the limit": the warning stays, its siren
+/// keeps repeating, the status says stale since the first failed poll.
+#[test]
+fn contract_a_gap_never_clears_a_warning() {
+    let t0 = midnight("2025-01-15") + 18 * 3600;
+    let seen = Arc::new(Mutex::new(String::new()));
+    let s2 = seen.clone();
+    let script: Script = Box::new(move |now, _| {
+        if now.as_secs() == 150 {
+            *s2.lock().unwrap() = std::fs::read_to_string(status_file("gap")).unwrap();
+        }
+        match now.as_secs() {
+            60..100 => Some(4300),
+            100..200 => None,
+            _ => Some(1000),
+        }
+    });
+    let r = run(
+        "gap",
+        t0,
+        0,
+        Duration::from_secs(300),
+        Duration::ZERO,
+        contract(3000),
+        None,
+        script,
+    );
+    assert_eq!(sirens(&r, t0), vec![60, 90, 120, 150, 180]);
+    for s in states(&r, t0).iter().filter(|s| (100..200).contains(&s.0)) {
+        assert_eq!((s.1, s.3, s.4), ("over", "urgent", true), "{s:?}");
+    }
+    assert_eq!(state_at(&r, t0, 200).3, "notice", "readings clear it");
+    let status = seen.lock().unwrap().clone();
+    for line in [
+        "band=over\n".to_string(),
+        "warning=urgent\n".to_string(),
+        format!("band_stale_since={}\n", t0 + 100),
+        "trip_in_seconds=80\n".to_string(),
+    ] {
+        assert!(status.contains(&line), "{line:?} not in {status}");
+    }
+}
+
+/// A reload that changes a trip setting reconfigures the running alarm and
+/// keeps the overload so far: a longer WARN_BEFORE_SECONDS warns sooner;
+/// one that changes nothing of the alarm does not chirp again.
+#[test]
+fn contract_reload_reconfigures_and_keeps_the_overload() {
+    let t0 = midnight("2025-01-15") + 18 * 3600;
+    let script: Script = Box::new(|now, _| Some(if now.as_secs() >= 60 { 3600 } else { 1000 }));
+    let r = run(
+        "creload",
+        t0,
+        0,
+        Duration::from_secs(600),
+        Duration::ZERO,
+        contract(3000),
+        Some((Duration::from_secs(200), |c| {
+            c.trip.warn_before_seconds = 300
+        })),
+        script,
+    );
+    assert_eq!(chirps(&r, t0), vec![60]);
+    assert_eq!(sirens(&r, t0), every(555, 600, 30));
+    let same = run(
+        "creload-same",
+        t0,
+        0,
+        Duration::from_secs(600),
+        Duration::ZERO,
+        contract(3000),
+        Some((Duration::from_secs(200), |c| c.alarm_watts = 3000)),
+        Box::new(|now, _| Some(if now.as_secs() >= 60 { 3600 } else { 1000 })),
+    );
+    assert_eq!(chirps(&same, t0), vec![60]);
+    assert!(sirens(&same, t0).is_empty());
+    assert_eq!(state_at(&same, t0, 200).2, state_at(&r, t0, 200).2);
+}
+
+/// Without CONTRACT_WATTS the alarm is the single threshold, as before:
+/// 3.6 kW for 15 minutes is silent, 4.3 kW sirens at once and every 30 s;
+/// no chirp, no trip state, and the status file's band fields are empty.
+#[test]
+fn no_contract_keeps_the_single_threshold_alarm() {
+    let t0 = midnight("2025-01-15") + 18 * 3600;
+    let seen = Arc::new(Mutex::new(String::new()));
+    let s2 = seen.clone();
+    let script: Script = Box::new(move |now, _| {
+        if now.as_secs() == 1010 {
+            *s2.lock().unwrap() = std::fs::read_to_string(status_file("single")).unwrap();
+        }
+        Some(match now.as_secs() {
+            60..960 => 3600,
+            1000..1040 => 4300,
+            _ => 1000,
+        })
+    });
+    let r = run(
+        "single",
+        t0,
+        0,
+        Duration::from_secs(1100),
+        Duration::ZERO,
+        |_| {},
+        None,
+        script,
+    );
+    assert_eq!(sirens(&r, t0), vec![1000, 1030]);
+    assert!(chirps(&r, t0).is_empty());
+    assert!(states(&r, t0).is_empty());
+    let status = seen.lock().unwrap().clone();
+    assert!(
+        status.contains("alarm=on\n") || status.contains("alarm=sounding\n"),
+        "{status}"
+    );
+    for line in ["band=\n", "trip_in_seconds=\n", "warning=\n"] {
+        assert!(status.contains(line), "{line:?} not in {status}");
+    }
 }

@@ -8,7 +8,7 @@ use super::setup::{init_logger, open_buzzer, signal_flags};
 use crate::config::{BuzzerKind, Config};
 use crate::exit::{self, Failure, Outcome};
 use crate::gpio;
-use crate::siren::{Siren, SirenShape};
+use crate::siren::{ChirpShape, Siren, SirenShape};
 
 const HELP: &str = "\
 Usage: mcce beep [-c FILE] [--seconds N]
@@ -59,6 +59,7 @@ pub fn run(a: Args) -> Outcome {
     let siren = Siren::spawn(
         buzzer,
         SirenShape::new(Duration::from_secs(u64::from(secs))),
+        ChirpShape::default(),
     );
     siren.trigger();
     while siren.is_sounding() && !signals.stop_requested() {

@@ -214,6 +214,7 @@ fn run_day(cfg: &Config, clock: Arc<ScaledClock>, sim_path: &Path, speed: f64, e
         min_wall: 0,
         observer: Some(screen(cfg.alarm_watts, speed, counts.clone())),
         siren_shape: Some(SirenShape::new(Duration::from_millis(200))),
+        chirp_shape: None,
     }
     .run();
     let _ = watcher.join();
@@ -239,6 +240,7 @@ fn screen(cap: u32, speed: f64, counts: Arc<Mutex<Counts>>) -> Observer {
             let label = localtime::local_label(*ts);
             crate::outln!("{}  {watts:>5} W  ALARM: at or above {cap} W", &label[11..]);
         }
+        Event::Chirp { .. } | Event::Contract { .. } => {}
     })
 }
 

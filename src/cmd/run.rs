@@ -77,6 +77,7 @@ pub fn run(a: Args) -> Outcome {
         min_wall: build_epoch(),
         observer: None,
         siren_shape: None,
+        chirp_shape: None,
     }
     .run();
     Ok(())
