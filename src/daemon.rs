@@ -165,6 +165,9 @@ impl Daemon {
             self.cfg.poll_seconds,
             self.cfg.days_dir().display()
         );
+        if let Some((settings, _, _)) = contract_settings(&self.cfg) {
+            log::info!("contract alarm: {}", describe(&settings));
+        }
         while self.wait_for_tick(&mut run) {
             let wall = self.clock.wall();
             let meter_state = self.poll(&mut run, wall);

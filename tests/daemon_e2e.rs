@@ -72,6 +72,43 @@ fn records_publishes_status_and_stops_on_sigterm() {
 
 /// Between polls the daemon sleeps until the next tick; with a long poll
 /// period SIGHUP and SIGTERM must still be acted on at once.
+/// With CONTRACT_WATTS and BUZZER=none every step of the contract alarm
+/// is logged, and `mcce status` shows the band and the predicted trip. The
+/// simulated house draws well over 133 W, the short limit of a 100 W
+/// contract: over at once, the siren (logged) at the first reading.
+#[test]
+fn contract_mode_logs_every_step_and_status_shows_the_trip() {
+    let d = Scratch::new("contract");
+    let (_sim, link) = sim(d.path(), &[]);
+    let cfg = config(d.path(), &link, "CONTRACT_WATTS=100\n");
+    let mut daemon = daemon(d.path(), &cfg);
+    wait_for(
+        Duration::from_secs(10),
+        || samples(&d.path().join("data/days")).len() >= 3,
+        "3 samples",
+    );
+    let (code, out, err) = run(&["status", "-c", cfg.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("warning urgent (contract 100 W: free up to 110 W, tolerated up to 133 W)"),
+        "{out}"
+    );
+    assert!(out.contains("band:   over for "), "{out}");
+    assert!(out.contains(" s if nothing is switched off"), "{out}");
+    daemon.signal("TERM");
+    let (code, _) = daemon.wait_exit(Duration::from_secs(5));
+    assert_eq!(code, Some(0));
+    let log = daemon.log();
+    for want in [
+        "contract alarm: 100 W contract, free up to 110 W, tolerated up to 133 W",
+        "over the short limit of 133 W; trip in ~2 min if nothing is switched off",
+        "warning: the meter is about to trip",
+        "sounding the siren (",
+    ] {
+        assert!(log.contains(want), "{want:?} not in {log}");
+    }
+}
+
 #[test]
 fn signals_cut_a_long_sleep_short() {
     let d = Scratch::new("sleep");
@@ -284,6 +321,18 @@ fn config_errors_exit_78_with_file_line_and_key() {
             "bad.conf:2: ALARM_WATTS: '4.2kW' is not a whole number",
         ),
         ("PORT=\n", "bad.conf:2: PORT: must not be empty"),
+        (
+            "CONTRACT_WATTS=3kW\n",
+            "bad.conf:2: CONTRACT_WATTS: '3kW' is not a whole number",
+        ),
+        (
+            "CONTRACT_WATTS=3000\nTOLERANCE_PERCENT=40\n",
+            "bad.conf: SHORT_LIMIT_PERCENT: must be above TOLERANCE_PERCENT (40)",
+        ),
+        (
+            "SHORT_LIMIT_PERCENT=5\n",
+            "bad.conf:2: SHORT_LIMIT_PERCENT: must be above TOLERANCE_PERCENT (10)",
+        ),
     ] {
         let cfg = d.path().join("bad.conf");
         std::fs::write(&cfg, format!("DATA_DIR={}\n{text}", data.display())).unwrap();

@@ -7,16 +7,19 @@ use std::path::PathBuf;
 use super::args::{Arg, Options, Parser};
 use crate::clock::system_wall;
 use crate::config::Config;
+use crate::daemon::trip_label;
 use crate::exit::{self, Failure, Outcome};
 use crate::localtime;
 use crate::space;
-use crate::status::{Recording, Status};
+use crate::status::{AlarmStatus, ContractStatus, Recording, Status};
+use std::time::Duration;
 
 const HELP: &str = "\
 Usage: mcce status [-c FILE]
 
 Prints the daemon's latest reading, its age, the meter's state, whether
-samples reach the disk, the alarm's state and the free space in DATA_DIR,
+samples reach the disk, the alarm's state (with CONTRACT_WATTS: the band,
+the time in it and the predicted trip) and the free space in DATA_DIR,
 from RUN_DIR/status. Exit 69 when no daemon is publishing, 74 when
 readings are not reaching the disk (writes fail, or the clock is unset).
 
@@ -61,7 +64,10 @@ pub fn run(a: Args) -> Outcome {
     }
     crate::outln!("meter:  {}", status.meter);
     let not_recording = show_recording(&cfg, &status.recording, now);
-    crate::outln!("alarm:  {} (cap {} W)", status.alarm, cfg.alarm_watts);
+    match status.contract {
+        Some(c) => show_contract(&cfg, &c, status.alarm, now),
+        None => crate::outln!("alarm:  {} (cap {} W)", status.alarm, cfg.alarm_watts),
+    }
     show_space(&cfg, status.space);
     crate::outln!(
         "daemon: pid {}, updated {}",
@@ -135,6 +141,42 @@ fn show_recording(cfg: &Config, recording: &Recording, now: i64) -> Option<Strin
             );
             Some("samples are held back until the wall clock is set (NTP)".to_string())
         }
+    }
+}
+
+/// The contract alarm: the band, how long the power has been in it, the
+/// predicted trip, and whether that is as of an older reading.
+fn show_contract(cfg: &Config, c: &ContractStatus, alarm: AlarmStatus, now: i64) {
+    let limits = cfg
+        .trip
+        .settings()
+        .map(|s| {
+            format!(
+                " (contract {} W: free up to {} W, tolerated up to {} W)",
+                s.contract_watts,
+                s.free_limit_watts(),
+                s.short_limit_watts()
+            )
+        })
+        .unwrap_or_default();
+    crate::outln!("alarm:  {alarm}, warning {}{limits}", c.warning.name());
+    let trip = match c.trip_in_seconds {
+        Some(t) => format!(
+            "; trip in {} if nothing is switched off",
+            trip_label(Duration::from_secs(t))
+        ),
+        None => String::new(),
+    };
+    crate::outln!(
+        "band:   {} for {}{trip}",
+        c.band.name(),
+        span_label((now - c.band_since).max(0))
+    );
+    if let Some(t) = c.stale_since {
+        crate::outln!(
+            "        (stale: no readings for {}; the band and the prediction are as of the last one)",
+            span_label((now - t).max(0))
+        );
     }
 }
 
