@@ -121,6 +121,7 @@ fn digest_one(
         max_gap_seconds: cfg.max_gap_seconds,
         cap_watts: cfg.alarm_watts,
         bucket_seconds: cfg.min_time_res * 60,
+        trip: cfg.trip.settings(),
     };
     let (stats, buckets) = day.finish(&params);
     if stats.energy_wh <= 0.0 {

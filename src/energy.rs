@@ -6,6 +6,10 @@
 //! own poll period only and the rest is a gap: no energy is invented for
 //! time nobody measured, and the coverage says how much was measured.
 
+use std::time::Duration;
+
+use crate::trip::Band;
+
 /// One reading and when it was taken: the unit of everything mcce records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Sample {
@@ -23,6 +27,19 @@ pub struct DayParams {
     pub max_gap_seconds: u32,
     pub cap_watts: u32,
     pub bucket_seconds: u32,
+    /// With `CONTRACT_WATTS`: the meter's bands (docs/trip.md), to count
+    /// the time in each and the warnings the contract alarm gave.
+    pub trip: Option<crate::trip::TripSettings>,
+}
+
+/// A day under the contract alarm: seconds measured in each band (they add
+/// up to the covered seconds) and the warnings (sirens started afresh).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BandSeconds {
+    pub free: i64,
+    pub tolerated: i64,
+    pub over: i64,
+    pub warnings: u32,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -40,6 +57,8 @@ pub struct DayStats {
     /// Samples stamped outside the day, and repeated stamps; both ignored.
     pub outside: u64,
     pub duplicates: u64,
+    /// Only with a contract (`DayParams::trip`).
+    pub bands: Option<BandSeconds>,
 }
 
 impl DayStats {
@@ -105,6 +124,10 @@ fn measure(day: &[Sample], p: &DayParams, stats: &mut DayStats) {
         stats.gaps += 1;
     }
     let mut energy_ws: f64 = 0.0;
+    let mut bands = p.trip.map(|t| BandSeconds {
+        warnings: crate::warning::count_warnings(t, Duration::from_secs(max_gap as u64), day),
+        ..BandSeconds::default()
+    });
     for (i, s) in day.iter().enumerate() {
         let next = day.get(i + 1).map_or(p.end, |n| n.ts);
         let dt = next - s.ts;
@@ -119,12 +142,20 @@ fn measure(day: &[Sample], p: &DayParams, stats: &mut DayStats) {
         if s.watts >= p.cap_watts {
             stats.over_cap_seconds += covered;
         }
+        if let (Some(b), Some(t)) = (bands.as_mut(), p.trip) {
+            match t.band(s.watts) {
+                Band::Free => b.free += covered,
+                Band::Tolerated => b.tolerated += covered,
+                Band::Over => b.over += covered,
+            }
+        }
         if stats.peak.is_none_or(|pk| s.watts > pk.watts) {
             stats.peak = Some(*s);
         }
         stats.min_watts = Some(stats.min_watts.map_or(s.watts, |m| m.min(s.watts)));
     }
     stats.energy_wh = energy_ws / 3600.0;
+    stats.bands = bands;
 }
 
 /// The means of a day's samples (sorted) per `bucket_seconds`; a bucket
@@ -239,6 +270,7 @@ mod tests {
             end: T0 + hours * 3600,
             poll_seconds: 5,
             max_gap_seconds: 15,
+            trip: None,
             cap_watts: 4200,
             bucket_seconds: 900,
         }

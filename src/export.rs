@@ -228,6 +228,10 @@ fn days<W: Write>(cfg: &Config, from: Date, to: Date, format: Format, out: W) ->
             "gaps",
             "outside",
             "duplicates",
+            "free_seconds",
+            "tolerated_seconds",
+            "over_seconds",
+            "near_trips",
         ],
     )
     .map_err(out_err)?;
@@ -251,6 +255,10 @@ fn days<W: Write>(cfg: &Config, from: Date, to: Date, format: Format, out: W) ->
                 opt(d.gaps),
                 opt(d.outside),
                 opt(d.duplicates),
+                opt(d.bands.map(|b| b.free)),
+                opt(d.bands.map(|b| b.tolerated)),
+                opt(d.bands.map(|b| b.over)),
+                opt(d.bands.map(|b| i64::from(b.warnings))),
             ])
             .map_err(out_err)?;
         }

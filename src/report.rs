@@ -15,11 +15,26 @@ pub enum Period {
 
 const BAR_WIDTH: f64 = 28.0;
 
-fn bar(value: f64, max: f64) -> String {
+fn bar(value: f64, max: f64, width: f64) -> String {
     if max <= 0.0 {
         return String::new();
     }
-    "#".repeat(((value / max) * BAR_WIDTH).round().clamp(0.0, BAR_WIDTH) as usize)
+    "#".repeat(((value / max) * width).round().clamp(0.0, width) as usize)
+}
+
+/// The "near trips" column (the contract alarm's warnings), shown when a
+/// day of the period was digested with `CONTRACT_WATTS`; `?` for a day
+/// that was not.
+fn near_trips(shown: bool, warnings: Option<u32>) -> String {
+    match (shown, warnings) {
+        (false, _) => String::new(),
+        (true, Some(w)) => format!(" {w:>10}"),
+        (true, None) => format!(" {:>10}", "?"),
+    }
+}
+
+fn near_trips_header(shown: bool) -> &'static str {
+    if shown { " near trips" } else { "" }
 }
 
 fn minutes(secs: Option<i64>) -> String {
@@ -79,32 +94,48 @@ pub fn render(cfg: &Config, period: Period, rows: &[DayRow]) -> String {
 
 /// A month: one line per day.
 fn render_days(s: &mut String, rows: &[DayRow]) {
+    let trips = rows.iter().any(|r| r.bands.is_some());
     let _ = writeln!(
         s,
-        "{:<10} {:>7} {:>5} {:>6} {:>5}  energy",
-        "day", "kWh", "cover", "peak W", "over"
+        "{:<10} {:>7} {:>5} {:>6} {:>5}{}  energy",
+        "day",
+        "kWh",
+        "cover",
+        "peak W",
+        "over",
+        near_trips_header(trips)
     );
     let max = rows.iter().map(|r| r.kwh).fold(0.0, f64::max);
     for r in rows {
         let _ = writeln!(
             s,
-            "{:<10} {:>7.2} {:>5} {:>6} {:>5}  {}",
+            "{:<10} {:>7.2} {:>5} {:>6} {:>5}{}  {}",
             r.day.get(..10).unwrap_or(&r.day),
             r.kwh,
             pct(r.coverage),
             r.peak_w.map_or("?".into(), |p| p.to_string()),
             minutes(r.over_cap_seconds),
-            bar(r.kwh, max)
+            near_trips(trips, r.bands.map(|b| b.warnings)),
+            bar(r.kwh, max, BAR_WIDTH)
         );
     }
 }
 
 /// A year: one line per month that has days.
 fn render_months(s: &mut String, rows: &[DayRow]) {
+    let trips = rows.iter().any(|r| r.bands.is_some());
+    // 80 columns: the bar gives way to the near trips column.
+    let width = if trips { BAR_WIDTH - 3.0 } else { BAR_WIDTH };
     let _ = writeln!(
         s,
-        "{:<7} {:>4} {:>8} {:>6} {:>6} {:>5}  energy",
-        "month", "days", "kWh", "kWh/d", "peak W", "over"
+        "{:<7} {:>4} {:>8} {:>6} {:>6} {:>5}{}  energy",
+        "month",
+        "days",
+        "kWh",
+        "kWh/d",
+        "peak W",
+        "over",
+        near_trips_header(trips)
     );
     let mut months: Vec<(String, Vec<&DayRow>)> = Vec::new();
     for r in rows {
@@ -122,16 +153,18 @@ fn render_months(s: &mut String, rows: &[DayRow]) {
     for ((m, v), sum) in months.iter().zip(&sums) {
         let peak = v.iter().filter_map(|r| r.peak_w).max();
         let over: Option<i64> = v.iter().map(|r| r.over_cap_seconds).sum();
+        let warnings: Option<u32> = v.iter().map(|r| r.bands.map(|b| b.warnings)).sum();
         let _ = writeln!(
             s,
-            "{:<7} {:>4} {:>8.2} {:>6.2} {:>6} {:>5}  {}",
+            "{:<7} {:>4} {:>8.2} {:>6.2} {:>6} {:>5}{}  {}",
             m,
             v.len(),
             sum,
             sum / v.len() as f64,
             peak.map_or("?".into(), |p| p.to_string()),
             minutes(over),
-            bar(*sum, max)
+            near_trips(trips, warnings),
+            bar(*sum, max, width)
         );
     }
 }
@@ -159,6 +192,7 @@ mod tests {
             gaps: Some(0),
             outside: Some(0),
             duplicates: Some(0),
+            bands: None,
         }
     }
 
@@ -181,8 +215,37 @@ mod tests {
         );
         let year = render(&cfg, Period::Year(2025), &rows);
         assert!(
-            year.contains("2025-01    2    15.00   7.50   4350   10m"),
+            year.contains("2025-01    2    15.00   7.50   4350   10m  ###"),
             "{year}"
         );
+        assert!(!text.contains("near trips") && !year.contains("near trips"));
+    }
+
+    /// Days digested with a contract add the "near trips" column (the
+    /// warnings); a day digested without one shows `?`; still 80 columns.
+    #[test]
+    fn near_trips_column_with_a_contract() {
+        let cfg = Config::default();
+        let mut rows = vec![row("2025-01-01", 10.0), row("2025-01-02", 5.0)];
+        rows[1].bands = Some(crate::energy::BandSeconds {
+            free: 86_000,
+            tolerated: 300,
+            over: 100,
+            warnings: 2,
+        });
+        let text = render(&cfg, Period::Month(2025, 1), &rows);
+        assert!(text.lines().all(|l| l.len() <= 80), "{text}");
+        assert!(
+            text.contains("day            kWh cover peak W  over near trips  energy"),
+            "{text}"
+        );
+        assert!(text.contains("4350    5m          ?  ####"), "{text}");
+        assert!(text.contains("4350    5m          2  ####"), "{text}");
+        let year = render(&cfg, Period::Year(2025), &rows);
+        assert!(year.lines().all(|l| l.len() <= 80), "{year}");
+        assert!(year.contains("4350   10m          ?  "), "{year}");
+        rows[0].bands = rows[1].bands;
+        let year = render(&cfg, Period::Year(2025), &rows);
+        assert!(year.contains("4350   10m          4  "), "{year}");
     }
 }

@@ -14,13 +14,15 @@ use std::time::Duration;
 use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
 
 use crate::config::Config;
-use crate::energy::{Bucket, DayStats};
+use crate::energy::{BandSeconds, Bucket, DayStats};
 use crate::localtime::{days_from_civil, local_label, offset_at, unix_of_local};
 
 /// `PRAGMA user_version` of the layout written here. 1: the first mcce
 /// layout (`avg` carried extra columns); 2: `avg` has pwrApp's two columns
-/// only, `mcce_day` has `outside` and `duplicates`, day keys are plain dates.
-pub const LAYOUT_VERSION: i64 = 2;
+/// only, `mcce_day` has `outside` and `duplicates`, day keys are plain dates;
+/// 3: `mcce_day` has the contract alarm's seconds per band and warnings
+/// (NULL for a day digested without `CONTRACT_WATTS`).
+pub const LAYOUT_VERSION: i64 = 3;
 
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS mcce_day (
@@ -38,7 +40,11 @@ CREATE TABLE IF NOT EXISTS mcce_day (
     bucket_minutes INTEGER,
     source TEXT NOT NULL DEFAULT 'mcce',
     outside INTEGER,
-    duplicates INTEGER
+    duplicates INTEGER,
+    free_seconds INTEGER,
+    tolerated_seconds INTEGER,
+    over_seconds INTEGER,
+    warnings INTEGER
 );
 CREATE TABLE IF NOT EXISTS mcce_bucket (
     day TEXT NOT NULL,
@@ -56,7 +62,14 @@ const AVG_VIEW: &str = r#"DROP VIEW IF EXISTS avg;
 CREATE VIEW avg AS SELECT day AS "index", kwh AS "kWh" FROM mcce_day ORDER BY day"#;
 
 /// Columns added to `mcce_day` after layout 1, with their types.
-const ADDED_DAY_COLUMNS: [(&str, &str); 2] = [("outside", "INTEGER"), ("duplicates", "INTEGER")];
+const ADDED_DAY_COLUMNS: [(&str, &str); 6] = [
+    ("outside", "INTEGER"),
+    ("duplicates", "INTEGER"),
+    ("free_seconds", "INTEGER"),
+    ("tolerated_seconds", "INTEGER"),
+    ("over_seconds", "INTEGER"),
+    ("warnings", "INTEGER"),
+];
 
 /// SQL that reduces a day key to its date when it carries a time part, as
 /// pandas writes dates (`YYYY-MM-DD 00:00:00`); other keys are kept.
@@ -361,10 +374,10 @@ impl Store {
                 .conn
                 .query_row("PRAGMA user_version", [], |r| r.get(0))
                 .map_err(f)?;
-            let added = if version >= 2 {
-                "outside, duplicates"
-            } else {
-                "NULL, NULL"
+            let added = match version {
+                ..2 => "NULL, NULL, NULL, NULL, NULL, NULL",
+                2 => "outside, duplicates, NULL, NULL, NULL, NULL",
+                _ => "outside, duplicates, free_seconds, tolerated_seconds, over_seconds, warnings",
             };
             format!(
                 "SELECT {key}, kwh, coverage, samples, peak_w, peak_at, min_w, over_cap_seconds,
@@ -374,7 +387,8 @@ impl Store {
             )
         } else if self.object_type("avg").map_err(f)?.is_some() {
             format!(
-                "SELECT {key}, \"kWh\", NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+                "SELECT {key}, \"kWh\", NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+                        NULL, NULL, NULL, NULL
                  FROM avg WHERE substr(\"index\", 1, 10) BETWEEN ?1 AND ?2 ORDER BY 1",
                 key = date_key("\"index\"")
             )
@@ -396,6 +410,17 @@ impl Store {
                     gaps: r.get(8)?,
                     outside: r.get(9)?,
                     duplicates: r.get(10)?,
+                    bands: match (r.get(11)?, r.get(12)?, r.get(13)?, r.get(14)?) {
+                        (Some(free), Some(tolerated), Some(over), Some(warnings)) => {
+                            Some(BandSeconds {
+                                free,
+                                tolerated,
+                                over,
+                                warnings,
+                            })
+                        }
+                        _ => None,
+                    },
                 })
             })
             .map_err(f)?;
@@ -499,6 +524,8 @@ pub struct DayRow {
     /// digest left out (unknown for days stored before layout 2).
     pub outside: Option<i64>,
     pub duplicates: Option<i64>,
+    /// Seconds per band and warnings, for a day digested with a contract.
+    pub bands: Option<BandSeconds>,
 }
 
 /// The day's facts into `mcce_day`.
@@ -512,8 +539,9 @@ fn insert_day(
     tx.execute(
         "INSERT OR REPLACE INTO mcce_day (day, kwh, energy_wh, coverage, samples, peak_w, peak_at,
              min_w, over_cap_seconds, gaps, skipped_lines, bucket_minutes, source, outside,
-             duplicates)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 'mcce', ?13, ?14)",
+             duplicates, free_seconds, tolerated_seconds, over_seconds, warnings)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 'mcce', ?13, ?14, ?15, ?16,
+             ?17, ?18)",
         params![
             day,
             stats.kwh(),
@@ -529,6 +557,10 @@ fn insert_day(
             i64::from(bucket_minutes),
             stats.outside as i64,
             stats.duplicates as i64,
+            stats.bands.map(|b| b.free),
+            stats.bands.map(|b| b.tolerated),
+            stats.bands.map(|b| b.over),
+            stats.bands.map(|b| i64::from(b.warnings)),
         ],
     )?;
     Ok(())

@@ -20,6 +20,7 @@
 
 use std::time::Duration;
 
+use crate::energy::Sample;
 use crate::trip::{Band, TripModel, TripSettings, TripState};
 
 /// How urgent the situation is; ordered from calm to urgent.
@@ -185,6 +186,27 @@ impl ContractAlarm {
         let warn = self.model.settings().warn_before();
         self.warner.update(now, self.model.state(), warn)
     }
+}
+
+/// How many warnings (sirens started afresh, not their repeats) the
+/// contract alarm gives over a day's samples (sorted, one per stamp), as
+/// the daemon would have polling them: the digest counts them this way, so
+/// the count needs no file of its own and is the same at every run.
+/// `max_hold` is `MAX_GAP_SECONDS`.
+pub fn count_warnings(settings: TripSettings, max_hold: Duration, day: &[Sample]) -> u32 {
+    let Some(first) = day.first() else {
+        return 0;
+    };
+    let mut alarm = ContractAlarm::new(settings, max_hold, Duration::from_secs(30));
+    let mut warnings = 0;
+    for s in day {
+        let at = Duration::from_secs(s.ts.saturating_sub(first.ts).max(0) as u64);
+        let d = alarm.observe(at, s.watts);
+        if d.changed && d.urgency == Urgency::Urgent {
+            warnings += 1;
+        }
+    }
+    warnings
 }
 
 #[cfg(test)]
@@ -452,5 +474,33 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// The digest's count: a warning is a siren started afresh, not its
+    /// repeats; the same day gives the same count.
+    #[test]
+    fn count_warnings_counts_fresh_sirens_only() {
+        let day = |spans: &[(i64, i64, u32)]| -> Vec<Sample> {
+            (0..4000)
+                .step_by(5)
+                .map(|ts| Sample {
+                    ts,
+                    watts: spans
+                        .iter()
+                        .find(|(a, b, _)| (*a..*b).contains(&ts))
+                        .map_or(1000, |s| s.2),
+                })
+                .collect()
+        };
+        let s = TripSettings::published(3000);
+        // Over for 2 minutes: one warning, however many repeats.
+        assert_eq!(count_warnings(s, HOLD, &day(&[(100, 220, 4300)])), 1);
+        // Two overloads: two warnings.
+        let two = day(&[(100, 160, 4300), (1000, 1060, 4300)]);
+        assert_eq!(count_warnings(s, HOLD, &two), 2);
+        assert_eq!(count_warnings(s, HOLD, &two), 2);
+        // A kettle in the tolerated band: none.
+        assert_eq!(count_warnings(s, HOLD, &day(&[(100, 140, 3900)])), 0);
+        assert_eq!(count_warnings(s, HOLD, &[]), 0);
     }
 }

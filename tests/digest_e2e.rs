@@ -355,7 +355,7 @@ fn a_database_of_the_first_layout_is_upgraded_in_place() {
     );
     assert_eq!(code, 0, "{err}");
     assert!(
-        out.ends_with("\n2025-01-14,7.5,1,17280,900,2025-01-14 08:00:00,100,0,0,,\n"),
+        out.ends_with("\n2025-01-14,7.5,1,17280,900,2025-01-14 08:00:00,100,0,0,,,,,,\n"),
         "{out}"
     );
     let (code, out, err) = digest_date(&cfg, "2025-01-15");
@@ -384,13 +384,110 @@ fn a_database_of_the_first_layout_is_upgraded_in_place() {
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .unwrap();
-    assert_eq!((v, outside), (2, None), "upgraded; unknown for old days");
+    assert_eq!((v, outside), (3, None), "upgraded; unknown for old days");
     let (code, out, _) = mcce(
         ROME,
         &["report", "-c", cfg.to_str().unwrap(), "--month", "2025-01"],
     );
     assert_eq!(code, 0);
     assert_eq!(out.matches("2025-01-13").count(), 1, "{out}");
+}
+
+/// The layout before the contract alarm's columns (user_version 2), by hand.
+const LAYOUT_2: &str = r#"
+CREATE TABLE mcce_day (day TEXT PRIMARY KEY, kwh REAL NOT NULL, energy_wh REAL, coverage REAL,
+    samples INTEGER, peak_w INTEGER, peak_at TEXT, min_w INTEGER, over_cap_seconds INTEGER,
+    gaps INTEGER, skipped_lines INTEGER, bucket_minutes INTEGER, source TEXT NOT NULL DEFAULT 'mcce',
+    outside INTEGER, duplicates INTEGER);
+CREATE TABLE mcce_bucket (day TEXT NOT NULL, seq INTEGER NOT NULL, start INTEGER, label TEXT NOT NULL,
+    mean_w REAL NOT NULL, samples INTEGER, PRIMARY KEY (day, seq)) WITHOUT ROWID;
+CREATE VIEW avg AS SELECT day AS "index", kwh AS "kWh" FROM mcce_day ORDER BY day;
+INSERT INTO mcce_day VALUES ('2025-01-14', 7.5, 7500, 1, 17280, 900, '2025-01-14 08:00:00', 100, 0, 0, 0, 15, 'mcce', 0, 0);
+PRAGMA user_version = 2;
+"#;
+
+/// A day on a 3 kW contract (Rome, 5-s polls): 1 kW all day but an evening
+/// hour when the oven and the washing machine draw 3.6 kW for 15 minutes
+/// (one warning, 12 min 15 s in), and a kettle at 3.9 kW for 40 s (a chirp,
+/// no warning); a gap of 10 minutes at noon is in no band.
+fn contract_day(start: i64) -> Vec<String> {
+    (start..start + 86_400)
+        .step_by(5)
+        .filter(|t| !(12 * 3600..12 * 3600 + 600).contains(&(t - start)))
+        .map(|t| {
+            let w = match t - start {
+                s if (19 * 3600..19 * 3600 + 900).contains(&s) => 3600,
+                s if (21 * 3600..21 * 3600 + 40).contains(&s) => 3900,
+                _ => 1000,
+            };
+            format!("{t} {w}")
+        })
+        .collect()
+}
+
+/// The digest runs the contract alarm over the day's samples: seconds in
+/// each band and the warnings go into mcce_day (a layout-2 file upgraded in
+/// place, its old days unknown), `avg` keeps pwrApp's two columns, export
+/// and report show them; a re-digest gives the same numbers.
+#[test]
+fn a_contract_day_stores_time_per_band_and_near_trips() {
+    let d = Scratch::new("contract-day");
+    let db = d.path().join("db/pwr.2025");
+    std::fs::create_dir_all(db.parent().unwrap()).unwrap();
+    Connection::open(&db)
+        .unwrap()
+        .execute_batch(LAYOUT_2)
+        .unwrap();
+    let t = utc_midnight(2025, 1, 15) - 3600;
+    write_day(d.path(), "2025-01-15", contract_day(t));
+    let cfg = conf(d.path(), "CONTRACT_WATTS=3000\n");
+    for _ in 0..2 {
+        let (code, out, err) = digest_date(&cfg, "2025-01-15");
+        assert_eq!(code, 0, "{out}{err}");
+        let c = Connection::open(&db).unwrap();
+        let row: (i64, i64, i64, i64, i64) = c
+            .query_row(
+                "select (select user_version from pragma_user_version), free_seconds,
+                        tolerated_seconds, over_seconds, warnings
+                 from mcce_day where day = '2025-01-15'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+            )
+            .unwrap();
+        assert_eq!(row, (3, 86_400 - 600 - 940, 940, 0, 1));
+    }
+    assert_eq!(columns(&db, "avg"), ["index", "kWh"]);
+    let c = cfg.to_str().unwrap();
+    let (code, out, err) = mcce(
+        ROME,
+        &[
+            "export",
+            "-c",
+            c,
+            "--resolution",
+            "day",
+            "--from",
+            "2025-01-14",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].ends_with(",free_seconds,tolerated_seconds,over_seconds,near_trips"));
+    assert!(lines[1].ends_with(",0,0,,,,"), "{out}");
+    assert!(lines[2].ends_with(",84860,940,0,1"), "{out}");
+    let (code, out, _) = mcce(ROME, &["report", "-c", c, "--month", "2025-01"]);
+    assert_eq!(code, 0);
+    assert!(out.contains(" near trips  energy"), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("2025-01-14") && l.contains("          ?  ")),
+        "{out}"
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("2025-01-15") && l.contains("          1  ")),
+        "{out}"
+    );
 }
 
 #[test]
@@ -490,10 +587,12 @@ fn samples_outside_the_day_and_repeated_stamps_are_counted_and_stored() {
     assert_eq!(code, 0);
     let mut lines = out.lines();
     assert!(
-        lines.next().unwrap().ends_with(",gaps,outside,duplicates"),
+        lines.next().unwrap().ends_with(
+            ",gaps,outside,duplicates,free_seconds,tolerated_seconds,over_seconds,near_trips"
+        ),
         "{out}"
     );
-    assert!(lines.next().unwrap().ends_with(",0,3,3"), "{out}");
+    assert!(lines.next().unwrap().ends_with(",0,3,3,,,,"), "{out}");
 }
 
 /// The Rome date `n` days ago, as the digest's own clock will see it.
@@ -740,7 +839,8 @@ fn export_and_report_across_years() {
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(
         lines[0],
-        "date,kwh,coverage,samples,peak_w,peak_at,min_w,over_cap_seconds,gaps,outside,duplicates"
+        "date,kwh,coverage,samples,peak_w,peak_at,min_w,over_cap_seconds,gaps,outside,duplicates,\
+         free_seconds,tolerated_seconds,over_seconds,near_trips"
     );
     assert!(
         lines[1].starts_with("2024-12-31,24,1,17280,1000,2024-12-31 00:00:00,1000,0,0"),

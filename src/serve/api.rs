@@ -237,6 +237,8 @@ fn day_stats(
         max_gap_seconds: cfg.max_gap_seconds,
         cap_watts: cfg.alarm_watts,
         bucket_seconds: cfg.min_time_res * 60,
+        // The live page shows no band times; the digest stores them.
+        trip: None,
     };
     let (st, b) = digest_day(samples, &p);
     (st, b, end)
