@@ -68,7 +68,18 @@ pub fn render(cfg: &Config, period: Period, rows: &[DayRow]) -> String {
         Period::Month(y, m) => format!("{y:04}-{m:02}"),
         Period::Year(y) => format!("{y:04}"),
     };
-    let _ = writeln!(s, "mcce report {title}  (cap {} W)", cfg.alarm_watts);
+    match cfg.trip.settings() {
+        Some(t) => {
+            let _ = writeln!(
+                s,
+                "mcce report {title}  (contract {} W; over: time at or above {} W)",
+                t.contract_watts, cfg.alarm_watts
+            );
+        }
+        None => {
+            let _ = writeln!(s, "mcce report {title}  (cap {} W)", cfg.alarm_watts);
+        }
+    }
     if rows.is_empty() {
         let _ = writeln!(s, "no digested days in {title}");
         return s;

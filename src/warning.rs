@@ -14,6 +14,8 @@
 //!   within `WARN_BEFORE_SECONDS`. The siren sounds at once and every
 //!   `ALARM_REPEAT_SECONDS` until the power falls back (never sooner than
 //!   that after the previous siren, even across a fall-back and a return).
+//!   In the tolerated band a warning ends only once the predicted trip is
+//!   more than twice `WARN_BEFORE_SECONDS` away (hysteresis).
 //!
 //! A failed poll never lowers the urgency: a warning stays (and the siren
 //! keeps repeating) until a reading shows the power has fallen back.
@@ -101,7 +103,18 @@ impl Warner {
 
     /// Decides what to sound at `now` from the state after the latest event.
     pub fn update(&mut self, now: Duration, state: &TripState, warn_before: Duration) -> Decision {
-        let seen = urgency_of(state, warn_before);
+        let mut seen = urgency_of(state, warn_before);
+        // Hysteresis: a warning in the tolerated band ends when the
+        // predicted trip is more than twice WARN_BEFORE_SECONDS away, not
+        // as soon as a dip of the load pushes it past the limit; otherwise
+        // a noisy load near the limit would warn, stop and warn again.
+        if self.urgency == Urgency::Urgent
+            && seen == Urgency::Notice
+            && state.band == Band::Tolerated
+            && state.trip_in.is_some_and(|t| t <= warn_before * 2)
+        {
+            seen = Urgency::Urgent;
+        }
         let urgency = if state.stale_since.is_some() {
             seen.max(self.urgency)
         } else {
@@ -502,5 +515,26 @@ mod tests {
         // A kettle in the tolerated band: none.
         assert_eq!(count_warnings(s, HOLD, &day(&[(100, 140, 3900)])), 0);
         assert_eq!(count_warnings(s, HOLD, &[]), 0);
+    }
+
+    /// A load wobbling around the warning point warns once: the warning
+    /// holds in the tolerated band until the trip is twice
+    /// WARN_BEFORE_SECONDS away.
+    #[test]
+    fn a_wobbling_load_near_the_warning_point_warns_once() {
+        let mut a = alarm(3000);
+        let mut warnings = 0;
+        for i in 0..300u64 {
+            // 3.6 kW with a fridge switching 110 W every 10 s.
+            let w = if (i / 2) % 2 == 0 { 3600 } else { 3490 };
+            let d = a.observe(Duration::from_secs(i * POLL), w);
+            if d.changed && d.urgency == Urgency::Urgent {
+                warnings += 1;
+            }
+        }
+        assert_eq!(warnings, 1);
+        // Falling back to the free band ends it.
+        let d = a.observe(Duration::from_secs(1500), 1000);
+        assert_eq!(d.urgency, Urgency::Notice);
     }
 }

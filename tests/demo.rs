@@ -1,5 +1,6 @@
 //! `mcce demo`, the README's first command: it must finish by itself and
-//! show the whole pipeline (readings, the midday alarm, digest, report).
+//! show the whole pipeline (readings, the contract alarm's chirp, countdown
+//! and siren, digest, report).
 
 mod common;
 
@@ -15,7 +16,7 @@ fn demo_runs_the_pipeline_and_finishes() {
         "--speed",
         "4000",
         "--hours",
-        "13",
+        "20",
         "--dir",
         dir.to_str().unwrap(),
     ]);
@@ -26,8 +27,22 @@ fn demo_runs_the_pipeline_and_finishes() {
         "{out}"
     );
     assert!(out.contains("00:00:"), "readings from midnight: {out}");
-    assert!(out.contains("ALARM: at or above 4200 W"), "{out}");
+    assert!(
+        out.contains("a 3000 W contract: free up to 3300 W, tolerated up to 3990 W"),
+        "{out}"
+    );
+    assert!(
+        out.contains("07:11:00 ")
+            && out.contains("(( BUZZER: chirp, over the free band of 3300 W ))"),
+        "{out}"
+    );
+    assert!(
+        out.contains("tolerated band, trip in ~") && out.contains(" if nothing is switched off"),
+        "{out}"
+    );
     assert!(out.contains("(((( BUZZER: siren sounding ))))"), "{out}");
+    assert!(out.contains("WARNING"), "{out}");
+    assert!(out.contains(" near trips "), "{out}");
     assert!(out.contains("$ mcce digest --date "), "{out}");
     assert!(out.contains("% covered"), "{out}");
     assert!(out.contains("$ mcce report --month "), "{out}");

@@ -18,15 +18,18 @@ use crate::localtime;
 use crate::meter::{self, Link};
 use crate::signals::Signals;
 use crate::sim::{Profile, Sim, SimOptions};
-use crate::siren::{Buzzer, BuzzerUnavailable, SirenShape};
+use crate::siren::{Buzzer, BuzzerUnavailable, Silent, SirenShape};
+use crate::trip::{Band, TripSettings};
 use log::Level;
 
 const HELP: &str = "\
 Usage: mcce demo [--speed N] [--hours H] [--seed N] [--dir DIR]
 
-Starts the simulator and the daemon against it for a simulated day, shows
-readings and the alarm (the buzzer is drawn on screen), then digests the day
-and prints the report. Needs no meter, no GPIO and no config.
+Starts the simulator and the daemon against it for a simulated day of a
+household on a 3 kW contract, shows readings, the meter's band, the
+countdown to its trip and the alarm's sounds (drawn on screen), then
+digests the day and prints the report. Needs no meter, no GPIO and no
+config.
 
   --speed N   simulated seconds per real second (default 2880: a day in 30 s)
   --hours H   hours to simulate from midnight (default 24)
@@ -76,21 +79,6 @@ impl Options for Args {
     }
 }
 
-/// The buzzer, drawn: one line each time the driver is powered.
-struct ScreenBuzzer;
-
-impl Buzzer for ScreenBuzzer {
-    fn set_enable(&mut self, on: bool) -> io::Result<()> {
-        if on {
-            crate::outln!("          (((( BUZZER: siren sounding ))))");
-        }
-        Ok(())
-    }
-    fn set_tone(&mut self, _: bool) -> io::Result<()> {
-        Ok(())
-    }
-}
-
 struct DemoHardware {
     sim_path: PathBuf,
     cfg: Config,
@@ -104,15 +92,16 @@ impl Hardware for DemoHardware {
         )?))
     }
     fn buzzer(&mut self, _: &Config) -> Result<Box<dyn Buzzer>, BuzzerUnavailable> {
-        Ok(Box::new(ScreenBuzzer))
+        // The screen draws the sounds from the daemon's events.
+        Ok(Box::new(Silent))
     }
     fn reload(&mut self) -> Result<Config, ConfigError> {
         Ok(self.cfg.clone())
     }
 }
 
-fn bar(watts: u32, cap: u32) -> String {
-    let n = (watts as usize * 30 / cap.max(1) as usize).min(40);
+fn bar(watts: u32, scale: u32) -> String {
+    let n = (watts as usize * 20 / scale.max(1) as usize).min(22);
     "#".repeat(n)
 }
 
@@ -154,9 +143,14 @@ pub fn run(a: Args) -> Outcome {
         a.speed,
         dir.display()
     );
+    let trip = cfg.trip.settings().expect("the demo has a contract");
     crate::outln!(
-        "alarm cap {} W; the washing machine and the oven overlap around 12:27\n",
-        cfg.alarm_watts
+        "a {} W contract: free up to {} W, tolerated up to {} W (docs/trip.md).\n\
+         07:11 the kettle and the microwave together; from 18:45 the oven while the\n\
+         washing machine heats its water.\n",
+        trip.contract_watts,
+        trip.free_limit_watts(),
+        trip.short_limit_watts()
     );
     let counts = run_day(&cfg, clock, &sim.path(), a.speed, end);
     drop(sim);
@@ -180,9 +174,16 @@ fn demo_config(dir: &Path, port: &Path) -> Config {
             ..BuzzerSettings::default()
         },
         reply_timeout_ms: 100,
+        trip: crate::trip::TripConfig {
+            contract_watts: Some(DEMO_CONTRACT_WATTS),
+            ..crate::trip::TripConfig::default()
+        },
         ..Config::default()
     }
 }
+
+/// The simulated household's contract (see `crate::sim::Profile`).
+const DEMO_CONTRACT_WATTS: u32 = 3000;
 
 /// How the polls went.
 #[derive(Debug, Default, Clone, Copy)]
@@ -212,7 +213,11 @@ fn run_day(cfg: &Config, clock: Arc<ScaledClock>, sim_path: &Path, speed: f64, e
         }),
         signals,
         min_wall: 0,
-        observer: Some(screen(cfg.alarm_watts, speed, counts.clone())),
+        observer: Some(screen(
+            cfg.trip.settings().expect("the demo has a contract"),
+            speed,
+            counts.clone(),
+        )),
         siren_shape: Some(SirenShape::new(Duration::from_millis(200))),
         chirp_shape: None,
     }
@@ -222,25 +227,74 @@ fn run_day(cfg: &Config, clock: Arc<ScaledClock>, sim_path: &Path, speed: f64, e
 }
 
 /// Draws the polls: every reading at human speeds, one line per 15
-/// simulated minutes when the day flies by; counts them in `counts`.
-fn screen(cap: u32, speed: f64, counts: Arc<Mutex<Counts>>) -> Observer {
+/// simulated minutes when the day flies by; outside the free band a line
+/// per simulated minute with the countdown to the meter's trip; the
+/// chirp and the siren; counts them in `counts`.
+fn screen(trip: TripSettings, speed: f64, counts: Arc<Mutex<Counts>>) -> Observer {
     let every = if speed <= 20.0 { 0 } else { 900 };
+    let scale = trip.short_limit_watts();
     let mut last_line = i64::MIN;
+    let mut watts = 0;
+    let mut band = Band::Free;
+    let mut last_countdown: Option<i64> = None;
+    let time = |ts: i64| localtime::local_label(ts)[11..].to_string();
     Box::new(move |e: &Event| match e {
-        Event::Reading { ts, watts } => {
+        Event::Reading { ts, watts: w } => {
             counts.lock().unwrap().readings += 1;
-            if every == 0 || ts.div_euclid(every) != last_line.div_euclid(every) {
+            watts = *w;
+            if band == Band::Free
+                && (every == 0 || ts.div_euclid(every) != last_line.div_euclid(every))
+            {
                 last_line = *ts;
-                let label = localtime::local_label(*ts);
-                crate::outln!("{}  {watts:>5} W  {}", &label[11..], bar(*watts, cap));
+                crate::outln!("{}  {w:>5} W  {}", time(*ts), bar(*w, scale));
             }
         }
         Event::NoReading { .. } => counts.lock().unwrap().no_readings += 1,
-        Event::Siren { ts, watts } => {
-            let label = localtime::local_label(*ts);
-            crate::outln!("{}  {watts:>5} W  ALARM: at or above {cap} W", &label[11..]);
+        Event::Chirp { ts, watts } => crate::outln!(
+            "{}  {watts:>5} W  (( BUZZER: chirp, over the free band of {} W ))",
+            time(*ts),
+            trip.free_limit_watts()
+        ),
+        Event::Siren { ts, watts } => crate::outln!(
+            "{}  {watts:>5} W  (((( BUZZER: siren sounding ))))",
+            time(*ts)
+        ),
+        Event::Contract {
+            ts,
+            band: now,
+            trip_in,
+            urgency,
+            stale,
+        } => {
+            let changed = *now != band;
+            band = *now;
+            let countdown = *now != Band::Free && last_countdown.is_none_or(|t| ts - t >= 60);
+            if !(changed || countdown) {
+                return;
+            }
+            last_countdown = Some(*ts);
+            last_line = *ts;
+            let trip = trip_in
+                .map(|t| {
+                    format!(
+                        ", trip in {} if nothing is switched off",
+                        crate::daemon::trip_label(Duration::from_secs(t))
+                    )
+                })
+                .unwrap_or_default();
+            let stale = if *stale { " (no reading)" } else { "" };
+            crate::outln!(
+                "{}  {watts:>5} W  {:<22} {} band{trip}{stale}{}",
+                time(*ts),
+                bar(watts, scale),
+                now.name(),
+                if *urgency == crate::warning::Urgency::Urgent {
+                    "  WARNING"
+                } else {
+                    ""
+                }
+            );
         }
-        Event::Chirp { .. } | Event::Contract { .. } => {}
     })
 }
 
