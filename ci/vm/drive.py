@@ -311,6 +311,27 @@ class Scenario:
                    f"enable line: {len(trace)} reads, {trace.count('1')} high while sounding, "
                    f"then low; both lines afterwards {after}; logged: {sounded}")
 
+        # 4b. Contract mode: the trip model's siren drives the same lines.
+        # The simulated house draws over 133 W, the short limit of a 100 W
+        # contract: over at once, the siren at the next poll.
+        msgs = self.message_count()
+        self.set_conf(CONTRACT_WATTS=100)
+        self.con.ok("/etc/init.d/S90mcce reload")
+        trace = self.con.ok(script, timeout=120).split()[-1]
+        rc_st, st = self.con.run("mcce status")
+        self.set_conf(CONTRACT_WATTS="")
+        self.con.ok("/etc/init.d/S90mcce reload")
+        time.sleep(3)
+        after = (self.line(self.en, "value"), self.line(self.tone, "value"))
+        log = self.messages(msgs)
+        band = next((line.strip() for line in st.splitlines() if line.startswith("band:")), "")
+        logged = "over the short limit of 133 W" in log and "sounding the siren" in log
+        ended = "1" in trace and trace.endswith("0")
+        self.check("4b", logged and ended and band.startswith("band:   over") and after == ("0", "0"),
+                   f"CONTRACT_WATTS=100: enable line {len(trace)} reads, {trace.count('1')} high "
+                   f"while sounding, then low; both lines afterwards {after}; logged: {logged}; "
+                   f"status (exit {rc_st}): {band}")
+
         # 5. USB unplug under the daemon, then replug.
         msgs = self.message_count()
         self.mon.command("device_del ftdi")
