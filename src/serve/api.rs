@@ -18,7 +18,7 @@ use crate::export::{Format, Resolution};
 use crate::http::{Body, Request, Response, push_json_str};
 use crate::localtime::{date_name, local_date, local_day_bounds, local_label, parse_date};
 use crate::status::Status;
-use crate::store::Store;
+use crate::store::{DayRow, Store};
 
 const JSON: &str = "application/json";
 
@@ -289,43 +289,8 @@ pub(super) fn day(cfg: &Config, name: &str, req: &Request) -> Result<Response, R
     // digested yet (today).
     let mut t: Vec<i64> = Vec::new();
     let mut w: Vec<f64> = Vec::new();
-    let mut stored = None;
-    if let Some(store) = open_year(cfg, date.year())? {
-        let n = date_name(date);
-        let rows = store.days(&n, &n).map_err(store_response)?;
-        if let Some(row) = rows.into_iter().next() {
-            store
-                .buckets(&n, &n, &mut |b| {
-                    if let Some(s) = b.start {
-                        t.push(s);
-                        w.push(b.mean_w);
-                    }
-                    Ok(())
-                })
-                .map_err(store_response)?;
-            stored = Some(row);
-        }
-    }
-    match stored {
-        Some(row) => {
-            head.extend_from_slice(b"\"source\":\"database\",\"kwh\":");
-            real(&mut head, row.kwh);
-            head.extend_from_slice(b",\"coverage\":");
-            opt_num(&mut head, row.coverage);
-            head.extend_from_slice(b",\"samples\":");
-            opt_num(&mut head, row.samples);
-            head.extend_from_slice(b",\"peak_w\":");
-            opt_num(&mut head, row.peak_w);
-            head.extend_from_slice(b",\"peak_at\":");
-            match &row.peak_at {
-                Some(p) => push_json_str(&mut head, p),
-                None => head.extend_from_slice(b"null"),
-            }
-            head.extend_from_slice(b",\"over_cap_seconds\":");
-            opt_num(&mut head, row.over_cap_seconds);
-            head.extend_from_slice(b",\"gaps\":");
-            opt_num(&mut head, row.gaps);
-        }
+    match stored_buckets(cfg, date, &mut t, &mut w)? {
+        Some(row) => push_row(&mut head, &row),
         None => {
             let Some((samples, legacy)) = day_file(cfg, date)? else {
                 return Err(Response::error(
@@ -362,6 +327,54 @@ pub(super) fn day(cfg: &Config, name: &str, req: &Request) -> Result<Response, R
     }
     head.extend_from_slice(b"]}\n");
     Ok(json(head))
+}
+
+/// The digest's row and buckets of `date` (into `t` and `w`), if stored.
+fn stored_buckets(
+    cfg: &Config,
+    date: Date,
+    t: &mut Vec<i64>,
+    w: &mut Vec<f64>,
+) -> Result<Option<DayRow>, Response> {
+    let Some(store) = open_year(cfg, date.year())? else {
+        return Ok(None);
+    };
+    let n = date_name(date);
+    let rows = store.days(&n, &n).map_err(store_response)?;
+    let Some(row) = rows.into_iter().next() else {
+        return Ok(None);
+    };
+    store
+        .buckets(&n, &n, &mut |b| {
+            if let Some(s) = b.start {
+                t.push(s);
+                w.push(b.mean_w);
+            }
+            Ok(())
+        })
+        .map_err(store_response)?;
+    Ok(Some(row))
+}
+
+/// A stored day's facts as JSON fields.
+fn push_row(head: &mut Vec<u8>, row: &DayRow) {
+    head.extend_from_slice(b"\"source\":\"database\",\"kwh\":");
+    real(head, row.kwh);
+    head.extend_from_slice(b",\"coverage\":");
+    opt_num(head, row.coverage);
+    head.extend_from_slice(b",\"samples\":");
+    opt_num(head, row.samples);
+    head.extend_from_slice(b",\"peak_w\":");
+    opt_num(head, row.peak_w);
+    head.extend_from_slice(b",\"peak_at\":");
+    match &row.peak_at {
+        Some(p) => push_json_str(head, p),
+        None => head.extend_from_slice(b"null"),
+    }
+    head.extend_from_slice(b",\"over_cap_seconds\":");
+    opt_num(head, row.over_cap_seconds);
+    head.extend_from_slice(b",\"gaps\":");
+    opt_num(head, row.gaps);
 }
 
 /// A rendered raw day and what it was rendered from: the file's length and

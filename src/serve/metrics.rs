@@ -30,9 +30,14 @@ fn family(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
 }
 
+/// A gauge without labels: its HELP and TYPE lines, then its value.
+fn gauge(out: &mut String, name: &str, help: &str, value: impl std::fmt::Display) {
+    family(out, name, "gauge", help);
+    let _ = writeln!(out, "{name} {value}");
+}
+
 pub(super) fn render(v: &Values) -> String {
     let mut o = String::with_capacity(2048);
-    let b = |x: bool| u8::from(x);
     family(
         &mut o,
         "mcce_build_info",
@@ -40,61 +45,7 @@ pub(super) fn render(v: &Values) -> String {
         "Version of mcce serving.",
     );
     let _ = writeln!(o, "mcce_build_info{{version=\"{}\"}} 1", v.version);
-    family(
-        &mut o,
-        "mcce_daemon_up",
-        "gauge",
-        "1 when mcce run updated its status within three polls.",
-    );
-    let _ = writeln!(o, "mcce_daemon_up {}", b(v.daemon_up));
-    family(
-        &mut o,
-        "mcce_meter_up",
-        "gauge",
-        "1 when the meter answered the last poll.",
-    );
-    let _ = writeln!(o, "mcce_meter_up {}", b(v.meter_up));
-    family(
-        &mut o,
-        "mcce_recording_ok",
-        "gauge",
-        "1 when samples are being recorded now.",
-    );
-    let _ = writeln!(o, "mcce_recording_ok {}", b(v.recording));
-    family(
-        &mut o,
-        "mcce_alarm_active",
-        "gauge",
-        "1 while the power is at or above ALARM_WATTS (alarm on).",
-    );
-    let _ = writeln!(o, "mcce_alarm_active {}", b(v.alarm_active));
-    if let Some(w) = v.power_watts {
-        family(
-            &mut o,
-            "mcce_power_watts",
-            "gauge",
-            "Power drawn at the last good poll.",
-        );
-        let _ = writeln!(o, "mcce_power_watts {w}");
-    }
-    if let Some(t) = v.last_sample {
-        family(
-            &mut o,
-            "mcce_last_sample_timestamp_seconds",
-            "gauge",
-            "Unix time of the last good poll.",
-        );
-        let _ = writeln!(o, "mcce_last_sample_timestamp_seconds {t}");
-    }
-    if let Some(j) = v.energy_today_joules {
-        family(
-            &mut o,
-            "mcce_energy_today_joules",
-            "gauge",
-            "Energy drawn since local midnight, by the digest's rule (1 kWh = 3.6e6 J).",
-        );
-        let _ = writeln!(o, "mcce_energy_today_joules {}", j.round());
-    }
+    state(&mut o, v);
     if !v.polls.is_empty() {
         family(
             &mut o,
@@ -107,15 +58,63 @@ pub(super) fn render(v: &Values) -> String {
         }
     }
     if let Some(f) = v.free_bytes {
-        family(
+        gauge(
             &mut o,
             "mcce_data_free_bytes",
-            "gauge",
             "Bytes available to mcce on the file system of DATA_DIR.",
+            f,
         );
-        let _ = writeln!(o, "mcce_data_free_bytes {f}");
     }
     o
+}
+
+/// The daemon's and the meter's state, and the latest reading.
+fn state(o: &mut String, v: &Values) {
+    for (name, help, on) in [
+        (
+            "mcce_daemon_up",
+            "1 when mcce run updated its status within three polls.",
+            v.daemon_up,
+        ),
+        (
+            "mcce_meter_up",
+            "1 when the meter answered the last poll.",
+            v.meter_up,
+        ),
+        (
+            "mcce_recording_ok",
+            "1 when samples are being recorded now.",
+            v.recording,
+        ),
+        (
+            "mcce_alarm_active",
+            "1 while the power is at or above ALARM_WATTS (alarm on).",
+            v.alarm_active,
+        ),
+    ] {
+        gauge(o, name, help, u8::from(on));
+    }
+    for (name, help, value) in [
+        (
+            "mcce_power_watts",
+            "Power drawn at the last good poll.",
+            v.power_watts.map(|w| w.to_string()),
+        ),
+        (
+            "mcce_last_sample_timestamp_seconds",
+            "Unix time of the last good poll.",
+            v.last_sample.map(|t| t.to_string()),
+        ),
+        (
+            "mcce_energy_today_joules",
+            "Energy drawn since local midnight, by the digest's rule (1 kWh = 3.6e6 J).",
+            v.energy_today_joules.map(|j| j.round().to_string()),
+        ),
+    ] {
+        if let Some(x) = value {
+            gauge(o, name, help, x);
+        }
+    }
 }
 
 /// Free bytes for an unprivileged user on the file system holding `path`.
