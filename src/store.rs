@@ -200,11 +200,21 @@ impl Store {
     /// The yearly database for reading only; `None` when there is no file
     /// (nothing is created: pwrApp would choke on an empty database).
     pub fn read_year(cfg: &Config, year: i32) -> Result<Option<Store>, StoreError> {
+        Store::read_year_within(cfg, year, Duration::MAX)
+    }
+
+    /// [`Store::read_year`], waiting at most `limit` for a writer's lock
+    /// (a web request cannot wait as long as a cron job).
+    pub fn read_year_within(
+        cfg: &Config,
+        year: i32,
+        limit: Duration,
+    ) -> Result<Option<Store>, StoreError> {
         let path = cfg.database_for_year(year);
         if !path.exists() {
             return Ok(None);
         }
-        Store::open_read(&path, busy_timeout(cfg)).map(Some)
+        Store::open_read(&path, busy_timeout(cfg).min(limit)).map(Some)
     }
 
     /// Opens (creating if needed) a yearly database for writing.

@@ -174,14 +174,7 @@ fn store_response(e: crate::store::StoreError) -> Response {
 }
 
 fn open_year(cfg: &Config, year: i32) -> Result<Option<Store>, Response> {
-    let path = cfg.database_for_year(year);
-    if !path.exists() {
-        return Ok(None);
-    }
-    let busy = BUSY.min(Duration::from_secs(u64::from(cfg.db_busy_timeout_seconds)));
-    Store::open_read(&path, busy)
-        .map(Some)
-        .map_err(store_response)
+    Store::read_year_within(cfg, year, BUSY).map_err(store_response)
 }
 
 /// True while the digest has a write transaction open on `year`'s file
