@@ -16,7 +16,8 @@
 //! (`flock`, `statvfs`), [`clock`] (real and scaled clocks), [`output`]
 //! (stdout). [`daemon`] is the polling loop, reaching hardware only through
 //! its `Hardware` trait; [`digest`], [`export`] and [`report`] do the batch
-//! work; [`sim`] is a simulated meter. [`cmd`] holds one file per command.
+//! work; [`http`] and [`serve`] are `mcce serve`; [`sim`] is a simulated
+//! meter. [`cmd`] holds one file per command.
 //! Adapters and the daemon return their own errors; exit codes ([`exit`])
 //! are picked only by [`cmd`] and the batch work it runs.
 
