@@ -8,7 +8,8 @@
 
 use std::time::Duration;
 
-use crate::trip::Band;
+use crate::trip::{Band, TripSettings};
+use crate::warning::{ContractAlarm, Urgency};
 
 /// One reading and when it was taken: the unit of everything mcce records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -125,7 +126,7 @@ fn measure(day: &[Sample], p: &DayParams, stats: &mut DayStats) {
     }
     let mut energy_ws: f64 = 0.0;
     let mut bands = p.trip.map(|t| BandSeconds {
-        warnings: crate::warning::count_warnings(t, Duration::from_secs(max_gap as u64), day),
+        warnings: count_warnings(t, Duration::from_secs(max_gap as u64), day),
         ..BandSeconds::default()
     });
     for (i, s) in day.iter().enumerate() {
@@ -256,6 +257,27 @@ fn close(buckets: &mut [Bucket], sum: u64) {
     if let Some(b) = buckets.last_mut() {
         b.mean_watts = round2(sum as f64 / f64::from(b.samples.max(1)));
     }
+}
+
+/// How many warnings (sirens started afresh, not their repeats) the
+/// contract alarm gives over a day's samples (sorted, one per stamp), as
+/// the daemon would have polling them: the digest counts them this way, so
+/// the count needs no file of its own and is the same at every run.
+/// `max_hold` is `MAX_GAP_SECONDS`.
+pub fn count_warnings(settings: TripSettings, max_hold: Duration, day: &[Sample]) -> u32 {
+    let Some(first) = day.first() else {
+        return 0;
+    };
+    let mut alarm = ContractAlarm::new(settings, max_hold, Duration::from_secs(30));
+    let mut warnings = 0;
+    for s in day {
+        let at = Duration::from_secs(s.ts.saturating_sub(first.ts).max(0) as u64);
+        let d = alarm.observe(at, s.watts);
+        if d.changed && d.urgency == Urgency::Urgent {
+            warnings += 1;
+        }
+    }
+    warnings
 }
 
 #[cfg(test)]

@@ -22,7 +22,6 @@
 
 use std::time::Duration;
 
-use crate::energy::Sample;
 use crate::trip::{Band, TripModel, TripSettings, TripState};
 
 /// How urgent the situation is; ordered from calm to urgent.
@@ -201,30 +200,10 @@ impl ContractAlarm {
     }
 }
 
-/// How many warnings (sirens started afresh, not their repeats) the
-/// contract alarm gives over a day's samples (sorted, one per stamp), as
-/// the daemon would have polling them: the digest counts them this way, so
-/// the count needs no file of its own and is the same at every run.
-/// `max_hold` is `MAX_GAP_SECONDS`.
-pub fn count_warnings(settings: TripSettings, max_hold: Duration, day: &[Sample]) -> u32 {
-    let Some(first) = day.first() else {
-        return 0;
-    };
-    let mut alarm = ContractAlarm::new(settings, max_hold, Duration::from_secs(30));
-    let mut warnings = 0;
-    for s in day {
-        let at = Duration::from_secs(s.ts.saturating_sub(first.ts).max(0) as u64);
-        let d = alarm.observe(at, s.watts);
-        if d.changed && d.urgency == Urgency::Urgent {
-            warnings += 1;
-        }
-    }
-    warnings
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::energy::{Sample, count_warnings};
     use proptest::prelude::*;
 
     const POLL: u64 = 5;
