@@ -224,36 +224,8 @@ impl Status {
                 }),
                 _ => None,
             },
-            polls: match get("polls").map(str::trim_end) {
-                None | Some("") => None,
-                Some(p) => {
-                    let mut n = [0u64; 4];
-                    for kv in p.split(',') {
-                        let (k, v) = kv.split_once(':')?;
-                        let m = MeterState::from_word(k)?;
-                        let i = MeterState::ALL.iter().position(|x| *x == m)?;
-                        n[i] = v.parse().ok()?;
-                    }
-                    Some(n)
-                }
-            },
-            contract: match get("band").unwrap_or("") {
-                "" => None,
-                band => {
-                    let num = |k: &str| get(k).filter(|v| !v.is_empty());
-                    Some(ContractStatus {
-                        band: [Band::Free, Band::Tolerated, Band::Over]
-                            .into_iter()
-                            .find(|b| b.name() == band)?,
-                        band_since: get("band_since")?.parse().ok()?,
-                        trip_in_seconds: num("trip_in_seconds").map(str::parse).transpose().ok()?,
-                        warning: [Urgency::Quiet, Urgency::Notice, Urgency::Urgent]
-                            .into_iter()
-                            .find(|u| Some(u.name()) == get("warning"))?,
-                        stale_since: num("band_stale_since").map(str::parse).transpose().ok()?,
-                    })
-                }
-            },
+            polls: parse_polls(get("polls"))?,
+            contract: parse_contract(&get)?,
         })
     }
 
@@ -272,6 +244,46 @@ impl Status {
             format!("{}: unreadable status", p.display()),
         ))
     }
+}
+
+/// The `polls=` line: `None` when absent (an older daemon), and the whole
+/// status unreadable (outer `None`) when it is malformed.
+fn parse_polls(value: Option<&str>) -> Option<Option<[u64; 4]>> {
+    Some(match value.map(str::trim_end) {
+        None | Some("") => None,
+        Some(p) => {
+            let mut n = [0u64; 4];
+            for kv in p.split(',') {
+                let (k, v) = kv.split_once(':')?;
+                let m = MeterState::from_word(k)?;
+                let i = MeterState::ALL.iter().position(|x| *x == m)?;
+                n[i] = v.parse().ok()?;
+            }
+            Some(n)
+        }
+    })
+}
+
+/// The contract alarm's lines: `None` without a contract, and the whole
+/// status unreadable (outer `None`) when they are malformed.
+fn parse_contract<'a>(get: &dyn Fn(&str) -> Option<&'a str>) -> Option<Option<ContractStatus>> {
+    Some(match get("band").unwrap_or("") {
+        "" => None,
+        band => {
+            let num = |k: &str| get(k).filter(|v| !v.is_empty());
+            Some(ContractStatus {
+                band: [Band::Free, Band::Tolerated, Band::Over]
+                    .into_iter()
+                    .find(|b| b.name() == band)?,
+                band_since: get("band_since")?.parse().ok()?,
+                trip_in_seconds: num("trip_in_seconds").map(str::parse).transpose().ok()?,
+                warning: [Urgency::Quiet, Urgency::Notice, Urgency::Urgent]
+                    .into_iter()
+                    .find(|u| Some(u.name()) == get("warning"))?,
+                stale_since: num("band_stale_since").map(str::parse).transpose().ok()?,
+            })
+        }
+    })
 }
 
 /// The file's fixed size: every update overwrites all of it with one
