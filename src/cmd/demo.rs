@@ -20,6 +20,7 @@ use crate::signals::Signals;
 use crate::sim::{Profile, Sim, SimOptions};
 use crate::siren::{Buzzer, BuzzerUnavailable, Silent, SirenShape};
 use crate::trip::{Band, TripSettings};
+use crate::warning::Urgency;
 use log::Level;
 
 const HELP: &str = "\
@@ -229,6 +230,26 @@ fn run_day(cfg: &Config, clock: Arc<ScaledClock>, sim_path: &Path, speed: f64, e
 /// Draws the polls: every reading at human speeds, one line per 15
 /// simulated minutes when the day flies by; outside the free band a line
 /// per simulated minute with the countdown to the meter's trip; the
+/// What the screen says of the contract's band: its name, the time left
+/// before the meter trips, whether it is stale, and a warning.
+fn band_label(band: Band, trip_in: Option<u64>, stale: bool, urgency: Urgency) -> String {
+    let trip = trip_in
+        .map(|t| {
+            format!(
+                ", trip in {} if nothing is switched off",
+                crate::daemon::trip_label(Duration::from_secs(t))
+            )
+        })
+        .unwrap_or_default();
+    let stale = if stale { " (no reading)" } else { "" };
+    let warning = if urgency == Urgency::Urgent {
+        "  WARNING"
+    } else {
+        ""
+    };
+    format!("{} band{trip}{stale}{warning}", band.name())
+}
+
 /// chirp and the siren; counts them in `counts`.
 fn screen(trip: TripSettings, speed: f64, counts: Arc<Mutex<Counts>>) -> Observer {
     let every = if speed <= 20.0 { 0 } else { 900 };
@@ -274,25 +295,11 @@ fn screen(trip: TripSettings, speed: f64, counts: Arc<Mutex<Counts>>) -> Observe
             }
             last_countdown = Some(*ts);
             last_line = *ts;
-            let trip = trip_in
-                .map(|t| {
-                    format!(
-                        ", trip in {} if nothing is switched off",
-                        crate::daemon::trip_label(Duration::from_secs(t))
-                    )
-                })
-                .unwrap_or_default();
-            let stale = if *stale { " (no reading)" } else { "" };
+            let label = band_label(*now, *trip_in, *stale, *urgency);
             crate::outln!(
-                "{}  {watts:>5} W  {:<22} {} band{trip}{stale}{}",
+                "{}  {watts:>5} W  {:<22} {label}",
                 time(*ts),
-                bar(watts, scale),
-                now.name(),
-                if *urgency == crate::warning::Urgency::Urgent {
-                    "  WARNING"
-                } else {
-                    ""
-                }
+                bar(watts, scale)
             );
         }
     })
