@@ -6,7 +6,8 @@
 # - mcce-crates.inc is what meta-mcce/scripts/update-crates makes of Cargo.lock
 #   (and that comparison is shown to fail on a modified lock);
 # - the recipe's version, size profile and LICENSE checksum match Cargo.toml
-#   and LICENSE; every source-tree file the layer installs exists.
+#   and LICENSE; every source-tree file the layer installs exists, and every
+#   one the Buildroot package (mcce.mk) installs is installed by the recipe.
 # Tools come from PyPI into a virtualenv (MCCE_YOCTO_VENV, reused if there).
 # After a change to Cargo.lock: meta-mcce/scripts/update-crates, then rerun.
 set -euo pipefail
@@ -119,6 +120,16 @@ for t in layer_texts:
 for rel in sorted(used):
     if not (top / rel).exists():
         problems.append(f"the layer installs {rel}, which is not in the tree")
+# And the other way round: every file the Buildroot package installs from the
+# tree (mcce.mk) is installed by the recipe too, so that a file added there
+# (a unit, an init script) is not forgotten here.
+mk = (top / "buildroot-package/package/mcce/mcce.mk").read_text()
+installed_by_mk = {f"{dirs['MCCE_PKGDIR']}/{rel}" for rel in re.findall(r"\$\(MCCE_PKGDIR\)/([\w./-]+)", mk)}
+installed_by_mk |= set(re.findall(r"\$\(@D\)/([\w./-]+)", mk))
+if not installed_by_mk:
+    problems.append("found no file that mcce.mk installs: has its syntax changed?")
+for rel in sorted(installed_by_mk - used):
+    problems.append(f"mcce.mk installs {rel}, the recipe does not")
 for rel in ("overlay/etc/mdev.conf", "meta-mcce/files/busybox/mcce-crond.cfg"):
     if not (top / rel).is_file():
         problems.append(f"conf/mcce-busybox.inc relies on {rel}, which is not in the tree")
@@ -128,6 +139,7 @@ for p in problems:
 if problems:
     sys.exit(1)
 print(f"ok: {recipe.name} matches Cargo.toml (version {version}, size profile), LICENSE, and {len(used)} tree paths")
+print(f"ok: the recipe installs all {len(installed_by_mk)} files mcce.mk installs from the tree")
 EOF
 
 echo "ok: Yocto layer checks passed (lint and consistency only: no bitbake build ran)"

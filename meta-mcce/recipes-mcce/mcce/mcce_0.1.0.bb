@@ -60,25 +60,36 @@ GROUPADD_PARAM:${PN} = "--system gpio"
 USERADD_PARAM:${PN} = "--system --home-dir ${localstatedir}/lib/mcce --no-create-home \
                        --shell /bin/false --user-group --groups dialout,gpio mcce"
 
-# SysV / busybox init: S90mcce installed as /etc/init.d/mcce (update-rc.d
-# adds the number), started after the network and time services.
-INITSCRIPT_NAME = "mcce"
-INITSCRIPT_PARAMS = "start 90 2 3 4 5 . stop 10 0 1 6 ."
+# `mcce serve` (the live page, JSON and metrics) ships in a package of its
+# own, mcce-serve, as BR2_PACKAGE_MCCE_SERVE makes it optional in Buildroot:
+# an image gets the page only if it installs that package. Its own package
+# also because update-rc.d registers one init script per package. It runs
+# /usr/bin/mcce as user mcce and reads /etc/mcce.conf, all in ${PN}.
+# (PACKAGES =+ puts it first, so its init script is not taken by ${PN}'s
+# FILES, which include all of ${sysconfdir}.)
+PACKAGES =+ "${PN}-serve"
+FILES:${PN}-serve += "${INIT_D_DIR}/mcce-serve ${systemd_system_unitdir}/mcce-serve.service"
+
+# SysV / busybox init: S90mcce installed as /etc/init.d/mcce and S91mcce-serve
+# as /etc/init.d/mcce-serve; update-rc.d adds the numbers, the same as in the
+# Buildroot image: the daemon starts at 90, after the network and time
+# services, the page at 91, after it; they stop the other way round.
+INITSCRIPT_PACKAGES = "${PN} ${PN}-serve"
+INITSCRIPT_NAME:${PN} = "mcce"
+INITSCRIPT_PARAMS:${PN} = "start 90 2 3 4 5 . stop 10 0 1 6 ."
+INITSCRIPT_NAME:${PN}-serve = "mcce-serve"
+INITSCRIPT_PARAMS:${PN}-serve = "start 91 2 3 4 5 . stop 09 0 1 6 ."
 
 # systemd: the daemon's unit, and the nightly digest's timer (enabled) with
 # the service it starts (packaged here: the systemd class follows a
-# .socket's service, not a .timer's).
+# .socket's service, not a .timer's); the page's unit in mcce-serve (enabled
+# when that package is installed).
+SYSTEMD_PACKAGES = "${PN} ${PN}-serve"
 SYSTEMD_SERVICE:${PN} = "mcce.service mcce-digest.timer"
 FILES:${PN} += "${systemd_system_unitdir}/mcce-digest.service"
-# ---- `mcce serve` (the web page): once S91mcce-serve and mcce-serve.service
-# ---- are in buildroot-package/package/mcce/, install both in
-# ---- do_install:append below (S91mcce-serve as ${INIT_D_DIR}/mcce-serve) and
-# ---- ship them in a package of their own, since update-rc.d takes one script
-# ---- per package: PACKAGES =+ "${PN}-serve", FILES:${PN}-serve,
-# ---- RDEPENDS:${PN}-serve = "${PN}", INITSCRIPT_PACKAGES = "${PN} ${PN}-serve",
-# ---- INITSCRIPT_NAME:${PN} = "mcce", INITSCRIPT_NAME:${PN}-serve = "mcce-serve",
-# ---- SYSTEMD_PACKAGES = "${PN} ${PN}-serve",
-# ---- SYSTEMD_SERVICE:${PN}-serve = "mcce-serve.service".
+SYSTEMD_SERVICE:${PN}-serve = "mcce-serve.service"
+
+RDEPENDS:${PN}-serve = "${PN}"
 
 # The nightly digest, as in the Buildroot package: with systemd in
 # DISTRO_FEATURES the timer above; without it, cron, with the package's
@@ -103,12 +114,14 @@ do_install:append() {
     if ${@bb.utils.contains('DISTRO_FEATURES', 'sysvinit', 'true', 'false', d)}; then
         install -d ${D}${INIT_D_DIR}
         install -m 0755 ${MCCE_PKGDIR}/S90mcce ${D}${INIT_D_DIR}/mcce
+        install -m 0755 ${MCCE_PKGDIR}/S91mcce-serve ${D}${INIT_D_DIR}/mcce-serve
     fi
     if ${@bb.utils.contains('DISTRO_FEATURES', 'systemd', 'true', 'false', d)}; then
         install -d ${D}${systemd_system_unitdir}
         install -m 0644 ${MCCE_PKGDIR}/mcce.service ${D}${systemd_system_unitdir}/mcce.service
         install -m 0644 ${MCCE_PKGDIR}/mcce-digest.service ${D}${systemd_system_unitdir}/mcce-digest.service
         install -m 0644 ${MCCE_PKGDIR}/mcce-digest.timer ${D}${systemd_system_unitdir}/mcce-digest.timer
+        install -m 0644 ${MCCE_PKGDIR}/mcce-serve.service ${D}${systemd_system_unitdir}/mcce-serve.service
     fi
 
     if [ "${MCCE_CRON_STYLE}" = "busybox" ]; then
