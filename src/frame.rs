@@ -162,35 +162,38 @@ pub fn encode_field(watts: u16) -> [u8; 2] {
 pub fn parse_hex(text: &str) -> Result<Vec<u8>, String> {
     let mut out = Vec::with_capacity(text.len() / 2);
     for (lineno, line) in text.lines().enumerate() {
-        let digits: Vec<u8> = line
-            .split(|c: char| c.is_whitespace() || c == ':' || c == ',')
-            .map(|tok| {
-                tok.strip_prefix("0x")
-                    .or(tok.strip_prefix("0X"))
-                    .unwrap_or(tok)
-            })
-            .flat_map(|tok| tok.bytes())
-            .collect();
-        if !digits.len().is_multiple_of(2) {
-            return Err(format!("line {}: odd number of hex digits", lineno + 1));
-        }
-        for pair in digits.chunks(2) {
-            let hi = hex_digit(pair[0]);
-            let lo = hex_digit(pair[1]);
-            match (hi, lo) {
-                (Some(h), Some(l)) => out.push(h << 4 | l),
-                _ => {
-                    return Err(format!(
-                        "line {}: '{}{}' is not a hex byte",
-                        lineno + 1,
-                        pair[0] as char,
-                        pair[1] as char
-                    ));
-                }
+        parse_hex_line(line, &mut out).map_err(|e| format!("line {}: {e}", lineno + 1))?;
+    }
+    Ok(out)
+}
+
+/// One line of hex text appended to `out` as bytes: a byte never spans two
+/// lines, so `mcce decode --hex` can read its input a line at a time.
+pub fn parse_hex_line(line: &str, out: &mut Vec<u8>) -> Result<(), String> {
+    let digits: Vec<u8> = line
+        .split(|c: char| c.is_whitespace() || c == ':' || c == ',')
+        .map(|tok| {
+            tok.strip_prefix("0x")
+                .or(tok.strip_prefix("0X"))
+                .unwrap_or(tok)
+        })
+        .flat_map(|tok| tok.bytes())
+        .collect();
+    if !digits.len().is_multiple_of(2) {
+        return Err("odd number of hex digits".to_string());
+    }
+    for pair in digits.chunks(2) {
+        match (hex_digit(pair[0]), hex_digit(pair[1])) {
+            (Some(h), Some(l)) => out.push(h << 4 | l),
+            _ => {
+                return Err(format!(
+                    "'{}{}' is not a hex byte",
+                    pair[0] as char, pair[1] as char
+                ));
             }
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 fn hex_digit(c: u8) -> Option<u8> {

@@ -383,6 +383,62 @@ fn decode_reads_captures() {
     assert_eq!(o.status.code(), Some(1));
 }
 
+/// `mcce decode` prints each reading as its frame completes, while the
+/// capture is still coming (raw and hex), so a capture of any size decodes
+/// in constant memory; a bad hex line is named by its number.
+#[test]
+fn decode_streams_its_input() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::{Command, Stdio};
+    for (args, frame) in [
+        (&["decode"][..], &b"\x00S0222\x30\x0c1S03"[..]),
+        (
+            &["decode", "--hex"][..],
+            &b"53 30 32 32 32 30 0C 31 53 30 33\n"[..],
+        ),
+    ] {
+        let mut c = Command::new(bin())
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = c.stdin.take().unwrap();
+        stdin.write_all(frame).unwrap();
+        stdin.flush().unwrap();
+        // The input stays open: the reading must come before its end.
+        let (tx, rx) = std::sync::mpsc::channel();
+        let stdout = c.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let line = rx.recv_timeout(Duration::from_secs(20));
+        drop(stdin);
+        c.wait().unwrap();
+        assert_eq!(line.as_deref(), Ok("3120\n"), "{args:?}");
+    }
+    let mut c = Command::new(bin())
+        .args(["decode", "--hex"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    c.stdin
+        .take()
+        .unwrap()
+        .write_all(b"53 30\n5x 30\n")
+        .unwrap();
+    let o = c.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(65));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("line 2"),
+        "{o:?}"
+    );
+}
+
 /// A second `mcce run` on the same DATA_DIR or RUN_DIR exits at once with
 /// one line and touches nothing: not the port, not the status file.
 #[test]

@@ -1,6 +1,6 @@
 //! `mcce decode`: the watts in a captured byte stream.
 
-use std::io::{self, Read, Write};
+use std::io::{self, BufRead, Read, Write};
 
 use super::args::{Arg, Options, Parser};
 use crate::exit::{self, Failure, Outcome};
@@ -28,26 +28,61 @@ impl Options for Args {
     }
 }
 
+/// Reads the input a piece at a time and prints each reading as its frame
+/// completes, so a capture of any size decodes in constant memory.
 pub fn run(a: Args) -> Outcome {
-    let mut input = Vec::new();
-    io::stdin()
-        .read_to_end(&mut input)
-        .map_err(|e| Failure::new(exit::IOERR, format!("stdin: {e}")))?;
-    let bytes = if a.hex {
-        let text = String::from_utf8_lossy(&input);
-        frame::parse_hex(&text).map_err(|e| Failure::new(exit::DATAERR, format!("stdin: {e}")))?
-    } else {
-        input
-    };
-    let readings = frame::decode_all(&bytes);
+    let mut decoder = frame::Decoder::new();
     let mut out = crate::output::Stdout::lock();
-    for w in &readings {
-        writeln!(out, "{w}").map_err(crate::output::failure)?;
+    let mut readings = 0u64;
+    let mut bytes = 0u64;
+    let mut written = Ok(());
+    // Feeds one piece; false once stdout has failed (a reader gone away).
+    let mut feed = |chunk: &[u8]| {
+        bytes += chunk.len() as u64;
+        decoder.feed(chunk, |w| {
+            readings += 1;
+            if written.is_ok() {
+                written = writeln!(out, "{w}");
+            }
+        });
+        written.is_ok()
+    };
+    let stdin = io::stdin();
+    let mut input = stdin.lock();
+    let read_failed = |e: io::Error| Failure::new(exit::IOERR, format!("stdin: {e}"));
+    if a.hex {
+        let (mut raw, mut parsed) = (Vec::new(), Vec::new());
+        for lineno in 1.. {
+            raw.clear();
+            parsed.clear();
+            if input.read_until(b'\n', &mut raw).map_err(read_failed)? == 0 {
+                break;
+            }
+            frame::parse_hex_line(&String::from_utf8_lossy(&raw), &mut parsed)
+                .map_err(|e| Failure::new(exit::DATAERR, format!("stdin: line {lineno}: {e}")))?;
+            if !feed(&parsed) {
+                break;
+            }
+        }
+    } else {
+        let mut chunk = vec![0u8; 64 * 1024];
+        loop {
+            let n = match input.read(&mut chunk) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(read_failed(e)),
+            };
+            if !feed(&chunk[..n]) {
+                break;
+            }
+        }
     }
-    if readings.is_empty() {
+    written.map_err(crate::output::failure)?;
+    if readings == 0 {
         return Err(Failure::new(
             exit::FAILURE,
-            format!("no complete frame in {} bytes", bytes.len()),
+            format!("no complete frame in {bytes} bytes"),
         ));
     }
     Ok(())
