@@ -97,13 +97,19 @@ fn run_tz(args: &[&str]) -> (i32, String, String) {
 }
 
 fn write_status(dir: &Path, watts: u32, alarm: &str) {
+    write_status_with(dir, watts, alarm, "");
+}
+
+/// A status file as the daemon writes it, with `contract` (the band lines)
+/// appended.
+fn write_status_with(dir: &Path, watts: u32, alarm: &str, contract: &str) {
     let t = now();
     std::fs::write(
         dir.join("status"),
         format!(
             "pid=1\nupdated={t}\nreading_at={t}\nwatts={watts}\nmeter=ok\nalarm={alarm}\n\
              recording=ok\nrecording_since=\nrecording_error=\ndata_free=\ndata_total=\n\
-             polls=ok:7,silent:1,unplugged:0,clock-unset:0\n"
+             polls=ok:7,silent:1,unplugged:0,clock-unset:0\n{contract}"
         ),
     )
     .unwrap();
@@ -415,6 +421,102 @@ fn every_endpoint_on_a_simulated_history() {
     std::fs::remove_file(h.dir.path().join("status")).unwrap();
     assert_eq!(field(&get(port, "/api/now").text(), "daemon"), "absent");
     assert!(!get(port, "/metrics").text().contains("mcce_power_watts"));
+}
+
+#[test]
+fn the_contract_band_and_predicted_trip() {
+    let h = history("serve-band", "CONTRACT_WATTS=3000\n");
+    let (_p, port) = serve(&h);
+
+    // Single-threshold mode, as the daemon writes it: empty band lines.
+    write_status_with(
+        h.dir.path(),
+        900,
+        "off",
+        "band=\nband_since=\ntrip_in_seconds=\nwarning=\nband_stale_since=\n",
+    );
+    let t = get(port, "/api/now").text();
+    for k in [
+        "band",
+        "band_since",
+        "band_seconds",
+        "trip_in_seconds",
+        "warning",
+        "band_stale_since",
+        "contract_watts",
+        "free_limit_watts",
+        "short_limit_watts",
+    ] {
+        assert_eq!(field(&t, k), "null", "{k}: {t}");
+    }
+    let m = get(port, "/metrics").text();
+    assert!(!m.contains("mcce_contract_band"), "{m}");
+    assert!(!m.contains("mcce_trip_predicted_seconds"), "{m}");
+
+    // Tolerated for 3 minutes, a trip predicted in 95 s.
+    let since = now() - 180;
+    write_status_with(
+        h.dir.path(),
+        3500,
+        "on",
+        &format!(
+            "band=tolerated\nband_since={since}\ntrip_in_seconds=95\nwarning=urgent\nband_stale_since=\n"
+        ),
+    );
+    let t = get(port, "/api/now").text();
+    assert_eq!(field(&t, "band"), "tolerated", "{t}");
+    assert_eq!(field(&t, "band_since"), since.to_string());
+    let secs: i64 = field(&t, "band_seconds").parse().unwrap();
+    assert!((180..185).contains(&secs), "{t}");
+    assert_eq!(field(&t, "trip_in_seconds"), "95");
+    assert_eq!(field(&t, "warning"), "urgent");
+    assert_eq!(field(&t, "band_stale_since"), "null");
+    assert_eq!(field(&t, "contract_watts"), "3000");
+    assert_eq!(field(&t, "free_limit_watts"), "3300");
+    assert_eq!(field(&t, "short_limit_watts"), "3990");
+    let m = get(port, "/metrics").text();
+    assert_eq!(metric(&m, "mcce_contract_band{band=\"tolerated\"}"), "1");
+    assert_eq!(metric(&m, "mcce_contract_band{band=\"free\"}"), "0");
+    assert_eq!(metric(&m, "mcce_contract_band{band=\"over\"}"), "0");
+    assert_eq!(metric(&m, "mcce_trip_predicted_seconds"), "95");
+    assert_eq!(
+        metric(&m, "mcce_contract_band_since_timestamp_seconds"),
+        since.to_string()
+    );
+    assert_eq!(
+        m.matches("\nmcce_contract_band{").count(),
+        3,
+        "bounded label"
+    );
+
+    // Free: no prediction, no series for it. Stale: the marker's time.
+    let stale = now() - 20;
+    write_status_with(
+        h.dir.path(),
+        500,
+        "off",
+        &format!(
+            "band=free\nband_since={since}\ntrip_in_seconds=\nwarning=quiet\nband_stale_since={stale}\n"
+        ),
+    );
+    let t = get(port, "/api/now").text();
+    assert_eq!(field(&t, "band"), "free");
+    assert_eq!(field(&t, "trip_in_seconds"), "null");
+    assert_eq!(field(&t, "band_stale_since"), stale.to_string());
+    let m = get(port, "/metrics").text();
+    assert_eq!(metric(&m, "mcce_contract_band{band=\"free\"}"), "1");
+    assert!(!m.contains("mcce_trip_predicted_seconds"), "{m}");
+
+    // The page draws them.
+    let page = get(port, "/").text();
+    for s in [
+        "id=\"band\"",
+        "n.trip_in_seconds",
+        "if nothing is switched off",
+        "stale",
+    ] {
+        assert!(page.contains(s), "{s}");
+    }
 }
 
 #[test]

@@ -17,7 +17,7 @@ use crate::exit::{self, Failure};
 use crate::export::{Format, Resolution};
 use crate::http::{Body, Request, Response, push_json_str};
 use crate::localtime::{date_name, local_date, local_day_bounds, local_label, parse_date};
-use crate::status::Status;
+use crate::status::{ContractStatus, Status};
 use crate::store::{DayRow, Store};
 
 const JSON: &str = "application/json";
@@ -126,6 +126,7 @@ pub(super) fn now(cfg: &Config) -> Response {
         Some(s) => push_json_str(&mut o, s.alarm.word()),
         None => o.extend_from_slice(b"null"),
     }
+    push_contract(&mut o, cfg, s.and_then(|s| s.contract), l.now);
     let _ = writeln!(
         o,
         ",\"recording\":{},\"alarm_watts\":{},\"poll_seconds\":{},\"today\":\"{}\"}}",
@@ -135,6 +136,38 @@ pub(super) fn now(cfg: &Config) -> Response {
         date_name(local_date(l.now))
     );
     json(o)
+}
+
+/// The contract alarm's fields of `/api/now`, all `null` in single-threshold
+/// mode (or before the daemon published a band): the band and since when,
+/// seconds in it, the predicted trip, the warning, since when the state is
+/// as of an older reading, and the contract's limits from the config.
+fn push_contract(o: &mut Vec<u8>, cfg: &Config, c: Option<ContractStatus>, now: i64) {
+    o.extend_from_slice(b",\"band\":");
+    match c {
+        Some(c) => push_json_str(o, c.band.name()),
+        None => o.extend_from_slice(b"null"),
+    }
+    o.extend_from_slice(b",\"band_since\":");
+    opt_num(o, c.map(|c| c.band_since));
+    o.extend_from_slice(b",\"band_seconds\":");
+    opt_num(o, c.map(|c| (now - c.band_since).max(0)));
+    o.extend_from_slice(b",\"trip_in_seconds\":");
+    opt_num(o, c.and_then(|c| c.trip_in_seconds));
+    o.extend_from_slice(b",\"warning\":");
+    match c {
+        Some(c) => push_json_str(o, c.warning.name()),
+        None => o.extend_from_slice(b"null"),
+    }
+    o.extend_from_slice(b",\"band_stale_since\":");
+    opt_num(o, c.and_then(|c| c.stale_since));
+    let limits = cfg.trip.settings().filter(|_| c.is_some());
+    o.extend_from_slice(b",\"contract_watts\":");
+    opt_num(o, limits.map(|s| s.contract_watts));
+    o.extend_from_slice(b",\"free_limit_watts\":");
+    opt_num(o, limits.map(|s| s.free_limit_watts()));
+    o.extend_from_slice(b",\"short_limit_watts\":");
+    opt_num(o, limits.map(|s| s.short_limit_watts()));
 }
 
 fn bad(msg: String) -> Response {

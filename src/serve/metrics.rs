@@ -9,6 +9,7 @@ use std::path::Path;
 use crate::config::Config;
 use crate::http::{Body, Response};
 use crate::localtime::local_date;
+use crate::trip::Band;
 
 use super::api::live;
 
@@ -23,6 +24,12 @@ pub(super) struct Values {
     pub energy_today_joules: Option<f64>,
     pub polls: Vec<(String, u64)>,
     pub free_bytes: Option<u64>,
+    /// The contract band now, when `CONTRACT_WATTS` is set and the daemon runs.
+    pub band: Option<Band>,
+    /// Unix time the power entered that band.
+    pub band_since: Option<i64>,
+    /// Seconds to the predicted trip if the power stays as it is.
+    pub trip_in_seconds: Option<u64>,
     pub version: &'static str,
 }
 
@@ -46,6 +53,7 @@ pub(super) fn render(v: &Values) -> String {
     );
     let _ = writeln!(o, "mcce_build_info{{version=\"{}\"}} 1", v.version);
     state(&mut o, v);
+    contract(&mut o, v);
     if !v.polls.is_empty() {
         family(
             &mut o,
@@ -117,6 +125,43 @@ fn state(o: &mut String, v: &Values) {
     }
 }
 
+/// The contract alarm: one series per band (a fixed set of three, so the
+/// label stays bounded), 1 for the current one; the prediction only while
+/// one exists (nothing trips in the free band).
+fn contract(o: &mut String, v: &Values) {
+    let Some(now) = v.band else { return };
+    family(
+        o,
+        "mcce_contract_band",
+        "gauge",
+        "1 for the contract band the power is in now (free: no time limit; tolerated: trips after minutes to hours; over: trips after SHORT_TRIP_SECONDS), 0 for the others.",
+    );
+    for b in [Band::Free, Band::Tolerated, Band::Over] {
+        let _ = writeln!(
+            o,
+            "mcce_contract_band{{band=\"{}\"}} {}",
+            b.name(),
+            u8::from(b == now)
+        );
+    }
+    if let Some(t) = v.band_since {
+        gauge(
+            o,
+            "mcce_contract_band_since_timestamp_seconds",
+            "Unix time the power entered its current contract band.",
+            t,
+        );
+    }
+    if let Some(t) = v.trip_in_seconds {
+        gauge(
+            o,
+            "mcce_trip_predicted_seconds",
+            "Seconds until the meter is predicted to trip if the power stays as it is (absent in the free band).",
+            t,
+        );
+    }
+}
+
 /// Free bytes for an unprivileged user on the file system holding `path`.
 #[allow(clippy::unnecessary_cast)] // the field types differ between targets
 fn free_bytes(path: &Path) -> Option<u64> {
@@ -134,6 +179,8 @@ pub(super) fn metrics(cfg: &Config) -> Response {
     let reading = s.and_then(|s| s.last_reading);
     let today = local_date(l.now);
     let energy = super::api::energy_so_far(cfg, today, l.now);
+    // A stopped daemon's band is history, not the state now.
+    let contract = s.and_then(|s| s.contract).filter(|_| l.running);
     let v = Values {
         power_watts: reading.filter(|_| l.running).map(|r| r.watts),
         last_sample: reading.map(|r| r.ts),
@@ -159,6 +206,9 @@ pub(super) fn metrics(cfg: &Config) -> Response {
             })
             .unwrap_or_default(),
         free_bytes: free_bytes(&cfg.data_dir),
+        band: contract.map(|c| c.band),
+        band_since: contract.map(|c| c.band_since),
+        trip_in_seconds: contract.and_then(|c| c.trip_in_seconds),
         version: env!("CARGO_PKG_VERSION"),
     };
     Response::new(
@@ -185,8 +235,18 @@ mod tests {
             energy_today_joules: Some(3_600_000.4),
             polls: vec![("ok".into(), 10), ("silent".into(), 2)],
             free_bytes: Some(1 << 30),
+            band: None,
+            band_since: None,
+            trip_in_seconds: None,
             version: "0.1.0",
         };
+        assert!(
+            !render(&v).contains("mcce_contract_band"),
+            "single-threshold mode: no band"
+        );
+        v.band = Some(Band::Tolerated);
+        v.band_since = Some(1_699_999_000);
+        v.trip_in_seconds = Some(600);
         let t = render(&v);
         assert!(t.contains("\n# TYPE mcce_power_watts gauge\nmcce_power_watts 1234\n"));
         assert!(t.contains("mcce_energy_today_joules 3600000\n"));
@@ -195,6 +255,14 @@ mod tests {
         );
         assert!(t.contains("mcce_build_info{version=\"0.1.0\"} 1\n"));
         assert!(t.contains("mcce_alarm_active 0\n"));
+        assert!(t.contains(
+            "# TYPE mcce_contract_band gauge\nmcce_contract_band{band=\"free\"} 0\n\
+             mcce_contract_band{band=\"tolerated\"} 1\nmcce_contract_band{band=\"over\"} 0\n"
+        ));
+        assert!(t.contains("\nmcce_contract_band_since_timestamp_seconds 1699999000\n"));
+        assert!(t.contains(
+            "\n# TYPE mcce_trip_predicted_seconds gauge\nmcce_trip_predicted_seconds 600\n"
+        ));
         for line in t.lines().filter(|l| !l.starts_with('#')) {
             let (name, value) = line.rsplit_once(' ').unwrap();
             assert!(name.starts_with("mcce_"), "{line}");
@@ -203,7 +271,14 @@ mod tests {
         v.power_watts = None;
         v.energy_today_joules = None;
         v.polls.clear();
+        v.band = Some(Band::Free);
+        v.trip_in_seconds = None;
         let t = render(&v);
+        assert!(t.contains("mcce_contract_band{band=\"free\"} 1\n"));
+        assert!(
+            !t.contains("mcce_trip_predicted_seconds"),
+            "no prediction, no series"
+        );
         assert!(
             !t.contains("mcce_power_watts"),
             "nothing measured, nothing reported"
