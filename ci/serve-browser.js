@@ -32,6 +32,8 @@ const lines = file => fs.readFileSync(file, "utf8").split("\n").filter(l => l).l
     }
     if (changed === null) fail("the live value stayed at " + first);
     pass("live value shown and changing: " + first + " W -> " + changed + " W");
+    if (await page.isVisible("#band")) fail("a band is shown without CONTRACT_WATTS: " + await page.textContent("#band"));
+    pass("no contract band in single-threshold mode");
 
     // Today's curve: one point per line of today's file (the file grows
     // every second while we look, the page by its polls: allow two).
@@ -61,8 +63,19 @@ const lines = file => fs.readFileSync(file, "utf8").split("\n").filter(l => l).l
     pass(`clicking ${year}-01-11 shows its curve: ${dayPts} points`);
     await page.screenshot({ path: path.join(process.env.OUT, "serve-page.png"), fullPage: true });
 
+    // CONTRACT_WATTS=100, below the simulated power (140 W and up), and a
+    // reload of the daemon: the band and the predicted trip appear.
+    fs.appendFileSync(process.env.CONF, "CONTRACT_WATTS=100\n");
+    process.kill(Number(process.env.DAEMON_PID), "SIGHUP");
+    await page.waitForFunction(() => /^band over for .* · trip in ~\d+ (s|min) if nothing is switched off/.test(document.getElementById("band").textContent),
+      null, { timeout: 15000 });
+    pass("after CONTRACT_WATTS=100 and a reload the page shows: " + await page.textContent("#band"));
+
     await page.setViewportSize({ width: 390, height: 844 });
     await page.waitForTimeout(300);
+    const box = await page.$eval("#band", e => [e.scrollWidth, e.clientWidth, document.documentElement.scrollWidth]);
+    if (box[0] > box[1] || box[2] > 390) fail("the band line is wider than a phone: " + box.join(" "));
+    pass("the band line fits a 390-px phone");
     await page.screenshot({ path: path.join(process.env.OUT, "serve-phone.png"), fullPage: true });
     if (outside.length) fail("requests outside the box: " + outside.join(" "));
     pass("no request left 127.0.0.1; screenshots in target/serve-page.png, target/serve-phone.png");

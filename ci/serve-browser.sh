@@ -2,7 +2,9 @@
 # The page in a real browser: Debian's chromium driven by playwright-core
 # (npm), headless, no network but 127.0.0.1. Checks that the live value
 # shows and changes, that the day curve has as many points as the day file,
-# and that clicking a month bar shows that month's days. Screenshots go to
+# that clicking a month bar shows that month's days, and that the contract
+# band and predicted trip appear once the daemon is reloaded with
+# CONTRACT_WATTS below the simulated power. Screenshots go to
 # target/serve-*.png.
 # Usage: ci/serve-browser.sh [BINARY]   (default target/debug/mcce)
 set -euo pipefail
@@ -26,4 +28,5 @@ if [ ! -d "$npm_dir/node_modules/playwright-core" ]; then
 fi
 mkdir -p "$work/profile"
 NODE_PATH="$npm_dir/node_modules" URL="http://127.0.0.1:$port/" DAYS="$work/data/days" \
-	PROFILE="$work/profile" OUT="$PWD/target" node ci/serve-browser.js
+	PROFILE="$work/profile" OUT="$PWD/target" CONF="$CONF" DAEMON_PID="${PIDS[1]}" \
+	node ci/serve-browser.js

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A real Prometheus (Debian's package) scrapes `mcce serve` every second on
 # 127.0.0.1; its HTTP API must then return mcce_power_watts equal to
-# /api/now, and the series must hold samples.
+# /api/now, and the series must hold samples; after a reload with
+# CONTRACT_WATTS below the simulated power, the contract band's series.
 # Usage: ci/serve-prometheus.sh [BINARY]   (default target/debug/mcce)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -60,4 +61,22 @@ for m in mcce_energy_today_joules mcce_meter_up mcce_data_free_bytes 'mcce_polls
 	v=$(query "$m" | json 'd["data"]["result"][0]["value"][1]')
 	echo "  $m = $v"
 done
+
+# The contract band: CONTRACT_WATTS below the simulated power (140 W and
+# up) and a reload; the band series, three of them, "over" set, and a
+# predicted trip must reach Prometheus.
+echo "CONTRACT_WATTS=100" >> "$CONF"
+kill -HUP "$daemon_pid"
+band=""
+for _ in $(seq 40); do
+	band=$(query 'mcce_contract_band == 1' | json 'd["data"]["result"][0]["metric"]["band"] if d["data"]["result"] else ""' 2> /dev/null || true)
+	[ "$band" = over ] && break
+	sleep 0.5
+done
+[ "$band" = over ] || { echo "FAIL: mcce_contract_band{band=\"over\"} never 1 after CONTRACT_WATTS=100"; exit 1; }
+series=$(query 'count(mcce_contract_band)' | json 'd["data"]["result"][0]["value"][1]')
+trip=$(query 'mcce_trip_predicted_seconds' | json 'd["data"]["result"][0]["value"][1] if d["data"]["result"] else ""')
+echo "  mcce_contract_band: $series series, band=\"$band\" at 1; mcce_trip_predicted_seconds = $trip"
+[ "$series" = 3 ] || { echo "FAIL: $series mcce_contract_band series, expected 3"; exit 1; }
+[ -n "$trip" ] || { echo "FAIL: no mcce_trip_predicted_seconds in the over band"; exit 1; }
 echo "ok: Prometheus scraped mcce serve"
