@@ -747,7 +747,7 @@ mod tests {
     fn trip_keys_set_the_contract_alarm_and_errors_name_the_line() {
         let c = parse("CONTRACT_WATTS=4500\nWARN_BEFORE_SECONDS=90\n").unwrap();
         let s = c.trip.settings().unwrap();
-        assert_eq!((s.contract_watts, s.warn_before_seconds), (4500, 90));
+        assert_eq!((s.contract_watts, s.rules.warn_before_seconds), (4500, 90));
         assert_eq!(parse("CONTRACT_WATTS=\n").unwrap().trip.settings(), None);
         let e = parse("# x\nCONTRACT_WATTS=3kW\n").unwrap_err();
         assert!(

@@ -613,7 +613,7 @@ fn describe(s: &TripSettings) -> String {
         s.contract_watts,
         s.free_limit_watts(),
         s.short_limit_watts(),
-        s.warn_before_seconds
+        s.rules.warn_before_seconds
     )
 }
 
@@ -659,7 +659,7 @@ fn log_contract_step(
                     Band::Free => log::info!(
                         "{w} W: back in the free band (up to {} W); the overload allowance resets after {} s there",
                         settings.free_limit_watts(),
-                        settings.reset_after_seconds
+                        settings.rules.reset_after_seconds
                     ),
                     Band::Tolerated => log::info!(
                         "{w} W: tolerated band ({}-{} W){trip}",

@@ -42,13 +42,23 @@ impl Band {
     }
 }
 
-/// The meter's trip rules for one contract. Compared as a whole: when a
-/// reload changes any field, the daemon hands the new value to
-/// [`TripModel::reconfigure`].
+/// The meter's trip rules for one contract: the contract's power and the
+/// rules that apply to it. Compared as a whole: when a reload changes any
+/// field, the daemon hands the new value to [`TripModel::reconfigure`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TripSettings {
     /// The contract's power P (`CONTRACT_WATTS`).
     pub contract_watts: u32,
+    /// Everything else, as read from the configuration.
+    pub rules: TripRules,
+}
+
+/// How a meter trips, whatever the contract: the settings other than
+/// `CONTRACT_WATTS`. Kept apart from the contract because they are read
+/// and checked even when no contract is set (single-threshold mode), so a
+/// typo shows before the contract alarm is turned on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TripRules {
     /// The free band reaches P + this % (`TOLERANCE_PERCENT`, 10).
     pub tolerance_percent: u32,
     /// The tolerated band reaches P + this % (`SHORT_LIMIT_PERCENT`, 33).
@@ -80,12 +90,7 @@ impl TripSettings {
     pub fn published(contract_watts: u32) -> TripSettings {
         TripSettings {
             contract_watts,
-            tolerance_percent: DEFAULT_TOLERANCE_PERCENT,
-            short_limit_percent: DEFAULT_SHORT_LIMIT_PERCENT,
-            long_trip_minutes: DEFAULT_LONG_TRIP_MINUTES,
-            short_trip_seconds: DEFAULT_SHORT_TRIP_SECONDS,
-            reset_after_seconds: DEFAULT_RESET_AFTER_SECONDS,
-            warn_before_seconds: DEFAULT_WARN_BEFORE_SECONDS,
+            rules: TripRules::default(),
         }
     }
 
@@ -93,12 +98,12 @@ impl TripSettings {
     /// For whole watts `w`, `w > free_limit_watts()` exactly when `w`
     /// exceeds P + tolerance, so the rounding never moves a reading.
     pub fn free_limit_watts(&self) -> u32 {
-        limit(self.contract_watts, self.tolerance_percent)
+        limit(self.contract_watts, self.rules.tolerance_percent)
     }
 
     /// The highest power of the tolerated band, rounded down (P + short limit).
     pub fn short_limit_watts(&self) -> u32 {
-        limit(self.contract_watts, self.short_limit_percent)
+        limit(self.contract_watts, self.rules.short_limit_percent)
     }
 
     pub fn band(&self, watts: u32) -> Band {
@@ -112,20 +117,21 @@ impl TripSettings {
     }
 
     pub fn warn_before(&self) -> Duration {
-        Duration::from_secs(u64::from(self.warn_before_seconds))
+        Duration::from_secs(u64::from(self.rules.warn_before_seconds))
     }
 
     pub fn reset_after(&self) -> Duration {
-        Duration::from_secs(u64::from(self.reset_after_seconds))
+        Duration::from_secs(u64::from(self.rules.reset_after_seconds))
     }
 
     /// The exponent of the tolerated band's curve, chosen so that it passes
     /// through both published points: about 3.77 with the defaults.
     pub fn exponent(&self) -> f64 {
-        let long = f64::from(self.long_trip_minutes) * 60.0;
-        let short = f64::from(self.short_trip_seconds);
+        let long = f64::from(self.rules.long_trip_minutes) * 60.0;
+        let short = f64::from(self.rules.short_trip_seconds);
         (long / short).ln()
-            / (f64::from(self.short_limit_percent) / f64::from(self.tolerance_percent)).ln()
+            / (f64::from(self.rules.short_limit_percent) / f64::from(self.rules.tolerance_percent))
+                .ln()
     }
 
     /// Seconds until the meter trips if the power stays at `watts` from a
@@ -154,15 +160,15 @@ impl TripSettings {
     pub fn trip_seconds(&self, watts: u32) -> Option<f64> {
         match self.band(watts) {
             Band::Free => None,
-            Band::Over => Some(f64::from(self.short_trip_seconds)),
+            Band::Over => Some(f64::from(self.rules.short_trip_seconds)),
             Band::Tolerated => {
                 let p = f64::from(self.contract_watts);
                 let e = (f64::from(watts) - p) / p;
-                let tol = f64::from(self.tolerance_percent) / 100.0;
-                let long = f64::from(self.long_trip_minutes) * 60.0;
+                let tol = f64::from(self.rules.tolerance_percent) / 100.0;
+                let long = f64::from(self.rules.long_trip_minutes) * 60.0;
                 let t = long * (e / tol).powf(-self.exponent());
                 // Rounding may not step outside the two published points.
-                Some(t.clamp(f64::from(self.short_trip_seconds), long))
+                Some(t.clamp(f64::from(self.rules.short_trip_seconds), long))
             }
         }
     }
@@ -367,47 +373,33 @@ pub const KEYS: &[&str] = &[
 ];
 
 /// The keys as read from the configuration. `contract_watts` empty (`None`)
-/// means today's single-threshold alarm (`ALARM_WATTS`); the other keys are
-/// still checked then, so a typo shows before the contract is set.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// means today's single-threshold alarm (`ALARM_WATTS`); the rules are
+/// still read and checked then, so a typo shows before the contract is set.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TripConfig {
     pub contract_watts: Option<u32>,
-    pub tolerance_percent: u32,
-    pub short_limit_percent: u32,
-    pub long_trip_minutes: u32,
-    pub short_trip_seconds: u32,
-    pub reset_after_seconds: u32,
-    pub warn_before_seconds: u32,
+    /// The other keys; with a contract they become [`TripSettings::rules`].
+    pub rules: TripRules,
 }
 
-impl Default for TripConfig {
+/// The published rules.
+impl Default for TripRules {
     fn default() -> Self {
-        let p = TripSettings::published(0);
-        TripConfig {
-            contract_watts: None,
-            tolerance_percent: p.tolerance_percent,
-            short_limit_percent: p.short_limit_percent,
-            long_trip_minutes: p.long_trip_minutes,
-            short_trip_seconds: p.short_trip_seconds,
-            reset_after_seconds: p.reset_after_seconds,
-            warn_before_seconds: p.warn_before_seconds,
+        TripRules {
+            tolerance_percent: DEFAULT_TOLERANCE_PERCENT,
+            short_limit_percent: DEFAULT_SHORT_LIMIT_PERCENT,
+            long_trip_minutes: DEFAULT_LONG_TRIP_MINUTES,
+            short_trip_seconds: DEFAULT_SHORT_TRIP_SECONDS,
+            reset_after_seconds: DEFAULT_RESET_AFTER_SECONDS,
+            warn_before_seconds: DEFAULT_WARN_BEFORE_SECONDS,
         }
     }
 }
 
-impl TripConfig {
-    /// Sets one key from its value; the message says what is wrong.
-    pub fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
+impl TripRules {
+    /// Sets one rule's key from its value; the message says what is wrong.
+    fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
         match key {
-            "CONTRACT_WATTS" => {
-                self.contract_watts = if value.is_empty() {
-                    None
-                } else {
-                    Some(number(value, 100, 60_000).map_err(|e| {
-                        format!("{e} (the contract's power in watts, e.g. 3000 for 3 kW, or empty)")
-                    })?)
-                }
-            }
             "TOLERANCE_PERCENT" => self.tolerance_percent = number(value, 1, 100)?,
             "SHORT_LIMIT_PERCENT" => self.short_limit_percent = number(value, 2, 200)?,
             "LONG_TRIP_MINUTES" => self.long_trip_minutes = number(value, 1, 1440)?,
@@ -419,9 +411,8 @@ impl TripConfig {
         Ok(())
     }
 
-    /// Rules between keys, checked once everything is read: the key to
-    /// blame and what is wrong.
-    pub fn check(&self) -> Result<(), (&'static str, String)> {
+    /// Rules between keys: the key to blame and what is wrong.
+    fn check(&self) -> Result<(), (&'static str, String)> {
         if self.short_limit_percent <= self.tolerance_percent {
             return Err((
                 "SHORT_LIMIT_PERCENT",
@@ -452,17 +443,35 @@ impl TripConfig {
         }
         Ok(())
     }
+}
+
+impl TripConfig {
+    /// Sets one key from its value; the message says what is wrong.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
+        if key != "CONTRACT_WATTS" {
+            return self.rules.set(key, value);
+        }
+        self.contract_watts = if value.is_empty() {
+            None
+        } else {
+            Some(number(value, 100, 60_000).map_err(|e| {
+                format!("{e} (the contract's power in watts, e.g. 3000 for 3 kW, or empty)")
+            })?)
+        };
+        Ok(())
+    }
+
+    /// Rules between keys, checked once everything is read: the key to
+    /// blame and what is wrong.
+    pub fn check(&self) -> Result<(), (&'static str, String)> {
+        self.rules.check()
+    }
 
     /// The trip rules, or `None` in single-threshold mode.
     pub fn settings(&self) -> Option<TripSettings> {
         self.contract_watts.map(|contract_watts| TripSettings {
             contract_watts,
-            tolerance_percent: self.tolerance_percent,
-            short_limit_percent: self.short_limit_percent,
-            long_trip_minutes: self.long_trip_minutes,
-            short_trip_seconds: self.short_trip_seconds,
-            reset_after_seconds: self.reset_after_seconds,
-            warn_before_seconds: self.warn_before_seconds,
+            rules: self.rules,
         })
     }
 
@@ -664,8 +673,11 @@ mod tests {
         assert_eq!(
             s,
             TripSettings {
-                warn_before_seconds: 90,
-                ..TripSettings::published(4500)
+                contract_watts: 4500,
+                rules: TripRules {
+                    warn_before_seconds: 90,
+                    ..TripRules::default()
+                }
             }
         );
         let e = TripConfig::from_pairs([("CONTRACT_WATTS", "3kW")]).unwrap_err();

@@ -370,7 +370,7 @@ mod tests {
             run(&mut a, 0, &before);
             let t0 = before.len() as u64 * POLL;
             let over = s.short_limit_watts() + excess;
-            let window = u64::from(s.short_trip_seconds - s.warn_before_seconds);
+            let window = u64::from(s.rules.short_trip_seconds - s.rules.warn_before_seconds);
             let mut last_siren = None;
             for i in 0..=(window + 120) / POLL {
                 let t = t0 + i * POLL;

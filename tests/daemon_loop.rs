@@ -682,7 +682,7 @@ fn contract_reload_reconfigures_and_keeps_the_overload() {
         Duration::ZERO,
         contract(3000),
         Some((Duration::from_secs(200), |c| {
-            c.trip.warn_before_seconds = 300
+            c.trip.rules.warn_before_seconds = 300
         })),
         script,
     );
