@@ -131,6 +131,46 @@ fn beep_drives_the_offset_lines_and_leaves_them_low() {
     );
 }
 
+/// `beep --chirp` plays the contract alarm's chirp on the real lines: the
+/// enable line up once, two short tone bursts (a quarter of a second, so
+/// far fewer pulses than a siren), both lines low after.
+#[test]
+#[ignore = "needs root: .ci/run runs it with -- --ignored"]
+fn beep_chirp_sounds_two_short_beeps_and_leaves_the_lines_low() {
+    require_root();
+    let d = Scratch::new("gpio-chirp");
+    let cfg = d.path().join("mcce.conf");
+    std::fs::write(
+        &cfg,
+        "BUZZER=gpio\nBUZZER_ENABLE_GPIO=17\nBUZZER_TONE_GPIO=18\n",
+    )
+    .unwrap();
+    let (ok, out) = in_fake_sysfs(
+        d.path(),
+        &format!("$MCCE beep -c {} --chirp", cfg.display()),
+    );
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("chirped on BCM GPIO 17 (enable) and 18 (tone)"),
+        "{out}"
+    );
+    let enable = read(d.path(), "enable.log");
+    check_levels(&enable, "enable");
+    assert_eq!(
+        enable.matches('1').count(),
+        1,
+        "enable raised once: {enable:?}"
+    );
+    let tone = read(d.path(), "tone.log");
+    check_levels(&tone, "tone");
+    // Two 80 ms bursts at 2.4 kHz: at most 384 pulses, fewer when sysfs
+    // writes are slow.
+    let pulses = tone.matches('1').count();
+    assert!((1..=384).contains(&pulses), "{pulses} tone pulses");
+    assert_eq!(read(d.path(), "enable.dir"), "low");
+    assert_eq!(read(d.path(), "tone.dir"), "low");
+}
+
 #[test]
 #[ignore = "needs root: .ci/run runs it with -- --ignored"]
 fn beep_without_the_chip_fails_clearly() {

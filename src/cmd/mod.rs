@@ -37,7 +37,7 @@ Commands:
   run       the daemon: poll the meter, log samples, sound the alarm
   read      take one reading now and print it
   status    what the running daemon saw last
-  beep      sound the siren once to test the wiring
+  beep      sound the siren (or the chirp) once to test the wiring
   gpio      (root, init script) export the buzzer lines / drive them low
   sim       a simulated meter on a pseudo-terminal
   decode    decode a captured byte stream from stdin
@@ -184,6 +184,16 @@ mod tests {
         assert_eq!(p(&["frobnicate"]).unwrap_err().code, USAGE);
         assert_eq!(p(&["run", "--bogus"]).unwrap_err().code, USAGE);
         assert_eq!(p(&["beep", "--seconds", "x"]).unwrap_err().code, USAGE);
+        assert_eq!(
+            p(&["beep", "--chirp"]).unwrap(),
+            Command::Beep(beep::Args {
+                chirp: true,
+                ..Default::default()
+            })
+        );
+        let e = p(&["beep", "--chirp", "--seconds", "2"]).unwrap_err();
+        assert_eq!(e.code, USAGE);
+        assert!(e.message.contains("--seconds"), "{e}");
         assert_eq!(
             p(&["decode", "-c", "x"]).unwrap_err().code,
             USAGE,
