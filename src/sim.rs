@@ -20,9 +20,22 @@ use crate::localtime::offset_at;
 /// fridge cycling, breakfast (the kettle and the microwave together take
 /// the house into the tolerated band for under a minute: a chirp, nothing
 /// more), and an evening when the washing machine heats its water while
-/// the oven bakes: about 3.6 kW for 13½ minutes, long enough for the meter
-/// to be a minute from tripping before the washing machine stops heating.
-/// Then the hob, lights and TV. `seed` shifts the fridge and the noise.
+/// the oven bakes: about 3.5 kW for 15 minutes, then a hob ring on top
+/// (3.8-3.9 kW) brings the meter within a minute of tripping just before
+/// the washing machine stops heating. Then the hob, lights and TV. `seed`
+/// shifts the fridge and the noise, not the day: every seed chirps at
+/// breakfast and warns once in the evening without reaching the trip.
+///
+/// Why the evening is shaped so: the fridge's 110 W moves the trip time a
+/// lot (3.48 kW trips after about 30 minutes, 3.59 kW after 14), so a
+/// fixed stretch at one power would warn for some seeds and trip or stay
+/// silent for others. The first stretch lasts exactly one fridge cycle, so
+/// the fridge runs the same 5½ minutes of it whatever its phase and the
+/// allowance used by its end hardly depends on the seed (about three
+/// quarters). The ring then puts the power where the curve is steep and
+/// little allowance is left, so what remains is tens of seconds for every
+/// seed, fridge on or off: the siren sounds at once and the load falls
+/// 15 s later, still short of the trip.
 #[derive(Debug, Clone, Copy)]
 pub struct Profile {
     pub seed: u64,
@@ -37,15 +50,19 @@ fn mix(mut x: u64) -> u64 {
     x ^ (x >> 33)
 }
 
+/// The fridge: 110 W for 5½ minutes in every 15.
+const FRIDGE_CYCLE: u32 = 900;
+const FRIDGE_ON: u32 = 330;
+
 impl Profile {
     /// Watts at `sec` seconds after local midnight.
     pub fn watts(&self, sec: u32) -> u32 {
         let min = |h: u32, m: u32| (h * 60 + m) * 60;
         let within = |a: u32, b: u32| (a..b).contains(&sec);
         let mut w: i64 = 170;
-        // Fridge: 18 minutes on in every 50, phase set by the seed.
-        let phase = (mix(self.seed) % 3000) as u32;
-        if (sec + phase) % 3000 < 1080 {
+        // Fridge: phase set by the seed.
+        let phase = (mix(self.seed) % u64::from(FRIDGE_CYCLE)) as u32;
+        if (sec + phase) % FRIDGE_CYCLE < FRIDGE_ON {
             w += 110;
         }
         if within(min(7, 10), min(7, 14)) {
@@ -59,7 +76,7 @@ impl Profile {
         }
         // Washing machine: heats, then turns with spin bursts.
         if within(min(18, 35), OVERLAP_END) {
-            w += 1850;
+            w += 1870;
         } else if within(OVERLAP_END, min(20, 0)) {
             w += if (sec / 60).is_multiple_of(7) {
                 480
@@ -69,6 +86,9 @@ impl Profile {
         }
         if within(OVERLAP_START, min(19, 40)) {
             w += 1300; // oven
+        }
+        if within(RING_ON, min(19, 40)) {
+            w += 300; // a small hob ring for the sauce
         }
         if within(min(19, 40), min(20, 30)) {
             w += 900 + i64::from((sec / 120) % 5) * 250; // hob
@@ -81,12 +101,13 @@ impl Profile {
     }
 }
 
-/// When the oven comes on while the washing machine heats (18:45), and
-/// when the washing machine stops heating (18:58:30), in seconds after
-/// midnight. With the default seed the meter is then a minute from
-/// tripping at 18:58 (the siren); 30 s later the load falls back.
+/// When the oven comes on while the washing machine heats (18:45), when a
+/// hob ring joins them (19:00, one fridge cycle later) and when the
+/// washing machine stops heating (19:00:15), in seconds after midnight.
+/// The siren sounds with the ring; 15 s later the load falls back.
 pub const OVERLAP_START: u32 = (18 * 60 + 45) * 60;
-pub const OVERLAP_END: u32 = (18 * 60 + 58) * 60 + 30;
+pub const RING_ON: u32 = OVERLAP_START + FRIDGE_CYCLE;
+pub const OVERLAP_END: u32 = RING_ON + 15;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -363,15 +384,21 @@ mod tests {
     use super::*;
     use crate::frame::decode_all;
 
-    /// The demo's day on a 3 kW contract (docs/trip.md), polled every 5 s
-    /// with the default seed: the breakfast kettle chirps only; the evening
-    /// overlap chirps, then warns once a minute before the predicted trip,
-    /// and falls back before the trip; never over the short limit.
+    /// The demo's day on a 3 kW contract (docs/trip.md), polled every 5 s,
+    /// whatever the seed: the breakfast kettle chirps only; the evening
+    /// overlap chirps, then warns once, within a minute of the end of the
+    /// overlap, and falls back before the trip; never over the short limit.
     #[test]
     fn the_demo_day_chirps_at_breakfast_and_warns_once_in_the_evening() {
+        for seed in [0, 1, 2, 3, 4, 5, 10, 22, 28, 99, 12_345, u64::MAX] {
+            demo_day(seed);
+        }
+    }
+
+    fn demo_day(seed: u64) {
         use crate::trip::{Band, TripSettings};
         use crate::warning::{ContractAlarm, Sound, Urgency};
-        let p = Profile { seed: 1 };
+        let p = Profile { seed };
         let settings = TripSettings::published(3000);
         let mut alarm =
             ContractAlarm::new(settings, Duration::from_secs(15), Duration::from_secs(30));
@@ -388,18 +415,25 @@ mod tests {
                 warnings.push(sec);
             }
             if let Some(t) = alarm.state().trip_in {
-                assert!(t > Duration::ZERO, "the meter would trip at {sec}");
+                assert!(
+                    t > Duration::ZERO,
+                    "seed {seed}: the meter would trip at {sec}"
+                );
             }
-            assert_ne!(settings.band(p.watts(sec)), Band::Over, "{sec}");
+            assert_ne!(
+                settings.band(p.watts(sec)),
+                Band::Over,
+                "seed {seed}: {sec}"
+            );
         }
         let hm = |h: u32, m: u32| (h * 60 + m) * 60;
-        assert_eq!(chirps, [hm(7, 11), OVERLAP_START]);
-        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert_eq!(chirps, [hm(7, 11), OVERLAP_START], "seed {seed}");
+        assert_eq!(warnings.len(), 1, "seed {seed}: {warnings:?}");
         assert!(
             (OVERLAP_END - 60..OVERLAP_END).contains(&warnings[0]),
-            "{warnings:?}"
+            "seed {seed}: {warnings:?}"
         );
-        assert_eq!(sirens, 2, "the siren and one repeat 30 s later");
+        assert!(sirens >= 1, "seed {seed}");
     }
 
     #[test]

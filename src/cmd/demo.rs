@@ -148,7 +148,7 @@ pub fn run(a: Args) -> Outcome {
     crate::outln!(
         "a {} W contract: free up to {} W, tolerated up to {} W (docs/trip.md).\n\
          07:11 the kettle and the microwave together; from 18:45 the oven while the\n\
-         washing machine heats its water.\n",
+         washing machine heats its water, and at 19:00 a hob ring as well.\n",
         trip.contract_watts,
         trip.free_limit_watts(),
         trip.short_limit_watts()
@@ -227,9 +227,6 @@ fn run_day(cfg: &Config, clock: Arc<ScaledClock>, sim_path: &Path, speed: f64, e
     *counts.lock().unwrap()
 }
 
-/// Draws the polls: every reading at human speeds, one line per 15
-/// simulated minutes when the day flies by; outside the free band a line
-/// per simulated minute with the countdown to the meter's trip; the
 /// What the screen says of the contract's band: its name, the time left
 /// before the meter trips, whether it is stale, and a warning.
 fn band_label(band: Band, trip_in: Option<u64>, stale: bool, urgency: Urgency) -> String {
@@ -250,13 +247,18 @@ fn band_label(band: Band, trip_in: Option<u64>, stale: bool, urgency: Urgency) -
     format!("{} band{trip}{stale}{warning}", band.name())
 }
 
-/// chirp and the siren; counts them in `counts`.
+/// Draws the polls: every reading at human speeds, one line per 15
+/// simulated minutes when the day flies by; outside the free band a line
+/// per simulated minute with the countdown to the meter's trip, and one
+/// whenever the band or the urgency changes (a warning may last only a few
+/// polls); the chirp and the siren; counts them in `counts`.
 fn screen(trip: TripSettings, speed: f64, counts: Arc<Mutex<Counts>>) -> Observer {
     let every = if speed <= 20.0 { 0 } else { 900 };
     let scale = trip.short_limit_watts();
     let mut last_line = i64::MIN;
     let mut watts = 0;
     let mut band = Band::Free;
+    let mut last_urgency = Urgency::Quiet;
     let mut last_countdown: Option<i64> = None;
     let time = |ts: i64| localtime::local_label(ts)[11..].to_string();
     Box::new(move |e: &Event| match e {
@@ -287,8 +289,9 @@ fn screen(trip: TripSettings, speed: f64, counts: Arc<Mutex<Counts>>) -> Observe
             urgency,
             stale,
         } => {
-            let changed = *now != band;
+            let changed = *now != band || *urgency != last_urgency;
             band = *now;
+            last_urgency = *urgency;
             let countdown = *now != Band::Free && last_countdown.is_none_or(|t| ts - t >= 60);
             if !(changed || countdown) {
                 return;
