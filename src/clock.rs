@@ -101,6 +101,62 @@ impl Clock for ScaledClock {
     }
 }
 
+/// The demo's clock: like [`ScaledClock`], but time moves only when the
+/// daemon sleeps to its next tick, and then exactly to that tick. A busy
+/// machine makes the demo run late instead of skipping polls, so the
+/// short events of the simulated day (a 15-s warning is 4 ms of real time
+/// at 4000x) are never lost to a stall.
+pub struct SteppedClock {
+    origin: Instant,
+    start_wall: i64,
+    speed: f64,
+    /// Simulated time since the start, in nanoseconds.
+    now: std::sync::atomic::AtomicU64,
+}
+
+impl SteppedClock {
+    pub fn new(start_wall: i64, speed: f64) -> Self {
+        SteppedClock {
+            origin: Instant::now(),
+            start_wall,
+            speed,
+            now: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+}
+
+impl Clock for SteppedClock {
+    fn wall_ms(&self) -> i64 {
+        self.start_wall * 1000 + self.mono().as_millis() as i64
+    }
+    fn mono(&self) -> Duration {
+        Duration::from_nanos(self.now.load(std::sync::atomic::Ordering::SeqCst))
+    }
+    /// Paces the tick at its place in real time (no nap when late), then
+    /// moves to it; a nap cut short by a signal moves only as far as the
+    /// real time it lasted.
+    fn sleep_until(&self, until: Duration, nap: &dyn Fn(Duration)) {
+        let now = self.mono();
+        if until <= now {
+            return;
+        }
+        let due = self.origin + until.div_f64(self.speed);
+        let before = Instant::now();
+        if due > before {
+            nap(due - before);
+        }
+        let reached = if Instant::now() >= due {
+            until
+        } else {
+            (now + before.elapsed().mul_f64(self.speed)).min(until)
+        };
+        self.now.store(
+            reached.as_nanos() as u64,
+            std::sync::atomic::Ordering::SeqCst,
+        );
+    }
+}
+
 /// A clock that only moves when told to: sleeping jumps straight to the
 /// deadline, and a test can step the wall clock to mimic NTP.
 pub struct ManualClock {
@@ -164,6 +220,28 @@ pub fn aligned_origin(mono_now: Duration, wall_now_ms: i64, period: Duration) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A stall in the middle of a nap (a busy machine) makes the demo's
+    /// clock late, never skip: it reaches exactly the tick it slept to, so
+    /// the next tick is the next period, where the scaled clock would have
+    /// jumped past several.
+    #[test]
+    fn the_stepped_clock_never_skips_a_tick_for_a_stall() {
+        let p = Duration::from_secs(5);
+        let stall = |d: Duration| std::thread::sleep(d + Duration::from_millis(30));
+        let stepped = SteppedClock::new(0, 1000.0);
+        stepped.sleep_until(p, &stall);
+        assert_eq!(stepped.mono(), p);
+        assert_eq!(next_tick(Duration::ZERO, p, stepped.mono()), 2 * p);
+        assert_eq!(stepped.wall(), 5);
+        let scaled = ScaledClock::new(0, 1000.0);
+        scaled.sleep_until(p, &stall);
+        assert!(next_tick(Duration::ZERO, p, scaled.mono()) > 2 * p);
+        // A nap cut short moves the clock only as far as it lasted.
+        let cut = SteppedClock::new(0, 1000.0);
+        cut.sleep_until(Duration::from_secs(3600), &|_| ());
+        assert!(cut.mono() < Duration::from_secs(3600));
+    }
 
     #[test]
     fn ticks_do_not_drift_and_skip_missed_ones() {

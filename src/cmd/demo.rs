@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use super::args::{Arg, Options, Parser, usage};
 use super::setup::init_logger;
-use crate::clock::{Clock, ScaledClock, system_wall};
+use crate::clock::{Clock, SteppedClock, system_wall};
 use crate::config::{BuzzerKind, BuzzerSettings, Config, ConfigError};
 use crate::daemon::{Daemon, Event, Hardware, Observer};
 use crate::exit::{self, Failure, Outcome};
@@ -121,7 +121,7 @@ pub fn run(a: Args) -> Outcome {
     let day = today.previous_day().expect("date in range");
     let start = localtime::local_day_start(day);
     let end = (start + i64::from(a.hours) * 3600).min(localtime::local_day_bounds(day).1) - 1;
-    let clock = Arc::new(ScaledClock::new(start, a.speed));
+    let clock = Arc::new(SteppedClock::new(start, a.speed));
 
     let sim = Sim::start(
         SimOptions {
@@ -194,7 +194,13 @@ struct Counts {
 }
 
 /// Runs the daemon against the simulator until the clock passes `end`.
-fn run_day(cfg: &Config, clock: Arc<ScaledClock>, sim_path: &Path, speed: f64, end: i64) -> Counts {
+fn run_day(
+    cfg: &Config,
+    clock: Arc<SteppedClock>,
+    sim_path: &Path,
+    speed: f64,
+    end: i64,
+) -> Counts {
     let signals = Signals::default();
     let stop = signals.stop.clone();
     let watch_clock = clock.clone();
