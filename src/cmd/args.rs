@@ -158,3 +158,30 @@ impl Parser {
         Ok(s)
     }
 }
+
+/// Declares `Args` for a command whose only option is `-c/--config FILE`
+/// (run, read, status), with `$help` as its `--help` text. A macro rather
+/// than one shared struct because [`Options::HELP`] belongs to the type.
+macro_rules! config_only_args {
+    ($help:expr) => {
+        #[derive(Debug, Clone, Default, PartialEq)]
+        pub struct Args {
+            pub config: Option<std::path::PathBuf>,
+        }
+
+        impl $crate::cmd::args::Options for Args {
+            const HELP: &'static str = $help;
+            fn config(&mut self) -> Option<&mut Option<std::path::PathBuf>> {
+                Some(&mut self.config)
+            }
+            fn take(
+                &mut self,
+                _: &$crate::cmd::args::Arg,
+                _: &mut $crate::cmd::args::Parser,
+            ) -> Result<bool, $crate::exit::Failure> {
+                Ok(false)
+            }
+        }
+    };
+}
+pub(super) use config_only_args;

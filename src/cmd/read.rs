@@ -1,11 +1,10 @@
 //! `mcce read`: one reading now.
 
 use std::io;
-use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-use super::args::{Arg, Options, Parser};
+use super::args::config_only_args;
 use super::setup::init_logger;
 use crate::config::Config;
 use crate::exit::{self, Failure, Outcome};
@@ -20,20 +19,7 @@ the port is missing or held by the running daemon (use `mcce status`).
   -c, --config FILE   configuration file (default /etc/mcce.conf)
 ";
 
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Args {
-    pub config: Option<PathBuf>,
-}
-
-impl Options for Args {
-    const HELP: &'static str = HELP;
-    fn config(&mut self) -> Option<&mut Option<PathBuf>> {
-        Some(&mut self.config)
-    }
-    fn take(&mut self, _: &Arg, _: &mut Parser) -> Result<bool, Failure> {
-        Ok(false)
-    }
-}
+config_only_args!(HELP);
 
 pub fn run(a: Args) -> Outcome {
     let cfg = Config::read(a.config.as_deref())?;

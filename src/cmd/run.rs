@@ -5,7 +5,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use super::args::{Arg, Options, Parser};
+use super::args::config_only_args;
 use super::setup::{init_logger, open_buzzer, signal_flags};
 use crate::clock::RealClock;
 use crate::config::{Config, ConfigError};
@@ -28,20 +28,7 @@ One daemon per RUN_DIR and DATA_DIR: a second one exits 69 at once.
   -c, --config FILE   configuration file (default /etc/mcce.conf)
 ";
 
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Args {
-    pub config: Option<PathBuf>,
-}
-
-impl Options for Args {
-    const HELP: &'static str = HELP;
-    fn config(&mut self) -> Option<&mut Option<PathBuf>> {
-        Some(&mut self.config)
-    }
-    fn take(&mut self, _: &Arg, _: &mut Parser) -> Result<bool, Failure> {
-        Ok(false)
-    }
-}
+config_only_args!(HELP);
 
 /// The real machine for the daemon.
 struct RealHardware {

@@ -2,9 +2,8 @@
 //! RUN_DIR/status (the file format is in `crate::status`).
 
 use std::io;
-use std::path::PathBuf;
 
-use super::args::{Arg, Options, Parser};
+use super::args::config_only_args;
 use crate::clock::system_wall;
 use crate::config::Config;
 use crate::daemon::trip_label;
@@ -26,20 +25,7 @@ readings are not reaching the disk (writes fail, or the clock is unset).
   -c, --config FILE   configuration file (default /etc/mcce.conf)
 ";
 
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Args {
-    pub config: Option<PathBuf>,
-}
-
-impl Options for Args {
-    const HELP: &'static str = HELP;
-    fn config(&mut self) -> Option<&mut Option<PathBuf>> {
-        Some(&mut self.config)
-    }
-    fn take(&mut self, _: &Arg, _: &mut Parser) -> Result<bool, Failure> {
-        Ok(false)
-    }
-}
+config_only_args!(HELP);
 
 pub fn run(a: Args) -> Outcome {
     let cfg = Config::read(a.config.as_deref())?;
