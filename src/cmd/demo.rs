@@ -80,17 +80,15 @@ impl Options for Args {
     }
 }
 
+/// The daemon's hardware in the demo: `cfg.port` is the simulator's
+/// terminal (see `demo_config`), the buzzer is drawn on screen.
 struct DemoHardware {
-    sim_path: PathBuf,
     cfg: Config,
 }
 
 impl Hardware for DemoHardware {
     fn open_link(&mut self, cfg: &Config) -> io::Result<Box<dyn Link>> {
-        Ok(Box::new(meter::open_port(
-            &self.sim_path.to_string_lossy(),
-            cfg.baud,
-        )?))
+        Ok(Box::new(meter::open_port(&cfg.port, cfg.baud)?))
     }
     fn buzzer(&mut self, _: &Config) -> Result<Box<dyn Buzzer>, BuzzerUnavailable> {
         // The screen draws the sounds from the daemon's events.
@@ -153,7 +151,7 @@ pub fn run(a: Args) -> Outcome {
         trip.free_limit_watts(),
         trip.short_limit_watts()
     );
-    let counts = run_day(&cfg, clock, &sim.path(), a.speed, end);
+    let counts = run_day(&cfg, clock, a.speed, end);
     drop(sim);
     crate::outln!(
         "\n{} readings recorded, {} polls without a reading",
@@ -194,13 +192,7 @@ struct Counts {
 }
 
 /// Runs the daemon against the simulator until the clock passes `end`.
-fn run_day(
-    cfg: &Config,
-    clock: Arc<SteppedClock>,
-    sim_path: &Path,
-    speed: f64,
-    end: i64,
-) -> Counts {
+fn run_day(cfg: &Config, clock: Arc<SteppedClock>, speed: f64, end: i64) -> Counts {
     let signals = Signals::default();
     let stop = signals.stop.clone();
     let watch_clock = clock.clone();
@@ -214,10 +206,7 @@ fn run_day(
     Daemon {
         cfg: cfg.clone(),
         clock: clock as Arc<dyn Clock>,
-        hw: Box::new(DemoHardware {
-            sim_path: sim_path.to_path_buf(),
-            cfg: cfg.clone(),
-        }),
+        hw: Box::new(DemoHardware { cfg: cfg.clone() }),
         signals,
         min_wall: 0,
         observer: Some(screen(
