@@ -92,7 +92,7 @@ fn returned(e: &io::Error) {
 }
 
 /// The failure for a write error on stdout (the caller stops there).
-pub fn failure(e: io::Error) -> Failure {
+pub fn failure(e: impl fmt::Display) -> Failure {
     Failure::new(exit::IOERR, format!("stdout: {e}"))
 }
 
@@ -110,5 +110,5 @@ pub fn finish() -> Option<Failure> {
         note(&e);
     }
     let other = OTHER.lock().unwrap_or_else(|p| p.into_inner()).take();
-    other.map(|e| Failure::new(exit::IOERR, format!("stdout: {e}")))
+    other.map(failure)
 }
