@@ -163,8 +163,14 @@ impl ReadStats {
     /// More than half of the lines were not samples: the file is damaged or
     /// not what we think, so it is reported and never pruned.
     pub fn mostly_skipped(&self) -> bool {
-        self.skipped * 2 > self.lines
+        mostly_skipped(self.skipped, self.lines)
     }
+}
+
+/// The one rule for a file that was mostly not samples, for a file being
+/// read and for one described by its stored counts (the prune asks).
+pub fn mostly_skipped(skipped: u64, lines: u64) -> bool {
+    skipped * 2 > lines
 }
 
 /// The shape of one complete line: what the format vote counts.

@@ -8,7 +8,9 @@ use std::path::Path;
 use time::Date;
 
 use crate::config::Config;
-use crate::daylog::{DayReader, LEGACY_PERIOD_SECONDS, ReadStats, day_path, list_days};
+use crate::daylog::{
+    DayReader, LEGACY_PERIOD_SECONDS, ReadStats, day_path, list_days, mostly_skipped,
+};
 use crate::energy::{DayCollector, DayParams, DayStats};
 use crate::exit::{self, Failure, Outcome};
 use crate::localtime::{date_name, days_of, local_date, local_day_bounds, local_label};
@@ -345,7 +347,7 @@ fn prune(cfg: &Config, stores: &mut Stores<'_>, today: Date) -> Outcome {
             continue;
         };
         let p = day_path(&cfg.days_dir(), d);
-        let suspect = raw.is_some_and(|r| r.skipped * 2 > r.lines);
+        let suspect = raw.is_some_and(|r| mostly_skipped(r.skipped, r.lines));
         let changed = raw
             .and_then(|r| r.bytes)
             .is_some_and(|b| file_size(&p) != Some(b));
