@@ -220,7 +220,13 @@ pub struct DayReader<R> {
 
 impl DayReader<io::BufReader<File>> {
     pub fn open(path: &Path, legacy_start: i64) -> io::Result<Self> {
-        let f = File::open(path)?;
+        DayReader::from_file(File::open(path)?, legacy_start)
+    }
+
+    /// A reader on a file the caller has opened, so that what it learns of
+    /// the file (its size) is of the file read, not of one found at the
+    /// same path a moment earlier.
+    pub fn from_file(f: File, legacy_start: i64) -> io::Result<Self> {
         DayReader::new(io::BufReader::with_capacity(64 * 1024, f), legacy_start)
     }
 }

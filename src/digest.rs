@@ -163,13 +163,16 @@ fn read_day(path: &Path, start: i64, end: i64) -> Result<(DayCollector, ReadStat
             format!("{}: cannot read the day file: {e}", path.display()),
         ))
     };
-    let meta = std::fs::metadata(path).map_err(unreadable)?;
+    // The size is the opened file's: the one read, and taken before the
+    // read, so a file that grows meanwhile is digested again, never pruned.
+    let file = std::fs::File::open(path).map_err(unreadable)?;
+    let meta = file.metadata().map_err(unreadable)?;
     if meta.is_dir() {
         return Err(unreadable(std::io::Error::from(
             std::io::ErrorKind::IsADirectory,
         )));
     }
-    let mut reader = DayReader::open(path, start).map_err(unreadable)?;
+    let mut reader = DayReader::from_file(file, start).map_err(unreadable)?;
     let mut day = DayCollector::new(start, end);
     while let Some(s) = reader.next_sample().map_err(unreadable)? {
         day.push(s);
