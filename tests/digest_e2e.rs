@@ -1104,3 +1104,28 @@ fn a_data_dir_without_days_is_an_error() {
         "{err}"
     );
 }
+
+/// A raw file that changed after its digest, and whose new content cannot
+/// be digested (here a sample stamped after now), is the only copy of what
+/// changed: the prune keeps it however old the day is.
+#[test]
+fn a_day_file_changed_since_its_digest_is_not_pruned() {
+    let d = Scratch::new("changed-kept");
+    let day = date_days_ago(3);
+    let t = noon_utc(&day);
+    let p = write_day(d.path(), &day, constant(t, t + 3600, 2000));
+    // Stored first without retention, so the file is still there to change.
+    let cfg = conf(d.path(), "");
+    let (code, out, err) = mcce(ROME, &["digest", "-c", cfg.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}{err}");
+    {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new().append(true).open(&p).unwrap();
+        writeln!(f, "{} 2000", now() + 3 * 86_400).unwrap();
+    }
+    let cfg = conf(d.path(), "KEEP_RAW_DAYS=1\n");
+    let (code, out, err) = mcce(ROME, &["digest", "-c", cfg.to_str().unwrap()]);
+    assert_eq!(code, 65, "{out}{err}");
+    assert!(err.contains("later than now"), "{err}");
+    assert!(p.exists(), "the changed raw file was removed: {out}");
+}
