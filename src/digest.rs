@@ -130,10 +130,12 @@ fn digest_one(
         return Err(Problem::Day(Failure::new(
             exit::DATAERR,
             format!(
-                "{name}: zero energy ({} samples in {}, {} lines skipped): not written",
+                "{name}: zero energy ({} samples in {}, {} lines skipped): not written; \
+                 every catch-up tries it again until the file is moved out of {}",
                 stats.samples,
                 path.display(),
-                read.skipped
+                read.skipped,
+                cfg.days_dir().display()
             ),
         )));
     }

@@ -659,7 +659,9 @@ fn bad_days_and_bad_databases() {
     let (code, _, err) = digest_date(&cfg, "2025-01-10");
     assert_eq!(code, 65, "{err}");
     assert!(
-        err.contains("2025-01-10: zero energy") && err.contains("not written"),
+        err.contains("2025-01-10: zero energy")
+            && err.contains("not written")
+            && err.contains("until the file is moved out of"),
         "{err}"
     );
     assert!(!d.path().join("db/pwr.2025").exists());
