@@ -183,13 +183,18 @@ fn date_param(req: &Request, name: &str) -> Result<Option<Date>, Response> {
     }
 }
 
+/// 503 while the digest holds the year's database: the client may retry.
+fn busy(message: &str) -> Response {
+    Response::error(
+        503,
+        &format!("{message} (the digest is writing; try again)"),
+    )
+    .header("Retry-After", "1")
+}
+
 fn failure_response(f: Failure) -> Response {
     if f.code == exit::TEMPFAIL {
-        Response::error(
-            503,
-            &format!("{} (the digest is writing; try again)", f.message),
-        )
-        .header("Retry-After", "1")
+        busy(&f.message)
     } else {
         Response::error(500, &f.message)
     }
@@ -197,11 +202,7 @@ fn failure_response(f: Failure) -> Response {
 
 fn store_response(e: crate::store::StoreError) -> Response {
     match e.trouble {
-        crate::store::Trouble::Busy => Response::error(
-            503,
-            &format!("{} (the digest is writing; try again)", e.message),
-        )
-        .header("Retry-After", "1"),
+        crate::store::Trouble::Busy => busy(&e.message),
         _ => Response::error(500, &e.message),
     }
 }
