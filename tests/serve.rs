@@ -608,6 +608,17 @@ fn bad_requests_get_clean_json_errors() {
     }
     many.extend_from_slice(b"\r\n");
     assert_eq!(raw(port, &many).status, 431);
+    // A day file that can't be read: a 500 naming its path, so whoever runs
+    // the server knows what to look at.
+    let broken = h.dir.path().join("data/days/2024-06-01");
+    std::fs::create_dir(&broken).unwrap();
+    let r = get(port, "/api/day/2024-06-01?resolution=raw");
+    assert_eq!(r.status, 500, "{}", r.text());
+    assert!(
+        r.text().contains(&broken.display().to_string()),
+        "{}",
+        r.text()
+    );
     // Still serving.
     assert_eq!(get(port, "/api/now").status, 200);
 }

@@ -219,13 +219,18 @@ fn digest_running(cfg: &Config, year: i32) -> bool {
     PathBuf::from(p).exists()
 }
 
+/// A day file that exists but can't be read: the path, so whoever runs the
+/// server can look at its permissions or the disk.
+fn day_file_error(path: &std::path::Path, e: std::io::Error) -> Response {
+    Response::error(500, &format!("day file {}: {e}", path.display()))
+}
+
 /// The samples of `date`'s day file that belong to the day (one per
 /// second at most, as the digest keeps them), `None` when there is no file.
 fn day_file(cfg: &Config, date: Date) -> Result<Option<(Vec<Sample>, bool)>, Response> {
     let path = day_path(&cfg.days_dir(), date);
     let (start, end) = local_day_bounds(date);
-    let fail =
-        |e: std::io::Error| Response::error(500, &format!("day file {}: {e}", date_name(date)));
+    let fail = |e: std::io::Error| day_file_error(&path, e);
     let mut reader = match DayReader::open(&path, start) {
         Ok(r) => r,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -425,12 +430,7 @@ fn raw_day(cfg: &Config, date: Date, now: i64, mut head: Vec<u8>) -> Result<Resp
     let meta = match std::fs::metadata(&path) {
         Ok(m) => m,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(missing()),
-        Err(e) => {
-            return Err(Response::error(
-                500,
-                &format!("day file {}: {e}", date_name(date)),
-            ));
-        }
+        Err(e) => return Err(day_file_error(&path, e)),
     };
     let (start, end) = local_day_bounds(date);
     let period = if (start..end).contains(&now) {
