@@ -115,6 +115,15 @@ fn write_status_with(dir: &Path, watts: u32, alarm: &str, contract: &str) {
     .unwrap();
 }
 
+/// The contract alarm's lines of a status file (empty strings: empty values,
+/// as in single-threshold mode).
+fn band_lines(band: &str, since: &str, trip_in: &str, warning: &str, stale_since: &str) -> String {
+    format!(
+        "band={band}\nband_since={since}\ntrip_in_seconds={trip_in}\nwarning={warning}\n\
+         band_stale_since={stale_since}\n"
+    )
+}
+
 /// `mcce serve` on an ephemeral port; returns it and the port.
 fn serve(h: &History) -> (Proc, u16) {
     let mut cmd = Command::new(bin());
@@ -429,12 +438,7 @@ fn the_contract_band_and_predicted_trip() {
     let (_p, port) = serve(&h);
 
     // Single-threshold mode, as the daemon writes it: empty band lines.
-    write_status_with(
-        h.dir.path(),
-        900,
-        "off",
-        "band=\nband_since=\ntrip_in_seconds=\nwarning=\nband_stale_since=\n",
-    );
+    write_status_with(h.dir.path(), 900, "off", &band_lines("", "", "", "", ""));
     let t = get(port, "/api/now").text();
     for k in [
         "band",
@@ -459,9 +463,7 @@ fn the_contract_band_and_predicted_trip() {
         h.dir.path(),
         3500,
         "on",
-        &format!(
-            "band=tolerated\nband_since={since}\ntrip_in_seconds=95\nwarning=urgent\nband_stale_since=\n"
-        ),
+        &band_lines("tolerated", &since.to_string(), "95", "urgent", ""),
     );
     let t = get(port, "/api/now").text();
     assert_eq!(field(&t, "band"), "tolerated", "{t}");
@@ -495,9 +497,7 @@ fn the_contract_band_and_predicted_trip() {
         h.dir.path(),
         500,
         "off",
-        &format!(
-            "band=free\nband_since={since}\ntrip_in_seconds=\nwarning=quiet\nband_stale_since={stale}\n"
-        ),
+        &band_lines("free", &since.to_string(), "", "quiet", &stale.to_string()),
     );
     let t = get(port, "/api/now").text();
     assert_eq!(field(&t, "band"), "free");
