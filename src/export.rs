@@ -107,26 +107,20 @@ impl<W: Write> RowWriter<W> {
 /// line break (then quoted, RFC 4180: only the quote is escaped, by
 /// doubling); always quoted and escaped in JSON.
 fn push_text(l: &mut Vec<u8>, t: &[u8], format: Format) {
-    let needs =
-        format == Format::Json || t.iter().any(|c| matches!(c, b',' | b'"' | b'\n' | b'\r'));
-    if !needs {
+    if format == Format::Json {
+        crate::http::push_json_bytes(l, t);
+        return;
+    }
+    if !t.iter().any(|c| matches!(c, b',' | b'"' | b'\n' | b'\r')) {
         l.extend_from_slice(t);
         return;
     }
     l.push(b'"');
-    for c in t.iter() {
-        match (format, c) {
-            (Format::Csv, b'"') => l.extend_from_slice(b"\"\""),
-            (Format::Csv, c) => l.push(*c),
-            (Format::Json, b'"' | b'\\') => {
-                l.push(b'\\');
-                l.push(*c);
-            }
-            (Format::Json, c) if *c < 0x20 => {
-                let _ = write!(l, "\\u{:04x}", c);
-            }
-            (Format::Json, c) => l.push(*c),
+    for &c in t {
+        if c == b'"' {
+            l.push(b'"');
         }
+        l.push(c);
     }
     l.push(b'"');
 }

@@ -119,8 +119,13 @@ impl Response {
 
 /// Appends `s` as a JSON string literal.
 pub fn push_json_str(out: &mut Vec<u8>, s: &str) {
+    push_json_bytes(out, s.as_bytes());
+}
+
+/// [`push_json_str`] for text already held as bytes (the export's fields).
+pub fn push_json_bytes(out: &mut Vec<u8>, s: &[u8]) {
     out.push(b'"');
-    for c in s.bytes() {
+    for &c in s {
         match c {
             b'"' | b'\\' => {
                 out.push(b'\\');
