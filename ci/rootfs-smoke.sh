@@ -173,6 +173,16 @@ for n in 529 530; do
 	[ "$(cat "$g/gpio$n/value")" = 0 ] || fail "gpio$n left at $(cat "$g/gpio$n/value")"
 done
 pass "S90mcce stop: returns with no daemon left and both buzzer lines low"
+# A daemon killed while sounding leaves its lines outputs driven high: stop
+# has nothing to stop, says so, and still drives them low ("low" written to
+# direction, which on a real kernel sets the level too).
+for n in 529 530; do echo out > "$g/gpio$n/direction"; done
+out=$(chroot "$root" /etc/init.d/S90mcce stop 2>&1) && fail "stop with no daemon succeeded: $out"
+printf '%s\n' "$out" | grep -q "FAIL (not running)$" || fail "stop with no daemon said: $out"
+for n in 529 530; do
+	[ "$(cat "$g/gpio$n/direction")" = low ] || fail "stop with no daemon left gpio$n direction $(cat "$g/gpio$n/direction")"
+done
+pass "S90mcce stop with no daemon: says not running, both buzzer lines low"
 
 # --- the digest, as crond runs it ---------------------------------------------
 yesterday=$(chroot "$root" date -d "@$(($(date +%s) - 86400))" +%F)
