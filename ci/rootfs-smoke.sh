@@ -218,6 +218,13 @@ said "$out" "Stopping mcce-serve: OK" || fail "S91mcce-serve stop said: $out"
 [ ! -d "/proc/$spid" ] || fail "mcce serve still running after stop returned"
 [ ! -e "$root/run/mcce-serve.pid" ] || fail "serve pidfile left behind"
 pass "S91mcce-serve start/stop: mcce serve as user mcce answers /api/days with yesterday's $kwh kWh"
+# A start that fails points to the system log, and the reason is there.
+sed -i 's/^SERVE_LISTEN=.*/SERVE_LISTEN=nowhere/' "$root/etc/mcce.conf"
+out=$(chroot "$root" /etc/init.d/S91mcce-serve start) && fail "S91mcce-serve start with a bad SERVE_LISTEN succeeded: $out"
+[ "$out" = "Starting mcce-serve: FAIL (the reason is in the system log)" ] || fail "S91mcce-serve bad start said: $out"
+wait_for 5 "the reason in syslog" grep -q "mcce-serve: .*nowhere" "$root/var/log/messages"
+sed -i 's/^SERVE_LISTEN=.*/SERVE_LISTEN=127.0.0.1:18396/' "$root/etc/mcce.conf"
+pass "S91mcce-serve start that fails: $(grep "mcce-serve: .*nowhere" "$root/var/log/messages" | tail -n 1 | sed 's/.*mcce-serve: //')"
 
 # busybox crond reads the crontab without complaint.
 timeout 3 chroot "$root" crond -f -l 0 -L /tmp/crond.log -c /etc/cron/crontabs || true
