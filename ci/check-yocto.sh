@@ -6,8 +6,9 @@
 # - mcce-crates.inc is what meta-mcce/scripts/update-crates makes of Cargo.lock
 #   (and that comparison is shown to fail on a modified lock);
 # - the recipe's version, size profile and LICENSE checksum match Cargo.toml
-#   and LICENSE; every source-tree file the layer installs exists, and every
-#   one the Buildroot package (mcce.mk) installs is installed by the recipe.
+#   and LICENSE, and so does mcce.mk's size profile; every source-tree file
+#   the layer installs exists, and every one the Buildroot package (mcce.mk)
+#   installs is installed by the recipe.
 # Tools come from PyPI into a virtualenv (MCCE_YOCTO_VENV, reused if there).
 # After a change to Cargo.lock: meta-mcce/scripts/update-crates, then rerun.
 set -euo pipefail
@@ -130,6 +131,12 @@ if not installed_by_mk:
     problems.append("found no file that mcce.mk installs: has its syntax changed?")
 for rel in sorted(installed_by_mk - used):
     problems.append(f"mcce.mk installs {rel}, the recipe does not")
+# mcce.mk sets the same size profile over Buildroot's own (MCCE_CARGO_ENV).
+mk_profile = dict(re.findall(r'CARGO_PROFILE_RELEASE_(\w+)="([^"]*)"', mk))
+for key in ("OPT_LEVEL", "LTO", "CODEGEN_UNITS"):
+    got = {"true": "fat"}.get(mk_profile.get(key), mk_profile.get(key))
+    if got != want[key]:
+        problems.append(f"mcce.mk sets CARGO_PROFILE_RELEASE_{key} to {mk_profile.get(key)!r}, Cargo.toml's profile says {want[key]!r}")
 for rel in ("overlay/etc/mdev.conf", "meta-mcce/files/busybox/mcce-crond.cfg"):
     if not (top / rel).is_file():
         problems.append(f"conf/mcce-busybox.inc relies on {rel}, which is not in the tree")

@@ -25,7 +25,8 @@ MCCE_RUSTFLAGS += -Clink-arg=-Wl,--allow-multiple-definition
 endif
 # Buildroot's cargo infrastructure sets the release profile from its own
 # options (opt-level 2, no LTO, 16 codegen units), which makes the binary
-# about a quarter bigger; ours (Cargo.toml) comes after it and wins.
+# about a quarter bigger; these, a copy of Cargo.toml's profile (CI,
+# ci/check-yocto.sh, checks they agree), come after it and win.
 MCCE_CARGO_ENV = \
 	CARGO_TARGET_$(call UPPERCASE,$(RUSTC_TARGET_NAME))_RUSTFLAGS="$(MCCE_RUSTFLAGS)" \
 	CARGO_PROFILE_RELEASE_OPT_LEVEL="z" \
