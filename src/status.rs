@@ -295,9 +295,9 @@ const FILE_LEN: usize = 1024;
 /// time (this runs 17 280 times a day).
 pub struct Publisher {
     path: PathBuf,
-    /// The open file and its (device, inode), to notice it was removed or
-    /// replaced under us.
-    file: Option<(File, (u64, u64))>,
+    /// The open file; reopened when it lost its name (removed, or another
+    /// file renamed over it).
+    file: Option<File>,
     buf: Vec<u8>,
 }
 
@@ -312,20 +312,23 @@ impl Publisher {
 
     pub fn publish(&mut self, status: &Status) -> io::Result<()> {
         // Someone removed or replaced the file: `mcce status` would say the
-        // daemon is gone while it runs. One stat per poll notices.
-        let still_ours =
-            |id: (u64, u64)| std::fs::metadata(&self.path).is_ok_and(|m| (m.dev(), m.ino()) == id);
-        if self.file.as_ref().is_some_and(|(_, id)| !still_ours(*id)) {
+        // daemon is gone while it runs. An `fstat` of the open file (no path
+        // walk) shows it: an unlinked file has no links left.
+        if self
+            .file
+            .as_ref()
+            .is_some_and(|f| f.metadata().is_ok_and(|m| m.nlink() == 0))
+        {
             self.file = None;
         }
         if self.file.is_none() {
-            let f = OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .open(&self.path)?;
-            let m = f.metadata()?;
-            self.file = Some((f, (m.dev(), m.ino())));
+            self.file = Some(
+                OpenOptions::new()
+                    .write(true)
+                    .create(true)
+                    .truncate(true)
+                    .open(&self.path)?,
+            );
         }
         self.buf.clear();
         self.buf.extend_from_slice(status.render().as_bytes());
@@ -333,7 +336,7 @@ impl Publisher {
             self.buf.resize(FILE_LEN - 1, b' ');
             self.buf.push(b'\n');
         }
-        let (f, _) = self.file.as_ref().expect("opened above");
+        let f = self.file.as_ref().expect("opened above");
         if let Err(e) = f.write_all_at(&self.buf, 0) {
             self.file = None; // reopen next time (RUN_DIR recreated, ...)
             return Err(e);
@@ -495,6 +498,36 @@ mod tests {
         p.remove();
         assert!(Status::read(&dir).is_err());
         assert!(long.render().len() < FILE_LEN, "the longest status fits");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A status file removed, or replaced by renaming another file over it,
+    /// is written again at the next publish, not into the unlinked inode.
+    #[test]
+    fn publisher_recreates_a_removed_or_replaced_file() {
+        let dir = std::env::temp_dir().join(format!("mcce-status-rm-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut p = Publisher::new(&dir);
+        let s = Status {
+            pid: 7,
+            updated: 1_700_000_005,
+            last_reading: None,
+            meter: MeterState::Ok,
+            alarm: AlarmStatus::Off,
+            recording: Recording::Ok,
+            space: None,
+            polls: None,
+            contract: None,
+        };
+        p.publish(&s).unwrap();
+        std::fs::remove_file(path(&dir)).unwrap();
+        p.publish(&s).unwrap();
+        assert_eq!(Status::read(&dir).unwrap(), s, "back after removal");
+        let other = dir.join("other");
+        std::fs::write(&other, "junk\n").unwrap();
+        std::fs::rename(&other, path(&dir)).unwrap();
+        p.publish(&s).unwrap();
+        assert_eq!(Status::read(&dir).unwrap(), s, "back after replacement");
         let _ = std::fs::remove_dir_all(&dir);
     }
 
