@@ -440,6 +440,10 @@ impl Daemon {
         run.next_space_check = now + SPACE_CHECK_EVERY;
         run.space = crate::sys::space(&self.cfg.data_dir).ok();
         let Some(sp) = run.space else { return };
+        // The text is built only for the rare minute that logs a change.
+        let Some(change) = run.space_watch.observe(sp.free, sp.total) else {
+            return;
+        };
         let dir = self.cfg.data_dir.display();
         let amount = format!(
             "{} free ({} of {})",
@@ -447,13 +451,12 @@ impl Daemon {
             crate::space::bytes_label(sp.free),
             crate::space::bytes_label(sp.total)
         );
-        match run.space_watch.observe(sp.free, sp.total) {
-            Some(Change::Low) => log::warn!(
+        match change {
+            Change::Low => log::warn!(
                 "{dir}: free space is low: {amount}, below LOW_SPACE_PERCENT={}; samples stop when it is full",
                 self.cfg.low_space_percent
             ),
-            Some(Change::Recovered) => log::info!("{dir}: free space is back: {amount}"),
-            None => {}
+            Change::Recovered => log::info!("{dir}: free space is back: {amount}"),
         }
     }
 
