@@ -294,13 +294,12 @@ fn play(b: &mut dyn Buzzer, shape: SirenShape, shared: &Shared) {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
 
-    /// Records every level change with its time (also used by `mcce beep`'s
-    /// tests).
-    pub(crate) type Edges = Arc<Mutex<Vec<(Instant, &'static str, bool)>>>;
-    pub(crate) struct Recorder(pub(crate) Edges);
+    /// Records every level change with its time.
+    type Edges = Arc<Mutex<Vec<(Instant, &'static str, bool)>>>;
+    struct Recorder(Edges);
     impl Buzzer for Recorder {
         fn set_enable(&mut self, on: bool) -> io::Result<()> {
             self.0.lock().unwrap().push((Instant::now(), "en", on));
