@@ -181,9 +181,14 @@ impl Siren {
         true
     }
 
+    /// True from the moment a sound is asked for until it has ended. Both
+    /// facts are read under the request lock, which the thread holds when it
+    /// turns a request into a sound and when it ends one: read apart, a
+    /// request taken up in between looked like silence, and `mcce beep`
+    /// dropped (cut) its sound before it began.
     pub fn is_sounding(&self) -> bool {
-        self.shared.sounding.load(Ordering::SeqCst)
-            || matches!(*self.shared.request.lock().unwrap(), Request::Play(_))
+        let r = self.shared.request.lock().unwrap();
+        matches!(*r, Request::Play(_)) || self.shared.sounding.load(Ordering::SeqCst)
     }
 }
 
