@@ -2,6 +2,11 @@
 //! date, which lasts 23, 24 or 25 hours. Offsets come from the C library's
 //! view of `TZ` / `/etc/localtime`; the calendar arithmetic is our own so
 //! that formatting millions of stamps for an export stays cheap.
+//!
+//! Every function here is total: a date is any `time::Date` (years −9999 to
+//! 9999, so `9999-12-31` is a date like another and its day still has an
+//! end), and a Unix time beyond that calendar is dated at its nearest edge
+//! rather than stopping the program.
 
 use time::{Date, Month, OffsetDateTime, UtcOffset};
 
@@ -39,9 +44,14 @@ pub fn civil_from_days(days: i64) -> (i32, u32, u32) {
     (y, m, d)
 }
 
+/// The date `days` after 1970-01-01; days beyond the calendar give its
+/// first or last date.
 pub fn date_from_days(days: i64) -> Date {
-    let (y, m, d) = civil_from_days(days);
-    Date::from_calendar_date(y, Month::try_from(m as u8).expect("month"), d as u8).expect("date")
+    let (y, m, d) = civil_from_days(days.clamp(days_of(Date::MIN), days_of(Date::MAX)));
+    Month::try_from(m as u8)
+        .ok()
+        .and_then(|m| Date::from_calendar_date(y, m, d as u8).ok())
+        .unwrap_or(if days < 0 { Date::MIN } else { Date::MAX })
 }
 
 pub fn days_of(date: Date) -> i64 {
@@ -54,7 +64,10 @@ pub fn days_of(date: Date) -> i64 {
 
 /// The local date of Unix time `ts`.
 pub fn local_date(ts: i64) -> Date {
-    date_from_days((ts + i64::from(offset_at(ts))).div_euclid(86_400))
+    date_from_days(
+        ts.saturating_add(i64::from(offset_at(ts)))
+            .div_euclid(86_400),
+    )
 }
 
 /// `YYYY-MM-DD`, the name of day files and per-day tables.
@@ -87,7 +100,13 @@ pub fn parse_date(s: &str) -> Option<Date> {
 /// Where local midnight does not exist (a zone that springs forward at
 /// 00:00), the day starts at the first instant that carries the date.
 pub fn local_day_start(date: Date) -> i64 {
-    let naive = days_of(date) * 86_400;
+    day_start(days_of(date))
+}
+
+/// [`local_day_start`] of the day numbered `days` since 1970-01-01: by
+/// number, so the day after the calendar's last one still has a start.
+fn day_start(days: i64) -> i64 {
+    let naive = days * 86_400;
     unix_of_local(naive).unwrap_or_else(|| naive - i64::from(offset_at(naive - 86_400)))
 }
 
@@ -105,8 +124,8 @@ pub fn unix_of_local(naive: i64) -> Option<i64> {
 
 /// `[start, end)` of local date `date` in Unix seconds.
 pub fn local_day_bounds(date: Date) -> (i64, i64) {
-    let next = date.next_day().expect("date in range");
-    (local_day_start(date), local_day_start(next))
+    let days = days_of(date);
+    (day_start(days), day_start(days + 1))
 }
 
 /// Writes `YYYY-MM-DD?HH:MM:SS` for local seconds `local` (Unix seconds
@@ -158,15 +177,15 @@ fn push_num(out: &mut Vec<u8>, n: u32, width: usize) {
 /// `YYYY-MM-DD HH:MM:SS` in local time: the pwrApp bucket label.
 pub fn local_label(ts: i64) -> String {
     let mut v = Vec::with_capacity(19);
-    push_local(&mut v, ts + i64::from(offset_at(ts)), b' ');
-    String::from_utf8(v).expect("ascii")
+    push_local(&mut v, ts.saturating_add(i64::from(offset_at(ts))), b' ');
+    String::from_utf8_lossy(&v).into_owned()
 }
 
 /// ISO 8601 with offset, e.g. `2025-03-30T03:00:00+02:00`.
 pub fn iso8601(ts: i64) -> String {
     let mut v = Vec::with_capacity(25);
     OffsetCache::default().push_iso(&mut v, ts);
-    String::from_utf8(v).expect("ascii")
+    String::from_utf8_lossy(&v).into_owned()
 }
 
 /// Remembers the offset for the 15-minute block last asked about: time-zone
@@ -227,6 +246,22 @@ mod tests {
         ] {
             assert!(parse_date(bad).is_none(), "{bad}");
         }
+    }
+
+    #[test]
+    fn the_calendar_edges_have_days() {
+        for date in [Date::MIN, Date::MAX, parse_date("9999-12-31").unwrap()] {
+            let (start, end) = local_day_bounds(date);
+            assert!((82_800..=90_000).contains(&(end - start)), "{date}");
+            assert_eq!(local_day_start(date), start);
+        }
+        assert_eq!(date_name(parse_date("0000-01-01").unwrap()), "0000-01-01");
+        // Stamps beyond the calendar are dated at its edges.
+        assert_eq!(local_date(i64::MAX), Date::MAX);
+        assert_eq!(local_date(i64::MIN), Date::MIN);
+        assert_eq!(date_from_days(i64::MAX), Date::MAX);
+        assert_eq!(date_from_days(i64::MIN), Date::MIN);
+        let _ = (local_label(i64::MAX), local_label(i64::MIN));
     }
 
     #[test]

@@ -845,3 +845,38 @@ fn bad_listen_addresses_are_reported() {
     assert_eq!(code, 78, "{err}");
     assert!(err.contains("bad.conf:1: SERVE_ALLOW"), "{err}");
 }
+
+/// The calendar's first and last days are dates like any other: each
+/// request is answered, and the server keeps serving (a panic in a worker
+/// ends the whole process: `panic = "abort"`).
+#[test]
+fn the_edges_of_the_calendar_are_answered() {
+    let h = history("serve-calendar", "");
+    let (mut p, port) = serve(&h);
+    for target in [
+        "/api/day/9999-12-31",
+        "/api/day/9999-12-31?resolution=bucket",
+        "/api/day/0000-01-01",
+        "/api/day/0000-01-01?resolution=bucket",
+        "/api/days?from=9999-12-01&to=9999-12-31",
+        "/api/days?from=0000-01-01&to=0000-01-31",
+        "/api/days?to=9999-12-31&from=9999-12-31",
+        "/export?from=9999-12-31&to=9999-12-31",
+        "/export?from=9999-12-31&to=9999-12-31&resolution=raw",
+        "/export?from=9999-12-31&to=9999-12-31&resolution=bucket",
+        "/export?from=0000-01-01&to=0000-01-02&resolution=raw",
+    ] {
+        let r = get(port, target);
+        assert!(
+            matches!(r.status, 200 | 404),
+            "{target}: {} {}",
+            r.status,
+            r.text()
+        );
+        assert!(
+            p.child.try_wait().unwrap().is_none(),
+            "{target} ended serve"
+        );
+    }
+    assert_eq!(get(port, "/api/now").status, 200);
+}

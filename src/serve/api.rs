@@ -80,11 +80,14 @@ pub(super) fn live(cfg: &Config) -> Live {
     let now = system_wall();
     let status = Status::read(&cfg.run_dir).ok();
     let stale = i64::from(cfg.poll_seconds).max(10) * 3;
-    let running = status.as_ref().is_some_and(|s| now - s.updated <= stale);
+    let running = status
+        .as_ref()
+        .is_some_and(|s| now.saturating_sub(s.updated) <= stale);
     let recording = running
         && status.as_ref().is_some_and(|s| {
             s.recording == crate::status::Recording::Ok
-                && s.last_reading.is_some_and(|r| now - r.ts <= stale)
+                && s.last_reading
+                    .is_some_and(|r| now.saturating_sub(r.ts) <= stale)
         });
     Live {
         status,
@@ -151,7 +154,7 @@ fn push_contract(o: &mut Vec<u8>, cfg: &Config, c: Option<ContractStatus>, now: 
     o.extend_from_slice(b",\"band_since\":");
     opt_num(o, c.map(|c| c.band_since));
     o.extend_from_slice(b",\"band_seconds\":");
-    opt_num(o, c.map(|c| (now - c.band_since).max(0)));
+    opt_num(o, c.map(|c| now.saturating_sub(c.band_since).max(0)));
     o.extend_from_slice(b",\"trip_in_seconds\":");
     opt_num(o, c.and_then(|c| c.trip_in_seconds));
     o.extend_from_slice(b",\"warning\":");
@@ -599,8 +602,12 @@ pub(super) fn months(cfg: &Config, req: &Request) -> Result<Response, Response> 
             _ => return Err(bad("year: expected YYYY between 2000 and 2099".into())),
         },
     };
-    let first = Date::from_calendar_date(year, time::Month::January, 1).expect("valid");
-    let last = Date::from_calendar_date(year, time::Month::December, 31).expect("valid");
+    let (Ok(first), Ok(last)) = (
+        Date::from_calendar_date(year, time::Month::January, 1),
+        Date::from_calendar_date(year, time::Month::December, 31),
+    ) else {
+        return Err(bad(format!("year: {year} is not in the calendar")));
+    };
     let (facts, running) = facts(cfg, first, last)?;
     let mut sums = [(0.0f64, 0u32); 12];
     for f in &facts {

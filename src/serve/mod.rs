@@ -88,3 +88,168 @@ fn limit_malloc_arenas() {
         libc::mallopt(libc::M_ARENA_MAX, 1);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::path::PathBuf;
+    use std::sync::OnceLock;
+
+    /// A data directory with a few day files and a status file, and an app
+    /// reading it (made once: the cases only read).
+    fn app() -> &'static App {
+        static APP: OnceLock<(PathBuf, App)> = OnceLock::new();
+        &APP.get_or_init(|| {
+            let dir = std::env::temp_dir().join(format!("mcce-router-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(dir.join("data/days")).unwrap();
+            let now = crate::clock::system_wall();
+            for (name, start) in [
+                (
+                    crate::localtime::date_name(crate::localtime::today()),
+                    now - 600,
+                ),
+                ("2025-01-10".to_string(), 1_736_463_600),
+                ("9999-12-31".to_string(), 253_402_210_000),
+            ] {
+                let text: String = (0..120)
+                    .map(|i| format!("{} {}\n", start + 5 * i, 300 + i))
+                    .collect();
+                std::fs::write(dir.join("data/days").join(name), text).unwrap();
+            }
+            std::fs::write(
+                dir.join("status"),
+                format!("pid=1\nupdated={now}\nreading_at={now}\nwatts=42\nmeter=ok\nalarm=off\n"),
+            )
+            .unwrap();
+            let text = format!(
+                "DATA_DIR={p}/data\nRUN_DIR={p}\nDATABASE_URL={p}/db/pwr\nBUZZER=none\n",
+                p = dir.display()
+            );
+            let cfg = Config::parse(&text, "test.conf", &|_| None).unwrap();
+            (dir, App { cfg })
+        })
+        .1
+    }
+
+    /// Dates at the calendar's edges and just past them, and near-dates.
+    fn date() -> impl Strategy<Value = String> {
+        let year = prop::sample::select(vec![
+            "0000", "0001", "1969", "1970", "2025", "9999", "99999", "-001",
+        ]);
+        let month = prop::sample::select(vec!["00", "01", "02", "12", "13", "1", "99"]);
+        let day = prop::sample::select(vec!["00", "01", "28", "29", "30", "31", "32", "1"]);
+        prop_oneof![
+            prop::sample::select(vec![
+                "9999-12-31",
+                "9999-12-30",
+                "0000-01-01",
+                "0000-12-31",
+                "1970-01-01",
+                "1969-12-31",
+                "2024-02-29",
+                "2025-01-10",
+            ])
+            .prop_map(String::from),
+            (year, month, day).prop_map(|(y, m, d)| format!("{y}-{m}-{d}")),
+        ]
+    }
+
+    /// Values a query parameter may carry: dates, words the router knows,
+    /// huge and negative numbers, nothing, and any printable text.
+    fn value() -> impl Strategy<Value = String> {
+        prop_oneof![
+            date(),
+            prop::sample::select(vec![
+                "",
+                "raw",
+                "bucket",
+                "day",
+                "csv",
+                "json",
+                "xml",
+                "2000",
+                "2099",
+                "1999",
+                "18446744073709551616",
+                "-9223372036854775809",
+                "99999999999999999999999",
+                "%00",
+                "%2F..",
+                "0x10",
+                "+2025",
+            ])
+            .prop_map(String::from),
+            "[!-~]{0,24}",
+        ]
+    }
+
+    fn query() -> impl Strategy<Value = String> {
+        let name = prop::sample::select(vec![
+            "from",
+            "to",
+            "year",
+            "resolution",
+            "format",
+            "",
+            "x",
+            "from",
+            "to",
+        ]);
+        let pair = (name, value(), any::<bool>()).prop_map(|(n, v, eq)| {
+            if eq || !v.is_empty() {
+                format!("{n}={v}")
+            } else {
+                n.to_string()
+            }
+        });
+        prop::collection::vec(pair, 0..6).prop_map(|v| v.join("&"))
+    }
+
+    fn path() -> impl Strategy<Value = String> {
+        prop_oneof![
+            prop::sample::select(vec![
+                "/",
+                "/index.html",
+                "/api/now",
+                "/api/days",
+                "/api/months",
+                "/export",
+                "/metrics",
+                "/api/day/",
+                "/api/day",
+                "/api/",
+                "//",
+                "/api/now/",
+            ])
+            .prop_map(String::from),
+            date().prop_map(|d| format!("/api/day/{d}")),
+            "/[!-~]{0,40}",
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+
+        /// Whatever the path and query, the router answers with a status a
+        /// client can act on, and a streamed body runs to its end.
+        #[test]
+        fn every_request_gets_an_answer(path in path(), query in query(), head_only: bool) {
+            let req = Request {
+                head_only,
+                path,
+                query,
+                peer: std::net::IpAddr::from([127, 0, 0, 1]),
+            };
+            let resp = app().handle(&req);
+            prop_assert!(matches!(resp.status, 200 | 400 | 404), "{} for {req:?}", resp.status);
+            if let Body::Stream(w) = resp.body {
+                let mut out = Vec::new();
+                if let Err(e) = w(&mut out) {
+                    prop_assert!(false, "stream failed with {} for {req:?}", e.status);
+                }
+            }
+        }
+    }
+}
