@@ -126,23 +126,23 @@ fn band_lines(band: &str, since: &str, trip_in: &str, warning: &str, stale_since
 
 /// `mcce serve` on an ephemeral port; returns it and the port.
 fn serve(h: &History) -> (Proc, u16) {
+    serve_on(h, "127.0.0.1:0")
+}
+
+/// `mcce serve --listen LISTEN` (port 0: an ephemeral one).
+fn serve_on(h: &History, listen: &str) -> (Proc, u16) {
     let mut cmd = Command::new(bin());
-    cmd.args([
-        "serve",
-        "-c",
-        h.cfg.to_str().unwrap(),
-        "--listen",
-        "127.0.0.1:0",
-    ])
-    .env("TZ", ROME);
+    cmd.args(["serve", "-c", h.cfg.to_str().unwrap(), "--listen", listen])
+        .env("TZ", ROME);
     let p = Proc::spawn(cmd, h.dir.path().join("serve.log"));
     let mut port = 0;
     wait_for(
         Duration::from_secs(5),
         || {
             let log = p.log();
-            if let Some(rest) = log.split("serving http://127.0.0.1:").nth(1) {
-                port = rest.split(' ').next().unwrap().parse().unwrap();
+            if let Some(rest) = log.split("serving http://").nth(1) {
+                let addr = rest.split(' ').next().unwrap();
+                port = addr.rsplit_once(':').unwrap().1.parse().unwrap();
                 true
             } else {
                 false
@@ -722,6 +722,28 @@ fn clients_outside_serve_allow_get_403() {
         assert_eq!(r.status, 403, "{path}");
         assert!(r.text().contains("SERVE_ALLOW"));
     }
+}
+
+/// An IPv4-mapped entry names the IPv4 clients it maps, and an IPv4
+/// client reaching a dual-stack socket (seen there as `::ffff:a.b.c.d`) is
+/// matched against the IPv4 entries.
+#[test]
+fn serve_allow_matches_ipv4_clients_however_they_arrive() {
+    let h = history("serve-allow-mapped", "SERVE_ALLOW=::ffff:127.0.0.0/104\n");
+    let (p, port) = serve(&h);
+    assert!(p.log().contains(" to 127.0.0.0/8"), "{}", p.log());
+    assert_eq!(get(port, "/api/now").status, 200);
+    drop(p);
+
+    let h = history("serve-allow-dual", "SERVE_ALLOW=127.0.0.1\n");
+    let (_p, port) = serve_on(&h, "[::]:0");
+    assert_eq!(get(port, "/api/now").status, 200, "IPv4 client, dual stack");
+    let mut s = TcpStream::connect(("::1", port)).unwrap();
+    s.write_all(b"GET /api/now HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    assert!(out.starts_with(b"HTTP/1.1 403"), "::1 is not 127.0.0.1");
 }
 
 #[test]

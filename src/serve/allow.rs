@@ -38,7 +38,20 @@ impl Net {
         if net.masked(addr) != bits(addr) {
             return Err(format!("'{s}': address has bits set beyond the /{prefix}"));
         }
-        Ok(net)
+        // `::ffff:a.b.c.d/N` is how some write IPv4 networks; peers are
+        // matched as IPv4 (see `contains`), so the entry becomes the IPv4
+        // network it names. (Its prefix is at least 96 here: the `ffff`
+        // bits would be set beyond a shorter one.)
+        Ok(match addr {
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => Net {
+                    addr: IpAddr::V4(v4),
+                    prefix: prefix.saturating_sub(96),
+                },
+                None => net,
+            },
+            IpAddr::V4(_) => net,
+        })
     }
 
     fn masked(&self, ip: IpAddr) -> u128 {
@@ -51,6 +64,8 @@ impl Net {
         }
     }
 
+    /// IPv4 clients are matched as IPv4 however they arrive: a dual-stack
+    /// socket shows them as IPv4-mapped IPv6 addresses.
     pub fn contains(&self, ip: IpAddr) -> bool {
         let ip = match ip {
             IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
@@ -149,5 +164,29 @@ mod tests {
         assert!(Net::parse("10.0.0/8").is_err());
         assert!(Net::parse("example.org").is_err());
         assert_eq!(Net::parse("fe80::/10").unwrap().to_string(), "fe80::/10");
+    }
+
+    /// An IPv4-mapped entry names IPv4 clients, however they arrive: on an
+    /// IPv4 socket, or mapped on a dual-stack one.
+    #[test]
+    fn mapped_entries_name_ipv4_clients() {
+        let l = parse_list("::ffff:10.0.0.0/104").unwrap();
+        assert_eq!(l[0].to_string(), "10.0.0.0/8", "logged as what it matches");
+        for ok in ["10.1.2.3", "::ffff:10.1.2.3", "10.255.255.255"] {
+            assert!(allowed(&l, ip(ok)), "{ok}");
+        }
+        for no in ["11.0.0.1", "::ffff:11.0.0.1", "::a01:203", "2001:db8::1"] {
+            assert!(!allowed(&l, ip(no)), "{no}");
+        }
+        let host = parse_list("::ffff:192.168.1.7").unwrap();
+        assert_eq!(host[0].to_string(), "192.168.1.7/32");
+        assert!(allowed(&host, ip("192.168.1.7")));
+        assert!(Net::parse("::ffff:10.0.0.0/95").is_err());
+        assert!(Net::parse("::ffff:10.0.0.1/104").is_err(), "host bits set");
+        // A plain IPv4 entry matches an IPv4 client seen on a dual-stack socket.
+        assert!(allowed(
+            &parse_list("127.0.0.0/8").unwrap(),
+            ip("::ffff:127.0.0.1")
+        ));
     }
 }
