@@ -261,13 +261,22 @@ fn days<W: Write>(cfg: &Config, from: Date, to: Date, format: Format, out: W) ->
     Ok(())
 }
 
-/// The first day with data: the oldest day file or yearly database (the
-/// default start of an export).
+/// The first day with data, the default start of an export (and the first
+/// date in a download's name): the oldest day file with bytes in it or the
+/// first day stored in a yearly database, whichever is earlier. A database
+/// that holds no day, or cannot be read, says nothing about where data
+/// starts; the export itself reports a damaged one.
 pub fn earliest(cfg: &Config) -> Option<Date> {
-    let first_file = list_days(&cfg.days_dir()).ok()?.into_iter().next();
-    let first_db = (2000..=2099)
-        .find(|y| cfg.database_for_year(*y).exists())
-        .and_then(|y| Date::from_calendar_date(y, time::Month::January, 1).ok());
+    let dir = cfg.days_dir();
+    let first_file = list_days(&dir).ok().and_then(|days| {
+        days.into_iter()
+            .find(|d| std::fs::metadata(day_path(&dir, *d)).is_ok_and(|m| m.len() > 0))
+    });
+    let first_db = crate::store::years(cfg).into_iter().find_map(|year| {
+        let store = Store::read_year(cfg, year).ok()??;
+        let day = store.first_day().ok()??;
+        crate::localtime::parse_date(&day)
+    });
     match (first_file, first_db) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),

@@ -190,6 +190,40 @@ impl StoreError {
     }
 }
 
+/// The years that have a database file (`<DATABASE_URL>.<YYYY>`), oldest
+/// first, from one listing of their directory: a caller looking for the
+/// oldest data asks the files that exist instead of probing every year.
+pub fn years(cfg: &Config) -> Vec<i32> {
+    let url = &cfg.database_url;
+    let (Some(dir), Some(prefix)) = (url.parent(), url.file_name()) else {
+        return Vec::new();
+    };
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let prefix = prefix.as_encoded_bytes();
+    let mut years: Vec<i32> = entries
+        .filter_map(|e| {
+            let name = e.ok()?.file_name();
+            let year = name
+                .as_encoded_bytes()
+                .strip_prefix(prefix)?
+                .strip_prefix(b".")?;
+            if year.len() != 4 || !year.iter().all(u8::is_ascii_digit) {
+                return None;
+            }
+            std::str::from_utf8(year).ok()?.parse().ok()
+        })
+        .collect();
+    years.sort_unstable();
+    years
+}
+
 impl Store {
     /// The yearly database `<DATABASE_URL>.<year>` for writing (created if
     /// missing), waiting DB_BUSY_TIMEOUT_SECONDS for a reader's lock.
@@ -371,6 +405,15 @@ impl Store {
         insert_buckets(&tx, day, buckets).map_err(f)?;
         tx.execute_batch(&day_view(day)).map_err(f)?;
         tx.commit().map_err(f)
+    }
+
+    /// The first day this file holds, as [`Store::days`] reads them.
+    pub fn first_day(&self) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .days("0000-01-01", "9999-12-31")?
+            .into_iter()
+            .next()
+            .map(|d| d.day))
     }
 
     /// Days in `[from, to]` with their facts (legacy rows carry only kWh).
@@ -689,4 +732,43 @@ fn convert_python(tx: &rusqlite::Transaction<'_>) -> Result<(), rusqlite::Error>
         tx.execute_batch("DROP TABLE avg")?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Only `<prefix>.<four digits>` names a yearly database; journals,
+    /// backups and other prefixes in the same directory do not.
+    #[test]
+    fn years_lists_the_database_files_oldest_first() {
+        let dir = std::env::temp_dir().join(format!("mcce-store-years-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let cfg = Config {
+            database_url: dir.join("pwr"),
+            ..Config::default()
+        };
+        assert_eq!(years(&cfg), Vec::<i32>::new());
+        for name in [
+            "pwr.2031",
+            "pwr.1987",
+            "pwr.2024",
+            "pwr.2024-journal",
+            "pwr.20245",
+            "pwr.abcd",
+            "pwr.2023.bak",
+            "pwrx.2020",
+            "other.2021",
+        ] {
+            std::fs::write(dir.join(name), b"").unwrap();
+        }
+        assert_eq!(years(&cfg), vec![1987, 2024, 2031]);
+        let missing = Config {
+            database_url: dir.join("nowhere/pwr"),
+            ..Config::default()
+        };
+        assert_eq!(years(&missing), Vec::<i32>::new());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -902,3 +902,38 @@ fn the_edges_of_the_calendar_are_answered() {
     }
     assert_eq!(get(port, "/api/now").status, 200);
 }
+
+/// `/export` without `from` starts at the first day with data and names
+/// the download after it: not 1 January of the first year with a database,
+/// and not a year whose database holds no day.
+#[test]
+fn a_download_without_from_is_named_after_the_first_day_with_data() {
+    let h = history("serve-export-name", "");
+    let d = h.dir.path();
+    let name = |port: u16| {
+        let r = get(port, "/export");
+        assert_eq!(r.status, 200, "{}", r.text());
+        r.header("content-disposition").unwrap()
+    };
+    let want = format!(
+        "attachment; filename=\"mcce-day-2025-01-10-{}.csv\"",
+        h.today
+    );
+    let (_p, port) = serve(&h);
+    assert_eq!(name(port), want, "from the day files and the database");
+    // The database alone (raw files moved away), and an older year's file
+    // that holds no day.
+    std::fs::remove_file(d.join("data/days/2025-01-10")).unwrap();
+    std::fs::remove_file(d.join("data/days/2025-01-11")).unwrap();
+    std::fs::write(d.join("db/pwr.2024"), b"").unwrap();
+    assert_eq!(name(port), want, "from the database");
+    // Only a day file: the database of its year moved away.
+    std::fs::rename(d.join("db/pwr.2025"), d.join("pwr.2025.bak")).unwrap();
+    assert_eq!(
+        name(port),
+        format!(
+            "attachment; filename=\"mcce-day-2025-01-12-{}.csv\"",
+            h.today
+        )
+    );
+}

@@ -16,7 +16,7 @@ Usage: mcce export [-c FILE] [--from D] [--to D] [--resolution R] [--format F]
 
 Writes history to stdout. Dates are local YYYY-MM-DD, both included.
 
-  --from D           first day (default: the earliest)
+  --from D           first day (default: the first day with data)
   --to D             last day (default: today)
   --resolution R     raw (every sample, from the day files), bucket
                      (MIN_TIME_RES means) or day (daily facts); default day
