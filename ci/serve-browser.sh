@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # The page in a real browser: Debian's chromium driven by playwright-core
-# (npm), headless, no network but 127.0.0.1. Checks that the live value
-# shows and changes, that the day curve has as many points as the day file,
-# that clicking a month bar shows that month's days, and that the contract
-# band and predicted trip appear once the daemon is reloaded with
-# CONTRACT_WATTS below the simulated power. Screenshots go to
-# target/serve-*.png.
+# (npm), headless, no network but 127.0.0.1, at 1280 x 900 and as a 390 x 844
+# touch phone. Checks that the live value shows and changes, that the day
+# curve has as many points as the day file and today's few samples are seen,
+# that clicking a month bar shows that month's days, that every chart has a
+# value axis with its unit and no axis label is clipped or overlaps another,
+# that a tap, the mouse or keyboard focus on a bar or the curve shows its
+# value, that the contract band, predicted trip and named limit lines appear
+# (and fit the phone) once the daemon is reloaded with CONTRACT_WATTS below
+# the simulated power, and that axe-core reports no violation. Screenshots
+# go to target/serve-page.png and target/serve-phone.png.
 # Usage: ci/serve-browser.sh [BINARY]   (default target/debug/mcce)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,11 +26,14 @@ port=18391
 . ci/serve-history.sh "$work" "$mcce" "$port"
 
 npm_dir=target/npm
-if [ ! -d "$npm_dir/node_modules/playwright-core" ]; then
-	mkdir -p "$npm_dir"
-	npm install --silent --no-audit --no-fund --prefix "$npm_dir" playwright-core@1.65.1 > /dev/null
-fi
-mkdir -p "$work/profile"
-NODE_PATH="$npm_dir/node_modules" URL="http://127.0.0.1:$port/" DAYS="$work/data/days" \
-	PROFILE="$work/profile" OUT="$PWD/target" CONF="$CONF" DAEMON_PID="${PIDS[1]}" \
+npm_pkgs=(playwright-core@1.65.1 axe-core@4.14.1)
+for p in "${npm_pkgs[@]}"; do
+	if [ "$(node -p "require('./$npm_dir/node_modules/${p%@*}/package.json').version" 2> /dev/null)" != "${p##*@}" ]; then
+		mkdir -p "$npm_dir"
+		npm install --silent --no-audit --no-fund --prefix "$npm_dir" "${npm_pkgs[@]}" > /dev/null
+		break
+	fi
+done
+NODE_PATH="$npm_dir/node_modules" URL="http://127.0.0.1:$port/" PHONE_PORT=$((port + 1)) DAYS="$work/data/days" \
+	OUT="$PWD/target" CONF="$CONF" DAEMON_PID="${PIDS[1]}" MCCE="$mcce" \
 	node ci/serve-browser.js
