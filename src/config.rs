@@ -167,6 +167,36 @@ pub enum Origin {
     },
 }
 
+/// A rule between two keys that the values break, said from each key's
+/// side ("must be above TOLERANCE_PERCENT (40)", "must be below
+/// SHORT_LIMIT_PERCENT (35)"), so that the error can name a key the user
+/// set rather than one left at its default.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Conflict {
+    sides: [(&'static str, String); 2],
+}
+
+impl Conflict {
+    /// The rule's main key first: it is named when both were set.
+    pub fn new(main: (&'static str, String), other: (&'static str, String)) -> Conflict {
+        Conflict {
+            sides: [main, other],
+        }
+    }
+
+    /// The key to name and what is wrong with it: the main key if `set`
+    /// says the user set it, else the other one if the user set that, else
+    /// the main key.
+    pub fn side(self, set: &dyn Fn(&str) -> bool) -> (&'static str, String) {
+        let [main, other] = self.sides;
+        if !set(main.0) && set(other.0) {
+            other
+        } else {
+            main
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConfigError {
     pub origin: Origin,
@@ -374,42 +404,76 @@ impl Config {
         Ok(())
     }
 
-    /// Rules that involve several keys; the error points where `key` was
-    /// set (or at the file, for a default).
+    /// Rules that involve several keys; the error names a key of the rule
+    /// that the user set, and where (a line, or the environment).
     fn check(&self, path: &str, set_at: &[(&str, Origin)]) -> Result<(), ConfigError> {
-        let err = |key: &str, message: String| ConfigError {
-            origin: set_at
+        let Some(conflict) = self.conflict() else {
+            return Ok(());
+        };
+        let origin = |key: &str| {
+            set_at
                 .iter()
                 .find(|(k, _)| *k == key)
                 .map(|(_, o)| o.clone())
-                .unwrap_or_else(|| Origin::Combined {
-                    path: path.to_string(),
-                }),
+        };
+        let (key, message) = conflict.side(&|key| origin(key).is_some());
+        Err(ConfigError {
+            origin: origin(key).unwrap_or_else(|| Origin::Combined {
+                path: path.to_string(),
+            }),
             key: key.to_string(),
             message,
-        };
-        if self.buzzer.kind == BuzzerKind::Gpio && self.buzzer.enable_gpio == self.buzzer.tone_gpio
-        {
-            return Err(err(
-                "BUZZER_TONE_GPIO",
-                "must differ from BUZZER_ENABLE_GPIO".into(),
+        })
+    }
+
+    /// The first rule between keys that the values break.
+    fn conflict(&self) -> Option<Conflict> {
+        let b = &self.buzzer;
+        if b.kind == BuzzerKind::Gpio && b.enable_gpio == b.tone_gpio {
+            return Some(Conflict::new(
+                (
+                    "BUZZER_TONE_GPIO",
+                    format!("must differ from BUZZER_ENABLE_GPIO ({})", b.enable_gpio),
+                ),
+                (
+                    "BUZZER_ENABLE_GPIO",
+                    format!("must differ from BUZZER_TONE_GPIO ({})", b.tone_gpio),
+                ),
             ));
         }
         if self.alarm_hysteresis_watts >= self.alarm_watts {
-            return Err(err(
-                "ALARM_HYSTERESIS_WATTS",
-                format!("must be below ALARM_WATTS ({})", self.alarm_watts),
+            return Some(Conflict::new(
+                (
+                    "ALARM_HYSTERESIS_WATTS",
+                    format!("must be below ALARM_WATTS ({})", self.alarm_watts),
+                ),
+                (
+                    "ALARM_WATTS",
+                    format!(
+                        "must be above ALARM_HYSTERESIS_WATTS ({})",
+                        self.alarm_hysteresis_watts
+                    ),
+                ),
             ));
         }
-        if let Err((key, message)) = self.trip.check() {
-            return Err(err(key, message));
+        if let Err(c) = self.trip.check() {
+            return Some(c);
         }
         if u64::from(self.reply_timeout_ms) >= u64::from(self.poll_seconds) * 1000 {
-            return Err(err(
-                "REPLY_TIMEOUT_MS",
-                format!(
-                    "must be shorter than POLL_SECONDS ({} s)",
-                    self.poll_seconds
+            return Some(Conflict::new(
+                (
+                    "REPLY_TIMEOUT_MS",
+                    format!(
+                        "must be shorter than POLL_SECONDS ({} s)",
+                        self.poll_seconds
+                    ),
+                ),
+                (
+                    "POLL_SECONDS",
+                    format!(
+                        "must be longer than REPLY_TIMEOUT_MS ({} ms)",
+                        self.reply_timeout_ms
+                    ),
                 ),
             ));
         }
@@ -417,16 +481,26 @@ impl Config {
         // name there; the raw `days/` folder must live elsewhere.
         let db_dir = self.database_url.parent().unwrap_or(Path::new(""));
         if db_dir == self.data_dir.as_path() {
-            return Err(err(
-                "DATABASE_URL",
-                format!(
-                    "its directory {} is DATA_DIR; pwrApp expects only yearly database files there, put them in a subdirectory (e.g. {}/db/pwr)",
-                    db_dir.display(),
-                    self.data_dir.display()
+            return Some(Conflict::new(
+                (
+                    "DATABASE_URL",
+                    format!(
+                        "its directory {} is DATA_DIR; pwrApp expects only yearly database files there, put them in a subdirectory (e.g. {}/db/pwr)",
+                        db_dir.display(),
+                        self.data_dir.display()
+                    ),
+                ),
+                (
+                    "DATA_DIR",
+                    format!(
+                        "{} holds the yearly databases (DATABASE_URL {}), where pwrApp expects nothing else; choose another directory",
+                        db_dir.display(),
+                        self.database_url.display()
+                    ),
                 ),
             ));
         }
-        Ok(())
+        None
     }
 
     /// The yearly database file for `year` (docs/data.md#yearly-databases).
@@ -510,11 +584,16 @@ fn non_empty(value: &str) -> Result<String, String> {
     }
 }
 
-fn number(value: &str, min: u32, max: u32) -> Result<u32, String> {
+/// A whole number within `min..=max`. Digits that do not fit (too big for
+/// any setting, or negative) are out of range, not "not a number".
+pub(crate) fn number(value: &str, min: u32, max: u32) -> Result<u32, String> {
+    let digits = value.strip_prefix(['+', '-']).unwrap_or(value);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("'{value}' is not a whole number"));
+    }
     match value.parse::<u32>() {
         Ok(n) if (min..=max).contains(&n) => Ok(n),
-        Ok(_) => Err(format!("{value} is out of range {min}..={max}")),
-        Err(_) => Err(format!("'{value}' is not a whole number")),
+        _ => Err(format!("{value} is out of range {min}..={max}")),
     }
 }
 
@@ -653,6 +732,169 @@ mod tests {
         assert_eq!(e.key, "DATABASE_URL");
     }
 
+    /// Each rule between keys, broken from either side: the error names
+    /// the key the user set and its line (the main key when both are set),
+    /// or the environment variable that set it.
+    #[test]
+    fn a_rule_between_keys_names_the_key_the_user_set() {
+        for (text, want) in [
+            (
+                "PORT=/dev/ttyUSB0\nBUZZER_TONE_GPIO=17\n",
+                "/etc/mcce.conf:2: BUZZER_TONE_GPIO: must differ from BUZZER_ENABLE_GPIO (17)",
+            ),
+            (
+                "BUZZER_ENABLE_GPIO=18\n",
+                "/etc/mcce.conf:1: BUZZER_ENABLE_GPIO: must differ from BUZZER_TONE_GPIO (18)",
+            ),
+            (
+                "BUZZER_TONE_GPIO=5\nBUZZER_ENABLE_GPIO=5\n",
+                "/etc/mcce.conf:1: BUZZER_TONE_GPIO: must differ from BUZZER_ENABLE_GPIO (5)",
+            ),
+            (
+                "\nALARM_HYSTERESIS_WATTS=4200\n",
+                "/etc/mcce.conf:2: ALARM_HYSTERESIS_WATTS: must be below ALARM_WATTS (4200)",
+            ),
+            (
+                "ALARM_WATTS=150\n",
+                "/etc/mcce.conf:1: ALARM_WATTS: must be above ALARM_HYSTERESIS_WATTS (200)",
+            ),
+            (
+                "CONTRACT_WATTS=3000\n\nTOLERANCE_PERCENT=40\n",
+                "/etc/mcce.conf:3: TOLERANCE_PERCENT: must be below SHORT_LIMIT_PERCENT (33)",
+            ),
+            (
+                "SHORT_LIMIT_PERCENT=10\n",
+                "/etc/mcce.conf:1: SHORT_LIMIT_PERCENT: must be above TOLERANCE_PERCENT (10)",
+            ),
+            (
+                "SHORT_LIMIT_PERCENT=20\nTOLERANCE_PERCENT=20\n",
+                "/etc/mcce.conf:1: SHORT_LIMIT_PERCENT: must be above TOLERANCE_PERCENT (20)",
+            ),
+            (
+                "LONG_TRIP_MINUTES=30\nSHORT_TRIP_SECONDS=3600\n",
+                "/etc/mcce.conf:2: SHORT_TRIP_SECONDS: must be shorter than LONG_TRIP_MINUTES (30 min)",
+            ),
+            (
+                "# short\nLONG_TRIP_MINUTES=2\n",
+                "/etc/mcce.conf:2: LONG_TRIP_MINUTES: must be longer than SHORT_TRIP_SECONDS (120 s)",
+            ),
+            (
+                "WARN_BEFORE_SECONDS=10800\n",
+                "/etc/mcce.conf:1: WARN_BEFORE_SECONDS: must be shorter than LONG_TRIP_MINUTES (180 min)",
+            ),
+            (
+                "SHORT_TRIP_SECONDS=30\nWARN_BEFORE_SECONDS=90\nLONG_TRIP_MINUTES=1\n",
+                "/etc/mcce.conf:2: WARN_BEFORE_SECONDS: must be shorter than LONG_TRIP_MINUTES (1 min)",
+            ),
+            (
+                "SHORT_TRIP_SECONDS=30\nLONG_TRIP_MINUTES=1\nWARN_BEFORE_SECONDS=60\n",
+                "/etc/mcce.conf:3: WARN_BEFORE_SECONDS: must be shorter than LONG_TRIP_MINUTES (1 min)",
+            ),
+            (
+                "REPLY_TIMEOUT_MS=5000\n",
+                "/etc/mcce.conf:1: REPLY_TIMEOUT_MS: must be shorter than POLL_SECONDS (5 s)",
+            ),
+            (
+                "REPLY_TIMEOUT_MS=2000\nPOLL_SECONDS=2\n",
+                "/etc/mcce.conf:1: REPLY_TIMEOUT_MS: must be shorter than POLL_SECONDS (2 s)",
+            ),
+            (
+                "DATABASE_URL=/var/lib/mcce/pwr\n",
+                "/etc/mcce.conf:1: DATABASE_URL: its directory /var/lib/mcce is DATA_DIR",
+            ),
+            (
+                "PORT=/dev/ttyUSB0\nDATA_DIR=/var/lib/mcce/db\n",
+                "/etc/mcce.conf:2: DATA_DIR: /var/lib/mcce/db holds the yearly databases (DATABASE_URL /var/lib/mcce/db/pwr)",
+            ),
+        ] {
+            let e = parse(text).unwrap_err().to_string();
+            assert!(e.starts_with(want), "{text:?}:\n got {e}\nwant {want}");
+        }
+        // A value from the environment: the variable is named, not the file.
+        for (var, value, text, want) in [
+            (
+                "TOLERANCE_PERCENT",
+                "40",
+                "CONTRACT_WATTS=3000\n",
+                "environment variable TOLERANCE_PERCENT: must be below SHORT_LIMIT_PERCENT (33)",
+            ),
+            (
+                "LONG_TRIP_MINUTES",
+                "1",
+                "",
+                "environment variable LONG_TRIP_MINUTES: must be longer than SHORT_TRIP_SECONDS (120 s)",
+            ),
+            (
+                "ALARM_WATTS",
+                "100",
+                "ALARM_DELAY_SECONDS=5\n",
+                "environment variable ALARM_WATTS: must be above ALARM_HYSTERESIS_WATTS (200)",
+            ),
+            (
+                "BUZZER_ENABLE_GPIO",
+                "18",
+                "",
+                "environment variable BUZZER_ENABLE_GPIO: must differ from BUZZER_TONE_GPIO (18)",
+            ),
+            (
+                "DATA_DIR",
+                "/var/lib/mcce/db",
+                "",
+                "environment variable DATA_DIR: /var/lib/mcce/db holds the yearly databases",
+            ),
+            (
+                "POLL_SECONDS",
+                "1",
+                "REPLY_TIMEOUT_MS=1000\n",
+                "/etc/mcce.conf:1: REPLY_TIMEOUT_MS: must be shorter than POLL_SECONDS (1 s)",
+            ),
+        ] {
+            let env = |k: &str| (k == var).then(|| value.to_string());
+            let e = Config::parse(text, "/etc/mcce.conf", &env)
+                .unwrap_err()
+                .to_string();
+            assert!(e.starts_with(want), "{var}={value}:\n got {e}\nwant {want}");
+        }
+    }
+
+    #[test]
+    fn a_number_too_big_or_negative_is_out_of_range() {
+        for (text, want) in [
+            (
+                "POLL_SECONDS=99999999999999999999\n",
+                "/etc/mcce.conf:1: POLL_SECONDS: 99999999999999999999 is out of range 1..=3600",
+            ),
+            (
+                "ALARM_WATTS=4294967296\n",
+                "/etc/mcce.conf:1: ALARM_WATTS: 4294967296 is out of range 1..=65535",
+            ),
+            (
+                "BAUD=-9600\n",
+                "/etc/mcce.conf:1: BAUD: -9600 is out of range 50..=4000000",
+            ),
+            (
+                "TOLERANCE_PERCENT=18446744073709551616\n",
+                "/etc/mcce.conf:1: TOLERANCE_PERCENT: 18446744073709551616 is out of range 1..=100",
+            ),
+            (
+                "CONTRACT_WATTS=99999999999\n",
+                "/etc/mcce.conf:1: CONTRACT_WATTS: 99999999999 is out of range 100..=60000",
+            ),
+            (
+                "POLL_SECONDS=5s\n",
+                "/etc/mcce.conf:1: POLL_SECONDS: '5s' is not a whole number",
+            ),
+            (
+                "POLL_SECONDS=-\n",
+                "/etc/mcce.conf:1: POLL_SECONDS: '-' is not a whole number",
+            ),
+        ] {
+            let e = parse(text).unwrap_err().to_string();
+            assert!(e.starts_with(want), "{text:?}:\n got {e}\nwant {want}");
+        }
+        assert_eq!(parse("POLL_SECONDS=+10\n").unwrap().poll_seconds, 10);
+    }
+
     #[test]
     fn an_unset_reply_timeout_adapts_to_a_short_poll() {
         assert_eq!(parse("POLL_SECONDS=1\n").unwrap().reply_timeout_ms, 500);
@@ -762,10 +1004,9 @@ mod tests {
             "/etc/mcce.conf:3: SHORT_LIMIT_PERCENT: must be above TOLERANCE_PERCENT (20)"
         );
         let e = parse("LONG_TRIP_MINUTES=1\n").unwrap_err();
-        assert!(
-            e.to_string()
-                .contains("SHORT_TRIP_SECONDS: must be shorter"),
-            "{e}"
+        assert_eq!(
+            e.to_string(),
+            "/etc/mcce.conf:1: LONG_TRIP_MINUTES: must be longer than SHORT_TRIP_SECONDS (120 s)"
         );
         let e = parse("WARN_BEFORE_SECONDS=10800\n").unwrap_err();
         assert_eq!(

@@ -19,6 +19,8 @@
 
 use std::time::Duration;
 
+use crate::config::{Conflict, number};
+
 /// Where the power sits with respect to the contract.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Band {
@@ -411,35 +413,46 @@ impl TripRules {
         Ok(())
     }
 
-    /// Rules between keys: the key to blame and what is wrong.
-    fn check(&self) -> Result<(), (&'static str, String)> {
+    /// Rules between keys, each said from both keys' sides.
+    fn check(&self) -> Result<(), Conflict> {
         if self.short_limit_percent <= self.tolerance_percent {
-            return Err((
-                "SHORT_LIMIT_PERCENT",
-                format!(
-                    "must be above TOLERANCE_PERCENT ({})",
-                    self.tolerance_percent
+            return Err(Conflict::new(
+                (
+                    "SHORT_LIMIT_PERCENT",
+                    format!(
+                        "must be above TOLERANCE_PERCENT ({})",
+                        self.tolerance_percent
+                    ),
+                ),
+                (
+                    "TOLERANCE_PERCENT",
+                    format!(
+                        "must be below SHORT_LIMIT_PERCENT ({})",
+                        self.short_limit_percent
+                    ),
                 ),
             ));
         }
         let long = u64::from(self.long_trip_minutes) * 60;
-        if u64::from(self.short_trip_seconds) >= long {
-            return Err((
-                "SHORT_TRIP_SECONDS",
-                format!(
-                    "must be shorter than LONG_TRIP_MINUTES ({} min)",
-                    self.long_trip_minutes
-                ),
-            ));
-        }
-        if u64::from(self.warn_before_seconds) >= long {
-            return Err((
-                "WARN_BEFORE_SECONDS",
-                format!(
-                    "must be shorter than LONG_TRIP_MINUTES ({} min)",
-                    self.long_trip_minutes
-                ),
-            ));
+        for (key, seconds) in [
+            ("SHORT_TRIP_SECONDS", self.short_trip_seconds),
+            ("WARN_BEFORE_SECONDS", self.warn_before_seconds),
+        ] {
+            if u64::from(seconds) >= long {
+                return Err(Conflict::new(
+                    (
+                        key,
+                        format!(
+                            "must be shorter than LONG_TRIP_MINUTES ({} min)",
+                            self.long_trip_minutes
+                        ),
+                    ),
+                    (
+                        "LONG_TRIP_MINUTES",
+                        format!("must be longer than {key} ({seconds} s)"),
+                    ),
+                ));
+            }
         }
         Ok(())
     }
@@ -461,9 +474,8 @@ impl TripConfig {
         Ok(())
     }
 
-    /// Rules between keys, checked once everything is read: the key to
-    /// blame and what is wrong.
-    pub fn check(&self) -> Result<(), (&'static str, String)> {
+    /// Rules between keys, checked once everything is read.
+    pub fn check(&self) -> Result<(), Conflict> {
         self.rules.check()
     }
 
@@ -476,24 +488,20 @@ impl TripConfig {
     }
 
     /// Parses `KEY`/`value` pairs of these keys (already unquoted), then
-    /// checks them together. On error: the key and what is wrong.
+    /// checks them together. On error: the key and what is wrong (for a
+    /// rule between keys, a key among the pairs when one is).
     pub fn from_pairs<'a>(
-        pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+        pairs: impl IntoIterator<Item = (&'a str, &'a str)> + Clone,
     ) -> Result<TripConfig, (String, String)> {
         let mut c = TripConfig::default();
-        for (k, v) in pairs {
+        for (k, v) in pairs.clone() {
             c.set(k, v).map_err(|m| (k.to_string(), m))?;
         }
-        c.check().map_err(|(k, m)| (k.to_string(), m))?;
+        c.check().map_err(|conflict| {
+            let (k, m) = conflict.side(&|key| pairs.clone().into_iter().any(|(k, _)| k == key));
+            (k.to_string(), m)
+        })?;
         Ok(c)
-    }
-}
-
-fn number(value: &str, min: u32, max: u32) -> Result<u32, String> {
-    match value.parse::<u32>() {
-        Ok(n) if (min..=max).contains(&n) => Ok(n),
-        Ok(_) => Err(format!("{value} is out of range {min}..={max}")),
-        Err(_) => Err(format!("'{value}' is not a whole number")),
     }
 }
 

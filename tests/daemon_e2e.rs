@@ -327,7 +327,11 @@ fn config_errors_exit_78_with_file_line_and_key() {
         ),
         (
             "CONTRACT_WATTS=3000\nTOLERANCE_PERCENT=40\n",
-            "bad.conf: SHORT_LIMIT_PERCENT: must be above TOLERANCE_PERCENT (40)",
+            "bad.conf:3: TOLERANCE_PERCENT: must be below SHORT_LIMIT_PERCENT (33)",
+        ),
+        (
+            "POLL_SECONDS=4294967296\n",
+            "bad.conf:2: POLL_SECONDS: 4294967296 is out of range 1..=3600",
         ),
         (
             "SHORT_LIMIT_PERCENT=5\n",
@@ -342,6 +346,29 @@ fn config_errors_exit_78_with_file_line_and_key() {
             assert_eq!(err.lines().count(), 1, "one line: {err}");
             assert!(err.contains(want), "{cmd}: {err}");
         }
+    }
+    // A value from the environment is named as such, not as the file.
+    let cfg = d.path().join("env.conf");
+    std::fs::write(
+        &cfg,
+        format!("DATA_DIR={}\nCONTRACT_WATTS=3000\n", data.display()),
+    )
+    .unwrap();
+    for cmd in ["run", "read", "digest"] {
+        let o = std::process::Command::new(bin())
+            .args([cmd, "-c", cfg.to_str().unwrap()])
+            .env("TOLERANCE_PERCENT", "40")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(78), "{cmd}: {err}");
+        assert_eq!(err.lines().count(), 1, "one line: {err}");
+        assert!(
+            err.contains(
+                "environment variable TOLERANCE_PERCENT: must be below SHORT_LIMIT_PERCENT (33)"
+            ),
+            "{cmd}: {err}"
+        );
     }
     assert!(!data.exists(), "nothing written");
     let (code, _, err) = run(&["run", "-c", "/nonexistent/mcce.conf"]);
