@@ -62,6 +62,9 @@ pub struct Config {
     pub database_url: PathBuf,
     pub min_time_res: u32,
     pub max_gap_seconds: u32,
+    /// `MAX_GAP_SECONDS` was set, not derived from `POLL_SECONDS`: the gap
+    /// rule then honours it for every day (`gap_rule`).
+    pub max_gap_set: bool,
     pub alarm_watts: u32,
     pub alarm_hysteresis_watts: u32,
     pub alarm_delay_seconds: u32,
@@ -95,6 +98,7 @@ impl Default for Config {
             database_url: "/var/lib/mcce/db/pwr".into(),
             min_time_res: 15,
             max_gap_seconds: 15,
+            max_gap_set: false,
             alarm_watts: 4200,
             alarm_hysteresis_watts: 200,
             alarm_delay_seconds: 0,
@@ -327,7 +331,8 @@ impl Config {
             }
         }
         let is_set = |key: &str| set_at.iter().any(|(k, _)| *k == key);
-        if !is_set("MAX_GAP_SECONDS") {
+        cfg.max_gap_set = is_set("MAX_GAP_SECONDS");
+        if !cfg.max_gap_set {
             cfg.max_gap_seconds = cfg.poll_seconds.saturating_mul(3);
         }
         if !is_set("REPLY_TIMEOUT_MS") {
@@ -512,6 +517,14 @@ impl Config {
 
     pub fn days_dir(&self) -> PathBuf {
         self.data_dir.join("days")
+    }
+
+    /// The gap rule every reader of day files applies (docs/data.md#energy-rule).
+    pub fn gap_rule(&self) -> crate::energy::GapRule {
+        crate::energy::GapRule {
+            max_gap_seconds: self.max_gap_set.then_some(self.max_gap_seconds),
+            poll_seconds: self.poll_seconds,
+        }
     }
 }
 

@@ -3,7 +3,7 @@
 //! truth; the database is derived from them and can always be rebuilt.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, BufRead, Seek, SeekFrom, Write};
+use std::io::{self, Read, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
@@ -44,6 +44,8 @@ pub struct DayWriter {
     days_dir: PathBuf,
     open: Option<OpenDay>,
     line: Vec<u8>,
+    /// The day whose file was last looked at for Python-format lines.
+    looked: Option<Date>,
 }
 
 /// The file being appended to, and the Unix-time span of its local day:
@@ -59,6 +61,7 @@ impl DayWriter {
             days_dir,
             open: None,
             line: Vec::with_capacity(32),
+            looked: None,
         }
     }
 
@@ -72,8 +75,8 @@ impl DayWriter {
         {
             self.close();
             let date = local_date(sample.ts);
-            let file = self.open_day(date)?;
             let (start, end) = local_day_bounds(date);
+            let file = self.open_day(date, start)?;
             self.open = Some(OpenDay {
                 span: start..end,
                 file,
@@ -89,7 +92,7 @@ impl DayWriter {
         Ok(())
     }
 
-    fn open_day(&self, date: Date) -> io::Result<File> {
+    fn open_day(&mut self, date: Date, start: i64) -> io::Result<File> {
         std::fs::create_dir_all(&self.days_dir)?;
         let path = day_path(&self.days_dir, date);
         let file = OpenOptions::new()
@@ -98,6 +101,10 @@ impl DayWriter {
             .create(true)
             .open(&path)?;
         cut_torn_tail(&file, &path)?;
+        if self.looked != Some(date) {
+            self.looked = Some(date);
+            say_if_legacy(&file, &path, start);
+        }
         Ok(file)
     }
 
@@ -106,6 +113,33 @@ impl DayWriter {
         if let Some(o) = self.open.take() {
             let _ = o.file.sync_data();
         }
+    }
+}
+
+/// The day of the migration: today's file was begun by the Python version.
+/// Its lines are kept as they are (they are the morning's record, and a
+/// reader places them by their 5-s slot) and our `<unix> <watts>` lines
+/// follow them; this says so once, with how many there are. Reading the
+/// file is once a day, and a failure to read it here costs no sample.
+fn say_if_legacy(file: &File, path: &Path, start: i64) {
+    // Only a file's bytes as they are now (`/dev/full` never ends).
+    let Some(len) = file
+        .metadata()
+        .ok()
+        .filter(|m| m.is_file())
+        .map(|m| m.len())
+    else {
+        return;
+    };
+    let mut r = DayReader::new(file.take(len), start);
+    while let Ok(Some(_)) = r.next_sample() {}
+    let n = r.stats().legacy;
+    if n > 0 {
+        log::info!(
+            "{}: {n} line(s) in the Python format (one value every 5 s from midnight) are kept \
+             and read by their 5-s slot; new samples follow as <unix> <watts> lines",
+            path.display()
+        );
     }
 }
 
@@ -148,15 +182,26 @@ impl Drop for DayWriter {
 /// a day file is corruption, not a reading.
 pub const MAX_WATTS: i64 = 65_535;
 
+/// The most bytes of one line a reader keeps. A sample line is at most 27
+/// bytes (`-999999999999999999 65535\r`); a longer line is not a sample,
+/// and keeping it whole would let one damaged stretch (a power cut can
+/// leave 100 MB of NUL bytes without a newline) take the reader's memory.
+pub const MAX_LINE: usize = 64;
+
 /// Counts of what reading a day file passed over.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct ReadStats {
-    /// Lines that were not a sample: garbage, watts beyond `MAX_WATTS`, a
-    /// line of the other format, or a torn last line.
+    /// Lines that were not a sample: garbage, watts beyond `MAX_WATTS`,
+    /// lines longer than `MAX_LINE`, or a torn last line.
     pub skipped: u64,
     /// Every line that was not blank, including the skipped ones.
     pub lines: u64,
-    pub legacy: bool,
+    /// Samples read from `<unix> <watts>` lines, and from one-number lines
+    /// of the Python format (placed by their 5-s slot).
+    pub stamped: u64,
+    pub legacy: u64,
+    /// Lines longer than `MAX_LINE` (counted in `skipped` too).
+    pub long: u64,
 }
 
 impl ReadStats {
@@ -173,157 +218,203 @@ pub fn mostly_skipped(skipped: u64, lines: u64) -> bool {
     skipped * 2 > lines
 }
 
-/// The shape of one complete line: what the format vote counts.
+/// What one complete line held.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Shape {
+pub enum Decoded {
     Blank,
-    /// `<unix> <watts>`: ours.
-    Pair,
-    /// One number: the original Python format.
-    Single,
-    Other,
+    Sample(Sample),
+    Skipped,
 }
 
-fn shape(line: &[u8]) -> Shape {
-    if line.iter().all(u8::is_ascii_whitespace) {
-        return Shape::Blank;
-    }
-    match split_fields(line) {
-        Fields::One(a) if parse_int(a).is_some() => Shape::Single,
-        Fields::Two(a, b) if parse_int(a).is_some() && parse_int(b).is_some() => Shape::Pair,
-        _ => Shape::Other,
-    }
-}
-
-/// Strips the newline (and a `\r` before it) of a complete line; `None`
-/// for a final fragment without newline, which may be cut short.
-fn complete_line(buf: &[u8]) -> Option<&[u8]> {
-    let line = buf.strip_suffix(b"\n")?;
-    Some(line.strip_suffix(b"\r").unwrap_or(line))
-}
-
-/// Streams the samples of one day file in file order.
+/// Cuts a day file's bytes into lines and decodes each, line by line, so a
+/// file is read the same whether it comes whole or in pieces as it grows.
 ///
-/// The format is decided by a vote of all complete lines before the first
-/// sample is returned: the file is legacy (the original Python format,
-/// whose n-th line, from 0, was taken `5·n` seconds after `legacy_start`,
-/// local midnight) only when one-number lines outnumber `<unix> <watts>`
-/// lines. One cut or garbage line can therefore never switch a day to the
-/// other format; lines of the losing shape are skipped.
+/// Both shapes are read in one file, each by its own rule: a `<unix>
+/// <watts>` line is a sample at its stamp; a one-number line is the Python
+/// format's, the n-th such slot (from 0) taken `5·n` seconds after
+/// `legacy_start`, local midnight. Every complete line that is not a
+/// `<unix> <watts>` line, garbage included, takes up a slot, as the Python
+/// poller wrote one line per slot. So the morning of the migration day,
+/// written by the Python version, and its afternoon, written by mcce, are
+/// both read. At most `MAX_LINE` bytes of a line are kept.
+#[derive(Debug, Clone)]
+pub struct LineDecoder {
+    legacy_start: i64,
+    slot: i64,
+    /// The start of a line whose newline has not come yet; `tail_long`
+    /// when it went past `MAX_LINE` (its bytes are then dropped).
+    tail: [u8; MAX_LINE],
+    tail_len: usize,
+    tail_long: bool,
+    /// Of the complete lines.
+    stats: ReadStats,
+}
+
+impl LineDecoder {
+    pub fn new(legacy_start: i64) -> Self {
+        LineDecoder {
+            legacy_start,
+            slot: 0,
+            tail: [0; MAX_LINE],
+            tail_len: 0,
+            tail_long: false,
+            stats: ReadStats::default(),
+        }
+    }
+
+    /// Decodes the next complete line of `buf[*pos..]` (joined to the
+    /// unfinished line kept from earlier bytes) and moves `*pos` past it;
+    /// `None` when `buf` ends first, its rest then kept as the unfinished
+    /// line.
+    pub fn next(&mut self, buf: &[u8], pos: &mut usize) -> Option<Decoded> {
+        let rest = buf.get(*pos..).unwrap_or_default();
+        let Some(i) = rest.iter().position(|c| *c == b'\n') else {
+            *pos = buf.len();
+            if self.tail_len + rest.len() > MAX_LINE {
+                self.tail_long = true;
+            } else if !self.tail_long {
+                self.tail[self.tail_len..self.tail_len + rest.len()].copy_from_slice(rest);
+                self.tail_len += rest.len();
+            }
+            return None;
+        };
+        *pos += i + 1;
+        let part = &rest[..i];
+        if !self.has_tail() {
+            return Some(self.decode((part.len() <= MAX_LINE).then_some(part)));
+        }
+        let (long, n) = (self.tail_long, self.tail_len);
+        self.tail_len = 0;
+        self.tail_long = false;
+        if long || n + part.len() > MAX_LINE {
+            return Some(self.decode(None));
+        }
+        let mut line = self.tail;
+        line[n..n + part.len()].copy_from_slice(part);
+        Some(self.decode(Some(&line[..n + part.len()])))
+    }
+
+    /// Bytes of a line without its newline have been kept (or dropped).
+    pub fn has_tail(&self) -> bool {
+        self.tail_len > 0 || self.tail_long
+    }
+
+    /// The counts so far, a final line without newline included as a torn
+    /// line: whatever it says may be cut short, so it is never a sample.
+    pub fn stats(&self) -> ReadStats {
+        let mut st = self.stats;
+        if self.has_tail() {
+            st.lines += 1;
+            st.skipped += 1;
+            st.long += u64::from(self.tail_long);
+        }
+        st
+    }
+
+    /// A line that is not `<unix> <watts>` takes up the next 5-second slot
+    /// of the Python format; with `watts`, it is that slot's sample.
+    fn slot(&mut self, watts: Option<u32>) -> Option<Sample> {
+        let slot = self.slot;
+        self.slot += 1;
+        let s = watts.map(|watts| Sample {
+            ts: self
+                .legacy_start
+                .saturating_add(slot.saturating_mul(LEGACY_PERIOD_SECONDS)),
+            watts,
+        });
+        self.stats.legacy += u64::from(s.is_some());
+        s
+    }
+
+    /// One complete line without its newline; `None` for one longer than
+    /// `MAX_LINE`.
+    fn decode(&mut self, line: Option<&[u8]>) -> Decoded {
+        let line = line.map(|l| l.strip_suffix(b"\r").unwrap_or(l));
+        if line.is_some_and(|l| l.iter().all(u8::is_ascii_whitespace)) {
+            return Decoded::Blank;
+        }
+        self.stats.lines += 1;
+        self.stats.long += u64::from(line.is_none());
+        let watts = |w: i64| (0..=MAX_WATTS).contains(&w).then_some(w as u32);
+        let sample = match line.map_or(Fields::Other, split_fields) {
+            Fields::Two(a, b) => match (parse_int(a), parse_int(b)) {
+                (Some(ts), Some(w)) => {
+                    let s = watts(w).map(|watts| Sample { ts, watts });
+                    self.stats.stamped += u64::from(s.is_some());
+                    s
+                }
+                _ => self.slot(None),
+            },
+            Fields::One(a) => self.slot(parse_int(a).and_then(watts)),
+            Fields::Other => self.slot(None),
+        };
+        match sample {
+            Some(s) => Decoded::Sample(s),
+            None => {
+                self.stats.skipped += 1;
+                Decoded::Skipped
+            }
+        }
+    }
+}
+
+/// Streams the samples of one day file in file order, in constant memory.
 pub struct DayReader<R> {
     input: R,
     buf: Vec<u8>,
-    legacy_start: i64,
-    legacy_index: i64,
-    pub stats: ReadStats,
+    len: usize,
+    pos: usize,
+    decoder: LineDecoder,
+    eof: bool,
 }
 
-impl DayReader<io::BufReader<File>> {
+impl DayReader<File> {
     pub fn open(path: &Path, legacy_start: i64) -> io::Result<Self> {
-        DayReader::from_file(File::open(path)?, legacy_start)
-    }
-
-    /// A reader on a file the caller has opened, so that what it learns of
-    /// the file (its size) is of the file read, not of one found at the
-    /// same path a moment earlier.
-    pub fn from_file(f: File, legacy_start: i64) -> io::Result<Self> {
-        DayReader::new(io::BufReader::with_capacity(64 * 1024, f), legacy_start)
+        Ok(DayReader::new(File::open(path)?, legacy_start))
     }
 }
 
-impl<R: BufRead + Seek> DayReader<R> {
-    /// Reads the input once to decide its format, then rewinds.
-    pub fn new(mut input: R, legacy_start: i64) -> io::Result<Self> {
-        let (pairs, singles) = vote(&mut input)?;
-        input.seek(SeekFrom::Start(0))?;
-        Ok(DayReader {
+impl<R: Read> DayReader<R> {
+    /// `legacy_start`: local midnight of the file's day, where the slots of
+    /// Python-format lines count from.
+    pub fn new(input: R, legacy_start: i64) -> Self {
+        DayReader {
             input,
-            buf: Vec::with_capacity(64),
-            legacy_start,
-            legacy_index: 0,
-            stats: ReadStats {
-                legacy: singles > pairs,
-                ..ReadStats::default()
-            },
-        })
+            buf: vec![0; 64 * 1024],
+            len: 0,
+            pos: 0,
+            decoder: LineDecoder::new(legacy_start),
+            eof: false,
+        }
     }
 
     /// The next sample, `Ok(None)` at the end.
     pub fn next_sample(&mut self) -> io::Result<Option<Sample>> {
         loop {
-            self.buf.clear();
-            let n = self.input.read_until(b'\n', &mut self.buf)?;
-            if n == 0 {
+            while let Some(d) = self.decoder.next(&self.buf[..self.len], &mut self.pos) {
+                if let Decoded::Sample(s) = d {
+                    return Ok(Some(s));
+                }
+            }
+            if self.eof {
                 return Ok(None);
             }
-            let Some(line) = complete_line(&self.buf) else {
-                // Torn last line: whatever it says may be cut short.
-                self.stats.lines += 1;
-                self.stats.skipped += 1;
-                continue;
-            };
-            if shape(line) == Shape::Blank {
-                continue;
-            }
-            self.stats.lines += 1;
-            let watts = |w: i64| (0..=MAX_WATTS).contains(&w).then_some(w as u32);
-            if self.stats.legacy {
-                // Every line, even a bad one, stood for one 5-second slot.
-                let slot = self.legacy_index;
-                self.legacy_index += 1;
-                if let Fields::One(a) = split_fields(line)
-                    && let Some(w) = parse_int(a).and_then(watts)
-                {
-                    return Ok(Some(Sample {
-                        ts: self.legacy_start + slot * LEGACY_PERIOD_SECONDS,
-                        watts: w,
-                    }));
+            (self.len, self.pos) = (0, 0);
+            let n = loop {
+                match self.input.read(&mut self.buf) {
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    r => break r?,
                 }
-            } else if let Fields::Two(a, b) = split_fields(line)
-                && let (Some(ts), Some(w)) = (parse_int(a), parse_int(b).and_then(watts))
-            {
-                return Ok(Some(Sample { ts, watts: w }));
-            }
-            self.stats.skipped += 1;
+            };
+            self.len = n;
+            self.eof = n == 0;
         }
     }
-}
 
-/// Counts the complete lines of two numbers and of one number, in one pass
-/// over the buffered bytes without copying lines: the reading that follows
-/// is what checks each line exactly, this only decides the format.
-fn vote<R: BufRead>(input: &mut R) -> io::Result<(u64, u64)> {
-    let (mut pairs, mut singles) = (0u64, 0u64);
-    let (mut fields, mut in_field, mut bad) = (0u32, false, false);
-    loop {
-        let buf = input.fill_buf()?;
-        if buf.is_empty() {
-            return Ok((pairs, singles));
-        }
-        for &c in buf {
-            match c {
-                b'\n' => {
-                    if !bad {
-                        match fields {
-                            1 => singles += 1,
-                            2 => pairs += 1,
-                            _ => {}
-                        }
-                    }
-                    (fields, in_field, bad) = (0, false, false);
-                }
-                b' ' | b'\t' | b'\r' => in_field = false,
-                b'0'..=b'9' | b'-' => {
-                    if !in_field {
-                        fields += 1;
-                        in_field = true;
-                    }
-                }
-                _ => bad = true,
-            }
-        }
-        let n = buf.len();
-        input.consume(n);
+    /// How the reading went; read to the end first, so that a last line
+    /// without newline is counted as torn.
+    pub fn stats(&self) -> ReadStats {
+        self.decoder.stats()
     }
 }
 
@@ -371,13 +462,17 @@ fn parse_int(s: &[u8]) -> Option<i64> {
 mod tests {
     use super::*;
 
-    fn read(text: &str) -> (Vec<Sample>, ReadStats) {
-        let mut r = DayReader::new(io::Cursor::new(text.as_bytes()), 1000).unwrap();
+    fn read_bytes(bytes: &[u8]) -> (Vec<Sample>, ReadStats) {
+        let mut r = DayReader::new(bytes, 1000);
         let mut v = Vec::new();
         while let Some(s) = r.next_sample().unwrap() {
             v.push(s);
         }
-        (v, r.stats)
+        (v, r.stats())
+    }
+
+    fn read(text: &str) -> (Vec<Sample>, ReadStats) {
+        read_bytes(text.as_bytes())
     }
 
     fn read_path(path: &Path) -> (Vec<Sample>, ReadStats) {
@@ -386,7 +481,7 @@ mod tests {
         while let Some(s) = r.next_sample().unwrap() {
             v.push(s);
         }
-        (v, r.stats)
+        (v, r.stats())
     }
 
     #[test]
@@ -397,13 +492,13 @@ mod tests {
             vec![Sample { ts: 100, watts: 5 }, Sample { ts: 105, watts: 7 }]
         );
         assert_eq!((st.skipped, st.lines), (3, 5));
-        assert!(!st.legacy);
+        assert_eq!((st.stamped, st.legacy), (2, 0));
     }
 
     #[test]
     fn legacy_lines_are_five_seconds_apart_from_midnight() {
         let (v, st) = read("10\n20\nbad\n40\n");
-        assert!(st.legacy);
+        assert_eq!((st.legacy, st.stamped), (3, 0));
         assert_eq!(st.skipped, 1);
         let ts: Vec<i64> = v.iter().map(|s| s.ts).collect();
         assert_eq!(ts, vec![1000, 1005, 1015]);
@@ -411,20 +506,45 @@ mod tests {
     }
 
     #[test]
-    fn one_number_first_line_does_not_make_the_file_legacy() {
-        for first in ["1704841", "31", "\0\0\0\0"] {
-            let (v, st) = read(&format!("{first}\n100 5\n105 7\n"));
-            assert!(!st.legacy, "{first:?}");
-            assert_eq!(
-                v,
-                vec![Sample { ts: 100, watts: 5 }, Sample { ts: 105, watts: 7 }]
-            );
-            assert_eq!(st.skipped, 1);
-        }
-        // A legacy file with one line of ours in it stays legacy.
-        let (v, st) = read("10\n1700000000 5\n30\n");
-        assert!(st.legacy);
-        assert_eq!(v.iter().map(|s| s.ts).collect::<Vec<_>>(), [1000, 1010]);
+    fn both_shapes_are_read_in_one_file_each_by_its_rule() {
+        // The migration day: the Python version's morning, then ours.
+        let (v, st) = read("10\n20\nxx\n40\n2000 7\n2005 8\n");
+        let got: Vec<(i64, u32)> = v.iter().map(|s| (s.ts, s.watts)).collect();
+        assert_eq!(
+            got,
+            [(1000, 10), (1005, 20), (1015, 40), (2000, 7), (2005, 8)]
+        );
+        assert_eq!((st.legacy, st.stamped, st.skipped), (3, 2, 1));
+        // A `<unix> <watts>` line takes no slot of the Python format.
+        let (v, _) = read("10\n1700000000 5\n30\n");
+        let ts: Vec<i64> = v.iter().map(|s| s.ts).collect();
+        assert_eq!(ts, [1000, 1_700_000_000, 1005]);
+        // One number that cannot be watts is garbage, and switches nothing.
+        let (v, st) = read("1704841\n100 5\n105 7\n");
+        assert_eq!(
+            v,
+            vec![Sample { ts: 100, watts: 5 }, Sample { ts: 105, watts: 7 }]
+        );
+        assert_eq!((st.skipped, st.legacy), (1, 0));
+    }
+
+    #[test]
+    fn a_line_longer_than_a_sample_is_skipped_and_counted_in_bounded_memory() {
+        let mut text = vec![0u8; 3 * 64 * 1024 + 17];
+        text.extend_from_slice(b"\n100 5\n");
+        text.extend_from_slice(&[b'7'; MAX_LINE + 1]);
+        text.extend_from_slice(b"\n105 6\n");
+        text.extend_from_slice(&vec![0u8; 1 << 20]);
+        let (v, st) = read_bytes(&text);
+        assert_eq!(
+            v,
+            vec![Sample { ts: 100, watts: 5 }, Sample { ts: 105, watts: 6 }]
+        );
+        // Two long lines, and a torn last one as long.
+        assert_eq!((st.lines, st.skipped, st.long), (5, 3, 3));
+        // What a line may hold at most is still read.
+        let line = format!("{:<width$}\n", "100 5", width = MAX_LINE);
+        assert_eq!(read(&line).0, vec![Sample { ts: 100, watts: 5 }]);
     }
 
     #[test]
@@ -503,6 +623,33 @@ mod tests {
             std::fs::read(&path).unwrap(),
             format!("{t0} 5\n").as_bytes()
         );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn the_python_lines_of_today_are_kept_and_ours_follow() {
+        let dir = scratch("migration");
+        let t0 = 1_795_698_200;
+        let date = local_date(t0);
+        let start = local_day_bounds(date).0;
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = day_path(&dir, date);
+        std::fs::write(&path, "3100\n3120\n").unwrap();
+        let mut w = DayWriter::new(dir.clone());
+        w.append(Sample { ts: t0, watts: 5 }).unwrap();
+        w.close();
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            format!("3100\n3120\n{t0} 5\n")
+        );
+        let mut r = DayReader::open(&path, start).unwrap();
+        let mut ts = Vec::new();
+        while let Some(s) = r.next_sample().unwrap() {
+            ts.push(s.ts);
+        }
+        assert_eq!(ts, [start, start + 5, t0]);
+        let st = r.stats();
+        assert_eq!((st.legacy, st.stamped, st.skipped), (2, 1, 0));
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -8,9 +8,7 @@ use std::path::Path;
 use time::Date;
 
 use crate::config::Config;
-use crate::daylog::{
-    DayReader, LEGACY_PERIOD_SECONDS, ReadStats, day_path, list_days, mostly_skipped,
-};
+use crate::daylog::{DayReader, ReadStats, day_path, list_days, mostly_skipped};
 use crate::energy::{DayCollector, DayParams, DayStats};
 use crate::exit::{self, Failure, Outcome};
 use crate::localtime::{date_name, days_of, local_date, local_day_bounds, local_label};
@@ -45,8 +43,8 @@ impl Stores<'_> {
 
 /// What stopped one day from being digested.
 enum Problem {
-    /// The day cannot be digested now (its file is unreadable, empty or
-    /// not over); other days can.
+    /// The day cannot be digested now (its file is unreadable or holds no
+    /// energy); other days can.
     Day(Failure),
     /// The database failed: busy, damaged or not writable. Stops the run.
     Store(Failure),
@@ -86,41 +84,19 @@ fn file_size(path: &std::path::Path) -> Option<u64> {
 /// Digests one day into its year's database, replacing what was there.
 ///
 /// The file is streamed: memory is bounded by the day's length, not the
-/// file's (see `DayCollector`). A day with a sample stamped after `now` is
-/// not over, whatever the date says: the clock has been set back since.
-fn digest_one(
-    cfg: &Config,
-    stores: &mut Stores<'_>,
-    date: Date,
-    now: i64,
-) -> Result<Digested, Problem> {
+/// file's (see `DayCollector`). Only the date decides whether a day is
+/// over: a stamp in the file is the file's word, and one that cannot be the
+/// day's (corrupt, or the clock far off) is counted as outside the day.
+fn digest_one(cfg: &Config, stores: &mut Stores<'_>, date: Date) -> Result<Digested, Problem> {
     let name = date_name(date);
     let path = day_path(&cfg.days_dir(), date);
     let (start, end) = local_day_bounds(date);
     let (day, read, bytes) = read_day(&path, start, end)?;
-    // Legacy stamps are counted from midnight, not read: they say nothing
-    // about the clock.
-    let latest = day.latest().filter(|t| *t > now && !read.legacy);
-    if let Some(latest) = latest {
-        return Err(Problem::Day(Failure::new(
-            exit::DATAERR,
-            format!(
-                "{name}: not over: {} holds samples stamped up to {}, later than now \
-                 (was the clock set back?); not digested",
-                path.display(),
-                local_label(latest)
-            ),
-        )));
-    }
     let params = DayParams {
         start,
         end,
-        poll_seconds: if read.legacy {
-            LEGACY_PERIOD_SECONDS as u32
-        } else {
-            cfg.poll_seconds
-        },
-        max_gap_seconds: cfg.max_gap_seconds,
+        until: end,
+        gap: cfg.gap_rule(),
         cap_watts: cfg.alarm_watts,
         bucket_seconds: cfg.min_time_res * 60,
         trip: cfg.trip.settings(),
@@ -174,12 +150,12 @@ fn read_day(path: &Path, start: i64, end: i64) -> Result<(DayCollector, ReadStat
             std::io::ErrorKind::IsADirectory,
         )));
     }
-    let mut reader = DayReader::from_file(file, start).map_err(unreadable)?;
+    let mut reader = DayReader::new(file, start);
     let mut day = DayCollector::new(start, end);
     while let Some(s) = reader.next_sample().map_err(unreadable)? {
         day.push(s);
     }
-    Ok((day, reader.stats, meta.len()))
+    Ok((day, reader.stats(), meta.len()))
 }
 
 /// The digest's line for a stored day, and the warning for a file that
@@ -200,16 +176,25 @@ fn describe(name: &str, path: &Path, stats: &DayStats, read: &ReadStats, db: &Pa
     });
     Digested {
         line: format!(
-            "{name}: {:.2} kWh, {:.1} % covered, {} samples{peak}, {} gap(s), {} line(s) skipped, \
+            "{name}: {:.2} kWh, {:.1} % covered, {} samples{peak}, {} gap(s), {} line(s) skipped{}, \
              {} outside the day, {} repeated stamp(s){} -> {}",
             stats.kwh(),
             stats.coverage() * 100.0,
             stats.samples,
             stats.gaps,
             read.skipped,
+            if read.long > 0 {
+                format!(" ({} too long to be a sample)", read.long)
+            } else {
+                String::new()
+            },
             stats.outside,
             stats.duplicates,
-            if read.legacy { ", legacy file" } else { "" },
+            match (read.legacy, read.stamped) {
+                (0, _) => String::new(),
+                (_, 0) => ", legacy file".to_string(),
+                (n, _) => format!(", {n} sample(s) in the legacy format"),
+            },
             db.display()
         ),
         warning,
@@ -236,7 +221,7 @@ pub fn digest(cfg: &Config, date: Option<Date>, now: i64) -> Outcome {
     }
     let (mut skipped, mut suspect) = (0u32, 0u32);
     for d in todo {
-        match digest_one(cfg, &mut stores, d, now) {
+        match digest_one(cfg, &mut stores, d) {
             Ok(done) => {
                 crate::outln!("{}", done.line);
                 if let Some(w) = done.warning {
@@ -283,7 +268,7 @@ fn digest_date(cfg: &Config, stores: &mut Stores<'_>, d: Date, now: i64) -> Outc
             ),
         ));
     }
-    match digest_one(cfg, stores, d, now) {
+    match digest_one(cfg, stores, d) {
         Ok(done) => {
             crate::outln!("{}", done.line);
             match done.warning {

@@ -2,9 +2,10 @@
 //! day bounds in, facts out.
 //!
 //! Each sample stands for the power from its stamp to the next sample. When
-//! the next sample is further than `max_gap` away, the sample counts for its
-//! own poll period only and the rest is a gap: no energy is invented for
-//! time nobody measured, and the coverage says how much was measured.
+//! the next sample is further away than the gap rule allows (`GapRule`),
+//! the sample counts for one poll period only and the rest is a gap: no
+//! energy is invented for time nobody measured, and the coverage says how
+//! much was measured.
 
 use std::time::Duration;
 
@@ -21,16 +22,79 @@ pub struct Sample {
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct DayParams {
-    /// `[start, end)` of the local day in Unix seconds (23, 24 or 25 h).
+    /// `[start, end)` of the local day in Unix seconds (23, 24 or 25 h):
+    /// samples stamped outside it are not the day's.
     pub start: i64,
     pub end: i64,
-    pub poll_seconds: u32,
-    pub max_gap_seconds: u32,
+    /// Measured up to here: `end` for a day that is over, now for a day
+    /// still running (its coverage is of the time so far).
+    pub until: i64,
+    pub gap: GapRule,
     pub cap_watts: u32,
     pub bucket_seconds: u32,
     /// With `CONTRACT_WATTS`: the meter's bands (docs/trip.md), to count
     /// the time in each and the warnings the contract alarm gave.
     pub trip: Option<crate::trip::TripSettings>,
+}
+
+/// The gap rule (docs/data.md#energy-rule), the one place it is decided
+/// how long a step from one sample to the next may be and still count as
+/// measured.
+///
+/// The limit comes from the samples' own cadence, not from today's
+/// `POLL_SECONDS`: a day recorded at 5-s polls keeps its energy when the
+/// setting later becomes 1 s or 60 s, and a day whose cadence changed
+/// part-way (a reload with a new `POLL_SECONDS`, a Python morning) keeps
+/// both parts. A cadence is a step length that occurs `CADENCE_RUN` times
+/// in a row (a poll period does; an outage does not repeat to the
+/// second), at most `MAX_CADENCE_SECONDS`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GapRule {
+    /// `MAX_GAP_SECONDS` when the configuration sets it: a step up to it
+    /// always counts.
+    pub max_gap_seconds: Option<u32>,
+    /// `POLL_SECONDS`: the cadence assumed for a day whose samples show
+    /// none (a handful of samples).
+    pub poll_seconds: u32,
+}
+
+/// Equal steps in a row that make a step length a cadence of the day.
+pub const CADENCE_RUN: u32 = 3;
+
+/// The longest cadence: the longest `POLL_SECONDS`.
+pub const MAX_CADENCE_SECONDS: i64 = 3600;
+
+/// What the gap rule decided for one day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Judged {
+    /// The longest step that still counts as measured.
+    pub limit: i64,
+    /// What a sample before a longer step (a gap) counts for: the day's
+    /// shortest cadence, so a gap never gets more than one poll's worth.
+    pub own: i64,
+}
+
+impl GapRule {
+    /// The limit for a day whose samples show the cadences `cadence`
+    /// (shortest, longest): three times the longest cadence, or
+    /// `MAX_GAP_SECONDS` when set and longer; with no cadence, the
+    /// configuration's (`MAX_GAP_SECONDS`, by default 3 × `POLL_SECONDS`).
+    pub fn judge(&self, cadence: Option<(i64, i64)>) -> Judged {
+        let set = self.max_gap_seconds.map(i64::from);
+        match cadence {
+            Some((shortest, longest)) => Judged {
+                limit: (3 * longest).max(set.unwrap_or(0)),
+                own: shortest,
+            },
+            None => {
+                let poll = i64::from(self.poll_seconds.max(1));
+                Judged {
+                    limit: set.unwrap_or(3 * poll),
+                    own: poll,
+                }
+            }
+        }
+    }
 }
 
 /// A day under the contract alarm: seconds measured in each band (they add
@@ -93,70 +157,218 @@ pub fn round2(x: f64) -> f64 {
 
 /// Digests one day. `samples` may be in any order and hold repeats.
 pub fn digest_day(samples: &[Sample], p: &DayParams) -> (DayStats, Vec<Bucket>) {
-    let mut stats = DayStats {
-        day_seconds: p.end - p.start,
-        ..DayStats::default()
-    };
     let mut day: Vec<Sample> = samples
         .iter()
         .copied()
         .filter(|s| (p.start..p.end).contains(&s.ts))
         .collect();
-    stats.outside = (samples.len() - day.len()) as u64;
+    let outside = (samples.len() - day.len()) as u64;
     day.sort_by_key(|s| s.ts); // stable: the first of repeated stamps wins
     let before = day.len();
     day.dedup_by_key(|s| s.ts);
-    stats.duplicates = (before - day.len()) as u64;
-    stats.samples = day.len() as u64;
-    if day.is_empty() {
-        stats.gaps = 1;
-        return (stats, Vec::new());
+    let mut integ = Integrator::new(p.cap_watts, p.trip);
+    for s in &day {
+        integ.push(*s);
     }
-    measure(&day, p, &mut stats);
+    let mut stats = integ.finish(p.start, p.until, p.gap);
+    stats.outside = outside;
+    stats.duplicates = (before - day.len()) as u64;
+    if let (Some(b), Some(t)) = (stats.bands.as_mut(), p.trip) {
+        let hold = integ.judged(p.gap).limit.max(0) as u64;
+        b.warnings = count_warnings(t, Duration::from_secs(hold), &day);
+    }
     (stats, buckets(&day, p))
 }
 
-/// Energy, coverage, gaps, peak, minimum and time over the cap of a day's
-/// samples (sorted, one per stamp, at least one).
-fn measure(day: &[Sample], p: &DayParams, stats: &mut DayStats) {
-    let max_gap = i64::from(p.max_gap_seconds);
-    let poll = i64::from(p.poll_seconds);
-    if day[0].ts - p.start > max_gap {
-        stats.gaps += 1;
-    }
-    let mut energy_ws: f64 = 0.0;
-    let mut bands = p.trip.map(|t| BandSeconds {
-        warnings: count_warnings(t, Duration::from_secs(max_gap as u64), day),
-        ..BandSeconds::default()
-    });
-    for (i, s) in day.iter().enumerate() {
-        let next = day.get(i + 1).map_or(p.end, |n| n.ts);
-        let dt = next - s.ts;
-        let covered = if dt <= max_gap {
-            dt
-        } else {
-            stats.gaps += 1;
-            poll.min(dt)
-        };
-        stats.covered_seconds += covered;
-        energy_ws += f64::from(s.watts) * covered as f64;
-        if s.watts >= p.cap_watts {
-            stats.over_cap_seconds += covered;
+/// The steps of one length between consecutive samples, and what the
+/// samples that start them add up to: enough to apply the gap rule at the
+/// end, whatever limit the day's cadence then gives.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Steps {
+    len: i64,
+    count: u64,
+    /// Sum of the watts of the samples that start these steps.
+    watts: u64,
+    /// How many of those samples were at or above the cap, and in each
+    /// contract band (free, tolerated, over).
+    over_cap: u64,
+    bands: [u64; 3],
+    /// Most steps of this length in a row.
+    longest_run: u32,
+}
+
+/// The energy rule applied sample by sample, in bounded memory: samples go
+/// in in time order, one per stamp; the facts come out at any point. The
+/// digest feeds it a day's sorted samples; running totals (`daytotal`) feed
+/// it a growing file's, so both give the same figures by one rule.
+///
+/// Steps are kept per length, so the gap rule can be applied at the end
+/// with the cadence of the whole day. Sorted steps add up to at most the
+/// day, so there are at most a few hundred lengths.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Integrator {
+    cap_watts: u32,
+    trip: Option<TripSettings>,
+    first: Option<Sample>,
+    last: Option<Sample>,
+    samples: u64,
+    peak: Option<Sample>,
+    min_watts: Option<u32>,
+    /// By length, shortest first.
+    steps: Vec<Steps>,
+    /// The length of the latest step and how many in a row.
+    run: (i64, u32),
+}
+
+impl Integrator {
+    pub fn new(cap_watts: u32, trip: Option<TripSettings>) -> Self {
+        Integrator {
+            cap_watts,
+            trip,
+            first: None,
+            last: None,
+            samples: 0,
+            peak: None,
+            min_watts: None,
+            steps: Vec::new(),
+            run: (0, 0),
         }
-        if let (Some(b), Some(t)) = (bands.as_mut(), p.trip) {
-            match t.band(s.watts) {
-                Band::Free => b.free += covered,
-                Band::Tolerated => b.tolerated += covered,
-                Band::Over => b.over += covered,
+    }
+
+    /// The latest sample pushed.
+    pub fn last(&self) -> Option<Sample> {
+        self.last
+    }
+
+    /// Adds a sample stamped later than every one before it (the caller
+    /// sorts, and drops repeated stamps and samples outside the day).
+    pub fn push(&mut self, s: Sample) {
+        debug_assert!(self.last.is_none_or(|l| s.ts > l.ts));
+        match self.last {
+            None => self.first = Some(s),
+            Some(prev) => {
+                let len = s.ts - prev.ts;
+                self.run = if self.run.0 == len {
+                    (len, self.run.1.saturating_add(1))
+                } else {
+                    (len, 1)
+                };
+                let i = match self.steps.binary_search_by_key(&len, |x| x.len) {
+                    Ok(i) => i,
+                    Err(i) => {
+                        self.steps.insert(
+                            i,
+                            Steps {
+                                len,
+                                ..Steps::default()
+                            },
+                        );
+                        i
+                    }
+                };
+                let st = &mut self.steps[i];
+                st.count += 1;
+                st.watts += u64::from(prev.watts);
+                st.over_cap += u64::from(prev.watts >= self.cap_watts);
+                if let Some(t) = self.trip {
+                    st.bands[band_index(t.band(prev.watts))] += 1;
+                }
+                st.longest_run = st.longest_run.max(self.run.1);
             }
         }
-        if stats.peak.is_none_or(|pk| s.watts > pk.watts) {
-            stats.peak = Some(*s);
+        self.last = Some(s);
+        self.samples += 1;
+        if self.peak.is_none_or(|pk| s.watts > pk.watts) {
+            self.peak = Some(s);
         }
-        stats.min_watts = Some(stats.min_watts.map_or(s.watts, |m| m.min(s.watts)));
+        self.min_watts = Some(self.min_watts.map_or(s.watts, |m| m.min(s.watts)));
     }
-    stats.energy_wh = energy_ws / 3600.0;
-    stats.bands = bands;
+
+    /// The day's shortest and longest cadence so far (see `GapRule`).
+    fn cadence(&self) -> Option<(i64, i64)> {
+        let mut c = self
+            .steps
+            .iter()
+            .filter(|s| s.longest_run >= CADENCE_RUN && s.len <= MAX_CADENCE_SECONDS)
+            .map(|s| s.len);
+        let shortest = c.next()?;
+        Some((shortest, c.next_back().unwrap_or(shortest)))
+    }
+
+    /// The gap rule's decision for the samples so far.
+    pub fn judged(&self, rule: GapRule) -> Judged {
+        rule.judge(self.cadence())
+    }
+
+    /// Energy, coverage, gaps, peak, minimum, time over the cap and in
+    /// each band of the samples so far, measured over `[start, until)`.
+    /// Time before the first sample adds nothing; the last sample counts
+    /// up to `until` by the same rule as the others.
+    pub fn finish(&self, start: i64, until: i64, rule: GapRule) -> DayStats {
+        let mut stats = DayStats {
+            day_seconds: until - start,
+            ..DayStats::default()
+        };
+        let (Some(first), Some(last)) = (self.first, self.last) else {
+            stats.gaps = 1;
+            return stats;
+        };
+        let j = self.judged(rule);
+        let covered = |len: i64, gaps: &mut u32| {
+            if len <= j.limit {
+                len
+            } else {
+                *gaps += 1;
+                j.own.min(len)
+            }
+        };
+        if first.ts - start > j.limit {
+            stats.gaps += 1;
+        }
+        let mut energy_ws: u128 = 0;
+        let mut bands = [0i64; 3];
+        for st in &self.steps {
+            let mut gaps = 0;
+            let each = covered(st.len, &mut gaps);
+            stats.gaps += gaps * st.count as u32;
+            stats.covered_seconds += each * st.count as i64;
+            energy_ws += u128::from(st.watts) * each as u128;
+            stats.over_cap_seconds += each * st.over_cap as i64;
+            for (b, n) in bands.iter_mut().zip(st.bands) {
+                *b += each * n as i64;
+            }
+        }
+        // The last sample, up to `until` (never negative: a sample may be
+        // stamped a moment after a running day's now).
+        let each = covered((until - last.ts).max(0), &mut stats.gaps);
+        stats.covered_seconds += each;
+        energy_ws += u128::from(last.watts) * each as u128;
+        if last.watts >= self.cap_watts {
+            stats.over_cap_seconds += each;
+        }
+        if let Some(t) = self.trip {
+            bands[band_index(t.band(last.watts))] += each;
+        }
+        stats.energy_wh = energy_ws as f64 / 3600.0;
+        stats.samples = self.samples;
+        stats.peak = self.peak;
+        stats.min_watts = self.min_watts;
+        stats.bands = self.trip.map(|_| BandSeconds {
+            free: bands[0],
+            tolerated: bands[1],
+            over: bands[2],
+            warnings: 0,
+        });
+        stats
+    }
+}
+
+fn band_index(b: Band) -> usize {
+    match b {
+        Band::Free => 0,
+        Band::Tolerated => 1,
+        Band::Over => 2,
+    }
 }
 
 /// The means of a day's samples (sorted) per `bucket_seconds`; a bucket
@@ -191,6 +403,7 @@ fn buckets(day: &[Sample], p: &DayParams) -> Vec<Bucket> {
 /// day is kept: the first of a repeated stamp wins, as in `digest_day`,
 /// and the rest are counted as duplicates. Samples stamped outside the day
 /// are only counted. A 25-hour day thus holds at most 90 000 samples.
+#[derive(Debug, Clone)]
 pub struct DayCollector {
     start: i64,
     end: i64,
@@ -199,7 +412,6 @@ pub struct DayCollector {
     samples: Vec<Sample>,
     outside: u64,
     duplicates: u64,
-    latest: Option<i64>,
 }
 
 impl DayCollector {
@@ -213,12 +425,10 @@ impl DayCollector {
             samples: Vec::new(),
             outside: 0,
             duplicates: 0,
-            latest: None,
         }
     }
 
     pub fn push(&mut self, s: Sample) {
-        self.latest = Some(self.latest.map_or(s.ts, |l| l.max(s.ts)));
         if !(self.start..self.end).contains(&s.ts) {
             self.outside += 1;
             return;
@@ -233,14 +443,17 @@ impl DayCollector {
         self.samples.push(s);
     }
 
-    /// The latest stamp of any sample pushed, inside the day or not.
-    pub fn latest(&self) -> Option<i64> {
-        self.latest
-    }
-
     /// The samples kept, in the order pushed (for `mcce serve`'s curves).
     pub fn into_samples(self) -> Vec<Sample> {
         self.samples
+    }
+
+    /// The day's facts so far, without its buckets.
+    pub fn facts(&self, p: &DayParams) -> DayStats {
+        let (mut st, _) = digest_day(&self.samples, p);
+        st.outside += self.outside;
+        st.duplicates += self.duplicates;
+        st
     }
 
     /// Digests what was gathered; `p` must describe the same day.
@@ -290,8 +503,11 @@ mod tests {
         DayParams {
             start: T0,
             end: T0 + hours * 3600,
-            poll_seconds: 5,
-            max_gap_seconds: 15,
+            until: T0 + hours * 3600,
+            gap: GapRule {
+                max_gap_seconds: None,
+                poll_seconds: 5,
+            },
             trip: None,
             cap_watts: 4200,
             bucket_seconds: 900,
@@ -448,7 +664,6 @@ mod tests {
             all.push(s);
         }
         assert_eq!(c.samples.len(), 17_280, "memory bounded by the day");
-        assert_eq!(c.latest(), Some(T0 + 86_400));
         let got = c.finish(&p);
         assert_eq!(got, digest_day(&all, &p));
         assert_eq!((got.0.duplicates, got.0.outside), (2 * 17_280, 2));

@@ -9,7 +9,7 @@ use time::Date;
 use crate::config::Config;
 use crate::daylog::{DayReader, day_path, list_days};
 use crate::exit::{self, Failure, Outcome};
-use crate::localtime::{OffsetCache, date_name, local_day_start};
+use crate::localtime::{OffsetCache, date_name, local_day_bounds};
 use crate::store::Store;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -155,12 +155,20 @@ fn raw<W: Write>(cfg: &Config, from: Date, to: Date, format: Format, out: W) -> 
     let mut iso = Vec::with_capacity(32);
     for d in days.into_iter().filter(|d| (from..=to).contains(d)) {
         let path = day_path(&dir, d);
-        let mut r = DayReader::open(&path, local_day_start(d))
+        let (start, end) = local_day_bounds(d);
+        let mut r = DayReader::open(&path, start)
             .map_err(|e| Failure::new(exit::IOERR, format!("{}: {e}", path.display())))?;
         while let Some(s) = r
             .next_sample()
             .map_err(|e| Failure::new(exit::IOERR, format!("{}: {e}", path.display())))?
         {
+            // A stamp that cannot be the file's day (corrupt, or the
+            // Python format's 24:00:00 line, which is the next day's) is
+            // not the day's sample, as for the digest: never printed as a
+            // date that no one recorded.
+            if !(start..end).contains(&s.ts) {
+                continue;
+            }
             iso.clear();
             offsets.push_iso(&mut iso, s.ts);
             w.row(&[

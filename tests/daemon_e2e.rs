@@ -659,3 +659,68 @@ fn low_free_space_is_logged_once_and_its_recovery_once() {
     assert_eq!(log.matches("free space is low").count(), 1, "{log}");
     assert_eq!(log.matches("free space is back").count(), 1, "{log}");
 }
+
+/// The day of the migration: today's file was begun by the Python version
+/// (one value per 5-s slot from midnight). The daemon keeps those lines,
+/// says so once, and appends its own `<unix> <watts>` lines after them;
+/// readers take both, each by its own rule.
+#[test]
+fn a_python_file_for_today_is_kept_and_continued() {
+    let d = Scratch::new("migration");
+    let (_sim, link) = sim(d.path(), &[]);
+    let cfg = config(d.path(), &link, "");
+    let date = |args: &[&str]| {
+        let o = std::process::Command::new("date")
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8(o.stdout).unwrap().trim().to_string()
+    };
+    let today = date(&["+%F"]);
+    let midnight = date(&["-d", "00:00", "+%s"]);
+    let days = d.path().join("data/days");
+    std::fs::create_dir_all(&days).unwrap();
+    let file = days.join(&today);
+    let python = "3000\n".repeat(100);
+    std::fs::write(&file, &python).unwrap();
+    let mut daemon = daemon(d.path(), &cfg);
+    let ours = || {
+        std::fs::read_to_string(&file)
+            .unwrap()
+            .lines()
+            .filter(|l| l.contains(' '))
+            .count()
+    };
+    wait_for(Duration::from_secs(10), || ours() >= 2, "samples appended");
+    daemon.signal("TERM");
+    let (code, _) = daemon.wait_exit(Duration::from_secs(5));
+    assert_eq!(code, Some(0), "{}", daemon.log());
+    assert!(
+        daemon.log().contains(
+            "100 line(s) in the Python format (one value every 5 s from midnight) are kept"
+        ),
+        "{}",
+        daemon.log()
+    );
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.starts_with(&python), "{text}");
+    let (code, out, err) = run(&[
+        "export",
+        "-c",
+        cfg.to_str().unwrap(),
+        "--resolution",
+        "raw",
+        "--from",
+        &today,
+        "--to",
+        &today,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let rows: Vec<&str> = out.lines().skip(1).collect();
+    assert_eq!(rows.len(), 100 + ours(), "{out}");
+    assert!(rows[0].contains(&format!(",{midnight},3000")), "{out}");
+    assert!(
+        rows[100].split(',').nth(1).unwrap() > midnight.as_str(),
+        "{out}"
+    );
+}

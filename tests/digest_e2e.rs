@@ -1036,19 +1036,52 @@ fn a_day_file_that_grew_after_its_digest_is_digested_again() {
     assert!(out.contains("nothing to digest"), "{out}");
 }
 
+/// A stamp that cannot be the file's day (a corrupt line, far in the
+/// future or the past) is a sample outside the day: counted, ignored, and
+/// never a reason to call the day "not over" (which held it back at every
+/// catch-up, forever). Export never prints it as a date.
 #[test]
-fn a_day_with_samples_stamped_after_now_is_not_over() {
-    let d = Scratch::new("future-stamps");
+fn a_corrupt_stamp_is_only_a_line_outside_the_day() {
+    let d = Scratch::new("corrupt-stamp");
     let cfg = conf(d.path(), "");
+    let c = cfg.to_str().unwrap();
     let day = date_days_ago(1);
     let t = noon_utc(&day);
     let mut lines = constant(t, t + 3600, 2000);
-    lines.push(format!("{} 2000", now() + 3 * 86_400));
+    lines.insert(10, "999999999999999999 200".to_string());
+    lines.push(format!("{} 200", now() + 3 * 86_400));
+    lines.push("-999999999999999999 200".to_string());
     write_day(d.path(), &day, lines);
-    let (code, out, err) = mcce(ROME, &["digest", "-c", cfg.to_str().unwrap()]);
-    assert_ne!(code, 0, "{out}{err}");
-    assert!(err.contains("later than now"), "{err}");
-    assert!(!d.path().join(format!("db/pwr.{}", &day[..4])).exists());
+    let (code, out, err) = mcce(ROME, &["digest", "-c", c]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("2.00 kWh") && out.contains("3 outside the day"),
+        "{out}"
+    );
+    let (_, out, _) = mcce(ROME, &["digest", "-c", c]);
+    assert!(out.contains("nothing to digest"), "{out}");
+    let (code, out, err) = mcce(
+        ROME,
+        &[
+            "export",
+            "-c",
+            c,
+            "--resolution",
+            "raw",
+            "--from",
+            &day,
+            "--to",
+            &day,
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.lines().count(), 1 + 720, "{out}");
+    assert!(
+        out.lines()
+            .skip(1)
+            .all(|l| l.starts_with(&day) && !l.contains(",-")),
+        "only the day's samples, dated on the day: {out}"
+    );
 }
 
 #[test]
@@ -1108,8 +1141,8 @@ fn a_data_dir_without_days_is_an_error() {
 }
 
 /// A raw file that changed after its digest, and whose new content cannot
-/// be digested (here a sample stamped after now), is the only copy of what
-/// changed: the prune keeps it however old the day is.
+/// be digested (here no energy), is the only copy of what changed: the
+/// prune keeps it however old the day is.
 #[test]
 fn a_day_file_changed_since_its_digest_is_not_pruned() {
     let d = Scratch::new("changed-kept");
@@ -1120,14 +1153,188 @@ fn a_day_file_changed_since_its_digest_is_not_pruned() {
     let cfg = conf(d.path(), "");
     let (code, out, err) = mcce(ROME, &["digest", "-c", cfg.to_str().unwrap()]);
     assert_eq!(code, 0, "{out}{err}");
-    {
-        use std::io::Write;
-        let mut f = std::fs::OpenOptions::new().append(true).open(&p).unwrap();
-        writeln!(f, "{} 2000", now() + 3 * 86_400).unwrap();
-    }
+    // Rewritten with a day of zeros: the digest cannot store it.
+    write_day(d.path(), &day, constant(t, t + 7200, 0));
     let cfg = conf(d.path(), "KEEP_RAW_DAYS=1\n");
     let (code, out, err) = mcce(ROME, &["digest", "-c", cfg.to_str().unwrap()]);
     assert_eq!(code, 65, "{out}{err}");
-    assert!(err.contains("later than now"), "{err}");
+    assert!(err.contains("zero energy"), "{err}");
     assert!(p.exists(), "the changed raw file was removed: {out}");
+}
+
+/// The day of the migration: the Python version wrote the morning (one
+/// value per 5-s slot), the daemon appended `<unix> <watts>` lines from
+/// 11:00. Both parts are read, each by its own rule, and stored.
+#[test]
+fn the_migration_day_keeps_its_python_morning_and_its_afternoon() {
+    let d = Scratch::new("migration");
+    let cfg = conf(d.path(), "KEEP_RAW_DAYS=1\n");
+    let midnight = utc_midnight(2025, 1, 15) - 3600;
+    let mut lines: Vec<String> = (0..11 * 720).map(|_| "1000".to_string()).collect();
+    lines.extend(constant(midnight + 11 * 3600, midnight + 86_400, 2000));
+    write_day(d.path(), "2025-01-15", lines);
+    let (code, out, err) = digest_date(&cfg, "2025-01-15");
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("37.00 kWh")
+            && out.contains("100.0 % covered")
+            && out.contains("0 line(s) skipped")
+            && out.contains("7920 sample(s) in the legacy format"),
+        "{out}"
+    );
+    assert_eq!(
+        avg(&d.path().join("db/pwr.2025")),
+        vec![("2025-01-15".to_string(), 37.0)]
+    );
+    let rows = day_rows(&d.path().join("db/pwr.2025"), "2025-01-15");
+    assert_eq!((rows[0].1, rows[95].1), (1000.0, 2000.0), "{rows:?}");
+}
+
+/// The energy of the samples' gaps judged by their own cadence: the same
+/// file gives the same figures whatever `POLL_SECONDS` says today.
+#[test]
+fn the_same_day_has_the_same_energy_under_any_poll_seconds() {
+    let midnight = utc_midnight(2025, 1, 15) - 3600;
+    // 5-s samples, an outage of two hours, of 40 s and of 100 s.
+    let lines: Vec<String> = (0..17_280)
+        .map(|i| midnight + 5 * i)
+        .filter(|t| {
+            let s = t - midnight;
+            !((7200..14_400).contains(&s)
+                || (30_000..30_040).contains(&s)
+                || (50_000..50_100).contains(&s))
+        })
+        .map(|t| format!("{t} {}", 500 + (t / 5) % 1000))
+        .collect();
+    let mut facts = Vec::new();
+    for poll in [1, 5, 60] {
+        let d = Scratch::new(&format!("poll-{poll}"));
+        write_day(d.path(), "2025-01-15", lines.clone());
+        let cfg = conf(d.path(), &format!("POLL_SECONDS={poll}\n"));
+        let (code, out, err) = digest_date(&cfg, "2025-01-15");
+        assert_eq!(code, 0, "{out}{err}");
+        let (code, out, err) = mcce(
+            ROME,
+            &[
+                "export",
+                "-c",
+                cfg.to_str().unwrap(),
+                "--resolution",
+                "day",
+                "--from",
+                "2025-01-15",
+            ],
+        );
+        assert_eq!(code, 0, "{err}");
+        facts.push(out);
+    }
+    let row = facts[0].lines().nth(1).unwrap().to_string();
+    let col = |name: &str| {
+        let header = facts[0].lines().next().unwrap();
+        let i = header.split(',').position(|h| h == name).unwrap();
+        row.split(',').nth(i).unwrap().to_string()
+    };
+    assert_eq!(
+        (col("gaps"), col("samples")),
+        ("3".into(), "15812".into()),
+        "{row}"
+    );
+    assert_eq!(facts[0], facts[1]);
+    assert_eq!(facts[1], facts[2]);
+}
+
+/// A day polled every 5 s until noon and every 60 s after (a reload with
+/// a new `POLL_SECONDS`) keeps both halves, under the old setting and the
+/// new one.
+#[test]
+fn a_day_whose_cadence_changed_keeps_both_parts() {
+    let midnight = utc_midnight(2025, 1, 15) - 3600;
+    let mut lines = constant(midnight, midnight + 43_200, 1000);
+    lines.extend(
+        (midnight + 43_200..midnight + 86_400)
+            .step_by(60)
+            .map(|t| format!("{t} 1000")),
+    );
+    for poll in [5, 60] {
+        let d = Scratch::new(&format!("cadence-{poll}"));
+        write_day(d.path(), "2025-01-15", lines.clone());
+        let cfg = conf(d.path(), &format!("POLL_SECONDS={poll}\n"));
+        let (code, out, err) = digest_date(&cfg, "2025-01-15");
+        assert_eq!(code, 0, "{out}{err}");
+        assert!(
+            out.contains("24.00 kWh")
+                && out.contains("100.0 % covered")
+                && out.contains("0 gap(s)"),
+            "POLL_SECONDS={poll}: {out}"
+        );
+    }
+}
+
+/// What a power cut can leave on a card: 100 MB of NUL bytes and no
+/// newline. It is one line too long to be a sample, skipped and counted,
+/// and the digest's memory stays small (peak RSS of the real binary).
+#[test]
+fn a_hundred_megabytes_without_a_newline_keep_the_digest_small() {
+    use std::io::{Read, Write};
+    let d = Scratch::new("nul-tail");
+    let t = utc_midnight(2025, 1, 15) + 3600;
+    let p = write_day(d.path(), "2025-01-15", constant(t, t + 3600, 1000));
+    let mut f = std::fs::OpenOptions::new().append(true).open(&p).unwrap();
+    let block = vec![0u8; 1 << 20];
+    for _ in 0..100 {
+        f.write_all(&block).unwrap();
+    }
+    drop(f);
+    let cfg = conf(d.path(), "");
+    #[allow(clippy::zombie_processes)] // reaped by wait4, for its peak RSS
+    let mut child = Command::new(bin())
+        .args([
+            "digest",
+            "-c",
+            cfg.to_str().unwrap(),
+            "--date",
+            "2025-01-15",
+        ])
+        .env("TZ", ROME)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (code, peak) = wait_with_peak_rss(child.id());
+    let (mut out, mut err) = (String::new(), String::new());
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("1.00 kWh") && out.contains("1 line(s) skipped (1 too long to be a sample)"),
+        "{out}"
+    );
+    assert!(peak < 16 << 20, "peak RSS {peak} bytes");
+}
+
+/// Waits for child `pid` (its few lines of output wait in the pipe) and
+/// returns its exit code and peak resident size in bytes, as the kernel
+/// counted it. The child is reaped here: read its pipes, never `wait` it.
+fn wait_with_peak_rss(pid: u32) -> (i32, u64) {
+    let mut status = 0;
+    // SAFETY: rusage is plain data; wait4 fills it for our own child.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let r = unsafe { libc::wait4(pid as libc::pid_t, &mut status, 0, &mut usage) };
+    assert_eq!(r, pid as libc::pid_t, "wait4");
+    let code = if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        -1
+    };
+    (code, usage.ru_maxrss as u64 * 1024)
 }

@@ -937,3 +937,49 @@ fn a_download_without_from_is_named_after_the_first_day_with_data() {
         )
     );
 }
+
+/// Peak resident size of `p` in bytes.
+fn peak_rss(p: &Proc) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", p.child.id())).unwrap();
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .unwrap()
+        .trim()
+        .trim_end_matches(" kB")
+        .parse()
+        .unwrap();
+    kb * 1024
+}
+
+/// What a power cut can leave on a card: 100 MB of NUL bytes and no
+/// newline at the end of today's file. Serve's readers keep at most a
+/// line's worth of it.
+#[test]
+fn a_hundred_megabytes_without_a_newline_keep_serve_small() {
+    let h = history("serve-nul", "");
+    let today = h.dir.path().join("data/days").join(&h.today);
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&today)
+        .unwrap();
+    let block = vec![0u8; 1 << 20];
+    for _ in 0..100 {
+        f.write_all(&block).unwrap();
+    }
+    drop(f);
+    let (p, port) = serve(&h);
+    for path in [
+        "/metrics".to_string(),
+        format!("/api/day/{}", h.today),
+        format!("/api/day/{}?resolution=bucket", h.today),
+        format!("/api/days?from={0}&to={0}", h.today),
+    ] {
+        let r = get(port, &path);
+        assert_eq!(r.status, 200, "{path}: {}", r.text());
+    }
+    let raw = get(port, &format!("/api/day/{}", h.today)).text();
+    assert_eq!(array_len(&raw, "t"), h.today_samples);
+    let peak = peak_rss(&p);
+    assert!(peak < 16 << 20, "serve's peak RSS {peak} bytes");
+}

@@ -11,7 +11,7 @@ use time::Date;
 
 use crate::clock::system_wall;
 use crate::config::Config;
-use crate::daylog::{DayReader, LEGACY_PERIOD_SECONDS, day_path, list_days};
+use crate::daylog::{DayReader, day_path, list_days};
 use crate::energy::{DayCollector, DayParams, DayStats, Sample, digest_day};
 use crate::exit::{self, Failure};
 use crate::export::{Format, Resolution};
@@ -230,7 +230,7 @@ fn day_file_error(path: &std::path::Path, e: std::io::Error) -> Response {
 
 /// The samples of `date`'s day file that belong to the day (one per
 /// second at most, as the digest keeps them), `None` when there is no file.
-fn day_file(cfg: &Config, date: Date) -> Result<Option<(Vec<Sample>, bool)>, Response> {
+fn day_file(cfg: &Config, date: Date) -> Result<Option<Vec<Sample>>, Response> {
     let path = day_path(&cfg.days_dir(), date);
     let (start, end) = local_day_bounds(date);
     let fail = |e: std::io::Error| day_file_error(&path, e);
@@ -243,40 +243,53 @@ fn day_file(cfg: &Config, date: Date) -> Result<Option<(Vec<Sample>, bool)>, Res
     while let Some(s) = reader.next_sample().map_err(fail)? {
         day.push(s);
     }
-    Ok(Some((day.into_samples(), reader.stats.legacy)))
+    Ok(Some(day.into_samples()))
 }
 
-/// Facts of a day from its samples, by the digest's rule; a day still
-/// running ends now.
-fn day_stats(
-    cfg: &Config,
-    date: Date,
-    samples: &[Sample],
-    legacy: bool,
-    now: i64,
-) -> (DayStats, Vec<crate::energy::Bucket>, i64) {
+/// How far a day file's facts run: to now while the day runs, else to the
+/// day's end.
+fn measured_until(date: Date, now: i64) -> i64 {
     let (start, end) = local_day_bounds(date);
-    let end = if (start..end).contains(&now) {
+    if (start..end).contains(&now) {
         now.max(start + 1)
     } else {
         end
-    };
-    let p = DayParams {
+    }
+}
+
+/// The parameters of `date` by the digest's rule, measured up to `until`.
+fn day_params(cfg: &Config, date: Date, until: i64) -> DayParams {
+    let (start, end) = local_day_bounds(date);
+    DayParams {
         start,
         end,
-        poll_seconds: if legacy {
-            LEGACY_PERIOD_SECONDS as u32
-        } else {
-            cfg.poll_seconds
-        },
-        max_gap_seconds: cfg.max_gap_seconds,
+        until,
+        gap: cfg.gap_rule(),
         cap_watts: cfg.alarm_watts,
         bucket_seconds: cfg.min_time_res * 60,
         // The live page shows no band times; the digest stores them.
         trip: None,
+    }
+}
+
+/// Facts and buckets of a day from its samples, by the digest's rule; a
+/// day still running ends now.
+fn day_stats(
+    cfg: &Config,
+    date: Date,
+    samples: &[Sample],
+    now: i64,
+) -> (DayStats, Vec<crate::energy::Bucket>) {
+    digest_day(samples, &day_params(cfg, date, measured_until(date, now)))
+}
+
+/// The facts of `date`'s day file up to `until`; `None` when there is no
+/// file.
+fn running_facts(cfg: &Config, date: Date, until: i64) -> Result<Option<DayStats>, Response> {
+    let Some(samples) = day_file(cfg, date)? else {
+        return Ok(None);
     };
-    let (st, b) = digest_day(samples, &p);
-    (st, b, end)
+    Ok(Some(digest_day(&samples, &day_params(cfg, date, until)).0))
 }
 
 fn push_stats(o: &mut Vec<u8>, st: &DayStats) {
@@ -327,13 +340,13 @@ pub(super) fn day(cfg: &Config, name: &str, req: &Request) -> Result<Response, R
     match stored_buckets(cfg, date, &mut t, &mut w)? {
         Some(row) => push_row(&mut head, &row),
         None => {
-            let Some((samples, legacy)) = day_file(cfg, date)? else {
+            let Some(samples) = day_file(cfg, date)? else {
                 return Err(Response::error(
                     404,
                     &format!("no data for {}", date_name(date)),
                 ));
             };
-            let (st, buckets, _) = day_stats(cfg, date, &samples, legacy, now);
+            let (st, buckets) = day_stats(cfg, date, &samples, now);
             head.extend_from_slice(b"\"source\":\"day file\",");
             push_stats(&mut head, &st);
             for b in buckets {
@@ -452,10 +465,10 @@ fn raw_day(cfg: &Config, date: Date, now: i64, mut head: Vec<u8>) -> Result<Resp
         Some((k, body)) if *k == key => Arc::clone(body),
         _ => {
             *cache = None; // free the old one before rendering the new
-            let Some((mut samples, legacy)) = day_file(cfg, date)? else {
+            let Some(mut samples) = day_file(cfg, date)? else {
                 return Err(missing());
             };
-            let (st, _, _) = day_stats(cfg, date, &samples, legacy, now);
+            let (st, _) = day_stats(cfg, date, &samples, now);
             head.extend_from_slice(b"\"source\":\"day file\",");
             push_stats(&mut head, &st);
             samples.sort_by_key(|s| s.ts);
@@ -530,10 +543,10 @@ fn facts(cfg: &Config, from: Date, to: Date) -> Result<(Vec<Fact>, bool), Respon
         if have.contains(&date_name(d)) {
             continue;
         }
-        let Some((samples, legacy)) = day_file(cfg, d)? else {
+        let until = measured_until(d, now);
+        let Some(st) = running_facts(cfg, d, until)? else {
             continue;
         };
-        let (st, _, end) = day_stats(cfg, d, &samples, legacy, now);
         out.push(Fact {
             date: date_name(d),
             kwh: st.kwh(),
@@ -542,7 +555,7 @@ fn facts(cfg: &Config, from: Date, to: Date) -> Result<(Vec<Fact>, bool), Respon
             over_cap_seconds: Some(st.over_cap_seconds),
             gaps: Some(i64::from(st.gaps)),
             from_file: true,
-            partial: end < local_day_bounds(d).1,
+            partial: until < local_day_bounds(d).1,
         });
     }
     out.sort_by(|a, b| a.date.cmp(&b.date));
@@ -691,8 +704,7 @@ pub(super) fn export(cfg: &Config, req: &Request) -> Result<Response, Response> 
 /// Joules drawn from local midnight of `today` to `now`, by the digest's
 /// rule; `None` without a day file (nothing measured).
 pub(super) fn energy_so_far(cfg: &Config, today: Date, now: i64) -> Option<f64> {
-    let (samples, legacy) = day_file(cfg, today).ok()??;
-    let (st, _, _) = day_stats(cfg, today, &samples, legacy, now);
+    let st = running_facts(cfg, today, measured_until(today, now)).ok()??;
     Some(st.energy_wh * 3600.0)
 }
 
