@@ -12,6 +12,7 @@ use crate::clock::{Clock, aligned_origin, next_tick};
 use crate::config::{Config, ConfigError};
 use crate::daylog::DayWriter;
 use crate::energy::Sample;
+use crate::instance::InstanceLock;
 use crate::meter::{Link, Meter, PollError};
 use crate::signals::Signals;
 use crate::siren::{Buzzer, BuzzerUnavailable, ChirpShape, Silent, Siren, SirenShape};
@@ -30,6 +31,11 @@ pub trait Hardware: Send {
     fn buzzer(&mut self, cfg: &Config) -> Result<Box<dyn Buzzer>, BuzzerUnavailable>;
     /// Reads the configuration again (SIGHUP).
     fn reload(&mut self) -> Result<Config, ConfigError>;
+    /// Starts the siren's thread; a test refuses it, as a system out of
+    /// processes or memory would.
+    fn start_thread(&self) -> crate::siren::Spawn {
+        crate::siren::start_thread
+    }
 }
 
 /// What happened at a poll, for the demo's screen.
@@ -72,6 +78,9 @@ pub struct Daemon {
     pub clock: Arc<dyn Clock>,
     pub hw: Box<dyn Hardware>,
     pub signals: Signals,
+    /// The locks on RUN_DIR and DATA_DIR, taken before the daemon starts;
+    /// a reload moves them with the directories.
+    pub lock: InstanceLock,
     /// Samples stamped before this wall time are held back: the clock has
     /// not been set since boot (no RTC on a Pi).
     pub min_wall: i64,
@@ -115,7 +124,8 @@ struct Episodes {
 
 /// What the loop carries from one poll to the next.
 struct Running {
-    siren: Siren,
+    /// `None` when its thread could not be started: alarms are only logged.
+    siren: Option<Siren>,
     alarm: Alarm,
     writer: DayWriter,
     publisher: Publisher,
@@ -125,6 +135,9 @@ struct Running {
     backoff: Duration,
     next_open: Duration,
     last_reading: Option<Sample>,
+    /// The wall time and meter state of the latest poll, to publish the
+    /// status again at once in a new RUN_DIR.
+    last_poll: Option<(i64, MeterState)>,
     /// Polls by outcome since start (`MeterState::ALL` order).
     polls: [u64; 4],
     pid: u32,
@@ -150,6 +163,7 @@ impl Daemon {
             backoff: Duration::from_secs(1),
             next_open: Duration::ZERO,
             last_reading: None,
+            last_poll: None,
             polls: [0; 4],
             pid: std::process::id(),
             period,
@@ -199,16 +213,24 @@ impl Daemon {
         }
     }
 
-    /// SIGHUP: reread the configuration (a broken one is refused), then
-    /// reopen the port, the day file and the status file either way.
+    /// SIGHUP: reread the configuration (refused when broken, or when its
+    /// directories are another daemon's), then reopen the port and the day
+    /// file either way. The status file stays where it is, or moves with
+    /// RUN_DIR at once: `mcce status` never finds the daemon gone.
     fn reload(&mut self, run: &mut Running) {
-        match self.hw.reload() {
-            Ok(new) => {
+        let reloaded = self.hw.reload().map_err(|e| e.to_string()).and_then(|new| {
+            // The new directories are locked before anything moves to them.
+            let old_locks = self.lock.switch(&new).map_err(|e| e.to_string())?;
+            Ok((new, old_locks))
+        });
+        match reloaded {
+            Ok((new, old_locks)) => {
                 log::info!("configuration reloaded; reopening port and day file");
                 let old = std::mem::replace(&mut self.cfg, new);
                 self.reload_alarm(&old, run);
-                if old.buzzer != self.cfg.buzzer {
+                if old.buzzer != self.cfg.buzzer || run.siren.is_none() {
                     // The old siren lowers its lines as it is dropped.
+                    run.siren = None;
                     run.siren = self.make_siren();
                 }
                 if old.poll_seconds != self.cfg.poll_seconds {
@@ -216,6 +238,11 @@ impl Daemon {
                     run.origin = self.origin(run.period);
                     run.tick = run.origin;
                 }
+                if old.run_dir != self.cfg.run_dir {
+                    self.move_status(run, &old.run_dir);
+                }
+                // Only now may another daemon take the directories left.
+                drop(old_locks);
             }
             Err(e) => log::error!("reload refused, keeping the running configuration: {e}"),
         }
@@ -223,11 +250,23 @@ impl Daemon {
         run.next_space_check = Duration::ZERO;
         run.writer.close();
         run.writer = DayWriter::new(self.cfg.days_dir());
-        run.publisher.remove();
-        run.publisher = Publisher::new(&self.cfg.run_dir);
         run.meter = None;
         run.next_open = Duration::ZERO;
         run.backoff = Duration::from_secs(1);
+    }
+
+    /// RUN_DIR changed: the latest status is written in the new one before
+    /// the old file goes (unless both name the same directory).
+    fn move_status(&self, run: &mut Running, old_dir: &std::path::Path) {
+        let old = std::mem::replace(&mut run.publisher, Publisher::new(&self.cfg.run_dir));
+        if let Some((wall, meter)) = run.last_poll {
+            let status = self.status(run, wall, meter);
+            self.write_status(run, &status);
+        }
+        if !same_dir(old_dir, &self.cfg.run_dir) {
+            let mut old = old;
+            old.remove();
+        }
     }
 
     /// Keeps the alarm's state through a reload that leaves its settings
@@ -354,7 +393,7 @@ impl Daemon {
         match &mut run.alarm {
             Alarm::Threshold(policy) => {
                 if policy.observe(now, w) {
-                    if run.siren.trigger() {
+                    if run.siren.as_ref().is_none_or(Siren::trigger) {
                         log::warn!(
                             "power {w} W is at or above the cap of {} W: sounding the alarm",
                             self.cfg.alarm_watts
@@ -400,13 +439,13 @@ impl Daemon {
     fn sound(&mut self, run: &mut Running, decision: &Decision, wall: i64, watts: u32) {
         match decision.sound {
             Some(Sound::Siren) => {
-                if run.siren.trigger() {
+                if run.siren.as_ref().is_none_or(Siren::trigger) {
                     log::warn!("sounding the siren ({watts} W)");
                 }
                 self.emit(Event::Siren { ts: wall, watts });
             }
             Some(Sound::Chirp) => {
-                if run.siren.chirp() {
+                if run.siren.as_ref().is_none_or(Siren::chirp) {
                     log::info!("chirp: {watts} W is over the free band");
                 }
                 self.emit(Event::Chirp { ts: wall, watts });
@@ -460,20 +499,28 @@ impl Daemon {
         }
     }
 
-    /// Rewrites RUN_DIR/status for `mcce status`.
+    /// Rewrites RUN_DIR/status for `mcce status` after a poll.
     fn publish(&self, run: &mut Running, wall: i64, meter: MeterState) {
         if let Some(i) = MeterState::ALL.iter().position(|m| *m == meter) {
             run.polls[i] += 1;
         }
-        let status = Status {
+        run.last_poll = Some((wall, meter));
+        let status = self.status(run, wall, meter);
+        self.write_status(run, &status);
+    }
+
+    /// The status as of the poll at `wall`.
+    fn status(&self, run: &Running, wall: i64, meter: MeterState) -> Status {
+        let sounding = run.siren.as_ref().is_some_and(Siren::is_sounding);
+        Status {
             pid: run.pid,
             updated: wall,
             last_reading: run.last_reading,
             meter,
             alarm: match &run.alarm {
-                Alarm::Threshold(p) => alarm_status(p.state(), &run.siren),
+                Alarm::Threshold(p) => alarm_status(p.state(), sounding),
                 Alarm::Contract(a) => match a.urgency() {
-                    Urgency::Urgent if run.siren.is_sounding() => AlarmStatus::Sounding,
+                    Urgency::Urgent if sounding => AlarmStatus::Sounding,
                     Urgency::Urgent => AlarmStatus::On,
                     _ => AlarmStatus::Off,
                 },
@@ -490,8 +537,11 @@ impl Daemon {
             recording: run.episodes.recording.clone(),
             space: run.space,
             polls: Some(run.polls),
-        };
-        match run.publisher.publish(&status) {
+        }
+    }
+
+    fn write_status(&self, run: &mut Running, status: &Status) {
+        match run.publisher.publish(status) {
             Ok(()) => run.episodes.status_failing = false,
             Err(e) => {
                 if !run.episodes.status_failing {
@@ -509,7 +559,10 @@ impl Daemon {
         aligned_origin(self.clock.mono(), self.clock.wall_ms(), period)
     }
 
-    fn make_siren(&mut self) -> Siren {
+    /// The buzzer's thread; `None`, logged, when the system cannot start
+    /// one: the daemon records and logs its alarms all the same, and a
+    /// reload tries again.
+    fn make_siren(&mut self) -> Option<Siren> {
         let buzzer: Box<dyn Buzzer> = match self.hw.buzzer(&self.cfg) {
             Ok(b) => b,
             Err(e) => {
@@ -522,7 +575,16 @@ impl Daemon {
                 self.cfg.buzzer.siren_seconds,
             )))
         });
-        Siren::spawn(buzzer, shape, self.chirp_shape.unwrap_or_default())
+        let chirp = self.chirp_shape.unwrap_or_default();
+        match Siren::spawn_with(buzzer, shape, chirp, self.hw.start_thread()) {
+            Ok(siren) => Some(siren),
+            Err(e) => {
+                log::error!(
+                    "cannot start the buzzer's thread ({e}): alarms will only be logged; a reload (SIGHUP) tries again"
+                );
+                None
+            }
+        }
     }
 
     /// Writes a sample unless the wall clock is not yet believable; true
@@ -588,11 +650,11 @@ impl Daemon {
     }
 }
 
-fn alarm_status(state: AlarmState, siren: &Siren) -> AlarmStatus {
+fn alarm_status(state: AlarmState, sounding: bool) -> AlarmStatus {
     match state {
         AlarmState::Idle => AlarmStatus::Off,
         AlarmState::Pending { .. } => AlarmStatus::Pending,
-        AlarmState::Active { .. } if siren.is_sounding() => AlarmStatus::Sounding,
+        AlarmState::Active { .. } if sounding => AlarmStatus::Sounding,
         AlarmState::Active { .. } => AlarmStatus::On,
     }
 }
@@ -607,6 +669,13 @@ fn contract_settings(cfg: &Config) -> Option<(TripSettings, Duration, Duration)>
             Duration::from_secs(u64::from(cfg.alarm_repeat_seconds)),
         )
     })
+}
+
+/// True when both paths name one directory (or neither exists).
+fn same_dir(a: &std::path::Path, b: &std::path::Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let id = |p: &std::path::Path| std::fs::metadata(p).ok().map(|m| (m.dev(), m.ino()));
+    id(a) == id(b)
 }
 
 /// The bands in one phrase, for the log.

@@ -13,11 +13,12 @@
 //! Thin adapters around it each own one outside thing: [`meter`] (serial
 //! port), [`gpio`] and [`siren`] (the buzzer), [`daylog`] (day files),
 //! [`store`] (SQLite), [`status`] (`RUN_DIR/status`), [`signals`], [`sys`]
-//! (`flock`, `statvfs`), [`clock`] (real and scaled clocks), [`output`]
-//! (stdout). [`daemon`] is the polling loop, reaching hardware only through
-//! its `Hardware` trait; [`digest`], [`export`] and [`report`] do the batch
-//! work; [`http`] and [`serve`] are `mcce serve`; [`sim`] is a simulated
-//! meter. [`cmd`] holds one file per command.
+//! (`flock`, `statvfs`), [`instance`] (one daemon per directory), [`clock`]
+//! (real and scaled clocks), [`output`] (stdout). [`daemon`] is the polling
+//! loop, reaching hardware only through its `Hardware` trait; [`digest`],
+//! [`export`] and [`report`] do the batch work; [`http`] and [`serve`] are
+//! `mcce serve`; [`sim`] is a simulated meter. [`cmd`] holds one file per
+//! command.
 //! Adapters and the daemon return their own errors; exit codes ([`exit`])
 //! are picked only by [`cmd`] and the batch work it runs.
 
@@ -34,6 +35,7 @@ pub mod export;
 pub mod frame;
 pub mod gpio;
 pub mod http;
+pub mod instance;
 pub mod localtime;
 pub mod meter;
 pub mod output;

@@ -133,8 +133,38 @@ pub struct Siren {
     thread: Option<JoinHandle<()>>,
 }
 
+/// Starts a thread; [`Siren::spawn_with`] takes another than
+/// [`start_thread`] in tests, to make the start fail.
+pub type Spawn = fn(std::thread::Builder, Box<dyn FnOnce() + Send>) -> io::Result<JoinHandle<()>>;
+
+/// Starts the thread as configured by the builder: an error, not a panic
+/// as `std::thread::spawn` would give, when the system refuses it.
+pub fn start_thread(
+    builder: std::thread::Builder,
+    f: Box<dyn FnOnce() + Send>,
+) -> io::Result<JoinHandle<()>> {
+    builder.spawn(f)
+}
+
 impl Siren {
-    pub fn spawn(mut buzzer: Box<dyn Buzzer>, shape: SirenShape, chirp: ChirpShape) -> Siren {
+    /// Starts the buzzer's thread with both lines low. An error when the
+    /// system cannot start a thread (too many processes, no memory for a
+    /// stack): the buzzer is dropped, its lines left low.
+    pub fn spawn(
+        buzzer: Box<dyn Buzzer>,
+        shape: SirenShape,
+        chirp: ChirpShape,
+    ) -> io::Result<Siren> {
+        Siren::spawn_with(buzzer, shape, chirp, start_thread)
+    }
+
+    /// [`Siren::spawn`] with `spawn` starting the thread.
+    pub fn spawn_with(
+        mut buzzer: Box<dyn Buzzer>,
+        shape: SirenShape,
+        chirp: ChirpShape,
+        spawn: Spawn,
+    ) -> io::Result<Siren> {
         quiet(buzzer.as_mut());
         let shared = Arc::new(Shared {
             request: Mutex::new(Request::None),
@@ -144,14 +174,14 @@ impl Siren {
             sounding: AtomicBool::new(false),
         });
         let s = shared.clone();
-        let thread = std::thread::Builder::new()
-            .name("siren".into())
-            .spawn(move || siren_loop(buzzer, shape, chirp, &s))
-            .expect("spawn siren thread");
-        Siren {
+        let thread = spawn(
+            std::thread::Builder::new().name("siren".into()),
+            Box::new(move || siren_loop(buzzer, shape, chirp, &s)),
+        )?;
+        Ok(Siren {
             shared,
             thread: Some(thread),
-        }
+        })
     }
 
     /// Starts a siren unless one is playing or waiting; false when one
@@ -316,6 +346,26 @@ mod tests {
         }
     }
 
+    /// A thread the system refuses to start is an error to the caller, not
+    /// a panic (`panic = "abort"` would end the daemon); the lines were
+    /// driven low first and nothing else touched them.
+    #[test]
+    fn a_thread_that_cannot_start_is_an_error_with_the_lines_low() {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let refused = Siren::spawn_with(
+            Box::new(Recorder(log.clone())),
+            SirenShape::new(Duration::from_millis(100)),
+            ChirpShape::default(),
+            |_, _| Err(io::ErrorKind::WouldBlock.into()),
+        );
+        assert_eq!(
+            refused.err().map(|e| e.kind()),
+            Some(io::ErrorKind::WouldBlock)
+        );
+        let levels: Vec<(&str, bool)> = log.lock().unwrap().iter().map(|e| (e.1, e.2)).collect();
+        assert_eq!(levels, [("tone", false), ("en", false)]);
+    }
+
     #[test]
     fn sirens_never_overlap_and_end_low() {
         let log = Arc::new(Mutex::new(Vec::new()));
@@ -328,7 +378,8 @@ mod tests {
             Box::new(Recorder(log.clone())),
             shape,
             ChirpShape::default(),
-        );
+        )
+        .unwrap();
         assert!(siren.trigger());
         assert!(
             !siren.trigger(),
@@ -380,7 +431,7 @@ mod tests {
             low_hz: 200.0,
             high_hz: 400.0,
         };
-        let siren = Siren::spawn(Box::new(Recorder(log.clone())), shape, chirp);
+        let siren = Siren::spawn(Box::new(Recorder(log.clone())), shape, chirp).unwrap();
         assert!(siren.chirp());
         assert!(!siren.chirp(), "one chirp at a time");
         std::thread::sleep(Duration::from_millis(20));

@@ -724,3 +724,227 @@ fn a_python_file_for_today_is_kept_and_continued() {
         "{out}"
     );
 }
+
+/// A config file at `path` for a fast daemon on `port` with these
+/// directories (the databases under `run`).
+fn conf_with_dirs(
+    path: &std::path::Path,
+    port: &std::path::Path,
+    run: &std::path::Path,
+    data: &std::path::Path,
+    extra: &str,
+) {
+    std::fs::write(
+        path,
+        format!(
+            "PORT={}\nPOLL_SECONDS=1\nREPLY_TIMEOUT_MS=400\nDATA_DIR={}\nRUN_DIR={}\nDATABASE_URL={}/db/pwr\nBUZZER=none\n{extra}",
+            port.display(),
+            data.display(),
+            run.display(),
+            run.display()
+        ),
+    )
+    .unwrap();
+}
+
+fn status_pid(run_dir: &std::path::Path) -> Option<u32> {
+    let text = std::fs::read_to_string(run_dir.join("status")).ok()?;
+    text.lines().next()?.strip_prefix("pid=")?.parse().ok()
+}
+
+/// Two daemons, A and B. A reload of A into B's DATA_DIR or RUN_DIR is
+/// refused with one line, A keeps its own directories and B's day files
+/// hold B's samples alone; a reload of A into free directories moves it
+/// there and lets go of the old ones, where a third daemon then starts.
+#[test]
+fn a_reload_keeps_one_daemon_per_directory() {
+    let d = Scratch::new("hup-lock");
+    let (a, b, c, x) = (
+        d.path().join("a"),
+        d.path().join("b"),
+        d.path().join("c"),
+        d.path().join("x"),
+    );
+    for dir in [&a, &b, &x] {
+        std::fs::create_dir_all(dir).unwrap();
+    }
+    let (_sim_a, link_a) = sim(&a, &[]);
+    let (_sim_b, link_b) = sim(&b, &[]);
+    let (_sim_x, link_x) = sim(&x, &[]);
+    let (cfg_a, cfg_b) = (d.path().join("a.conf"), d.path().join("b.conf"));
+    conf_with_dirs(&cfg_a, &link_a, &a, &a.join("data"), "");
+    conf_with_dirs(&cfg_b, &link_b, &b, &b.join("data"), "");
+    let mut da = daemon(&a, &cfg_a);
+    let mut db = daemon(&b, &cfg_b);
+    let (days_a, days_b) = (a.join("data/days"), b.join("data/days"));
+    wait_for(
+        Duration::from_secs(10),
+        || samples(&days_a).len() >= 2 && samples(&days_b).len() >= 2,
+        "both daemons recording",
+    );
+    let (pid_a, pid_b) = (da.child.id(), db.child.id());
+
+    // Into B's DATA_DIR, then into B's RUN_DIR: refused, one line each.
+    for (i, (run, data, busy)) in [
+        (
+            &a,
+            b.join("data"),
+            format!("DATA_DIR {}/data: ", b.display()),
+        ),
+        (&b, a.join("data"), format!("RUN_DIR {}: ", b.display())),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        conf_with_dirs(&cfg_a, &link_a, run, &data, "");
+        da.signal("HUP");
+        wait_for(
+            Duration::from_secs(5),
+            || da.log().matches("reload refused").count() == i + 1,
+            "the reload refused",
+        );
+        let log = da.log();
+        let line = log.lines().rfind(|l| l.contains("reload refused")).unwrap();
+        assert!(
+            line.contains(&busy) && line.contains("another mcce daemon"),
+            "{line}"
+        );
+        let n = samples(&days_a).len();
+        wait_for(
+            Duration::from_secs(5),
+            || samples(&days_a).len() >= n + 2,
+            "A still recording in its own DATA_DIR",
+        );
+        assert_eq!(status_pid(&a), Some(pid_a), "A's status where it was");
+        assert_eq!(status_pid(&b), Some(pid_b), "B's status untouched");
+    }
+    assert!(
+        da.log().contains(&format!("(pid {pid_b}) already uses it")),
+        "a busy RUN_DIR names its daemon: {}",
+        da.log()
+    );
+    // One sample per second in B's files: A never wrote there.
+    assert_one_per_second(&samples(&days_b));
+
+    // Into free directories: A moves, and its old ones are free again.
+    conf_with_dirs(&cfg_a, &link_a, &c, &c.join("data"), "");
+    da.signal("HUP");
+    wait_for(
+        Duration::from_secs(10),
+        || samples(&c.join("data/days")).len() >= 2,
+        "A recording in its new DATA_DIR",
+    );
+    assert_eq!(status_pid(&c), Some(pid_a));
+    let cfg_3 = d.path().join("third.conf");
+    conf_with_dirs(&cfg_3, &link_x, &a, &a.join("data"), "");
+    let mut cmd = std::process::Command::new(bin());
+    cmd.arg("run").arg("-c").arg(&cfg_3);
+    let mut third = Proc::spawn(cmd, d.path().join("third.log"));
+    wait_for(
+        Duration::from_secs(10),
+        || status_pid(&a) == Some(third.child.id()),
+        "a third daemon in A's old directories",
+    );
+    assert!(third.child.try_wait().unwrap().is_none(), "{}", third.log());
+    for p in [&mut da, &mut db, &mut third] {
+        p.signal("TERM");
+        assert_eq!(
+            p.wait_exit(Duration::from_secs(5)).0,
+            Some(0),
+            "{}",
+            p.log()
+        );
+    }
+    assert_eq!(da.log().matches("reload refused").count(), 2);
+    assert_one_per_second(&samples(&days_b));
+}
+
+/// `mcce status` sees the daemon through a storm of SIGHUPs: a reload
+/// keeps the status file. A reload to another RUN_DIR writes the status
+/// there at once (the next poll is an hour away) and removes the old one.
+#[test]
+fn mcce_status_sees_the_daemon_through_a_storm_of_reloads() {
+    let d = Scratch::new("hup-storm");
+    let (_sim, link) = sim(d.path(), &[]);
+    let cfg = config(d.path(), &link, "");
+    let mut daemon = daemon(d.path(), &cfg);
+    let status = d.path().join("status");
+    wait_for(Duration::from_secs(10), || status.exists(), "status file");
+    let mut gone = 0;
+    for _ in 0..40 {
+        daemon.signal("HUP");
+        std::thread::sleep(Duration::from_millis(30));
+        let (code, out, err) = run(&["status", "-c", cfg.to_str().unwrap()]);
+        if code != 0 {
+            gone += 1;
+            eprintln!("{code}: {out}{err}");
+        }
+    }
+    assert_eq!(
+        gone, 0,
+        "of 40 checks during the reloads, {gone} found no daemon"
+    );
+    assert!(daemon.log().matches("configuration reloaded").count() >= 20);
+
+    let moved = d.path().join("run2");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(
+        &cfg,
+        text.replace(
+            &format!("RUN_DIR={}\n", d.path().display()),
+            &format!("RUN_DIR={}\n", moved.display()),
+        )
+        .replace("POLL_SECONDS=1\n", "POLL_SECONDS=3600\n"),
+    )
+    .unwrap();
+    daemon.signal("HUP");
+    wait_for(
+        Duration::from_secs(3),
+        || moved.join("status").exists() && !status.exists(),
+        "the status moved with RUN_DIR",
+    );
+    let (code, out, err) = run(&["status", "-c", cfg.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains(&format!("pid {}", daemon.child.id())), "{out}");
+    daemon.signal("TERM");
+    assert_eq!(daemon.wait_exit(Duration::from_secs(5)).0, Some(0));
+    assert!(!moved.join("status").exists(), "status removed at exit");
+}
+
+/// The system refuses the siren's thread — here its stack (RUST_MIN_STACK,
+/// 1 TiB) is more than the address space the process may have (`prlimit
+/// --as`, 1 GiB) — as a system out of processes or memory would: the daemon
+/// says so once, records as usual and stops cleanly; it never aborts.
+#[test]
+fn a_siren_thread_the_system_refuses_does_not_stop_the_daemon() {
+    let d = Scratch::new("no-thread");
+    let (_sim, link) = sim(d.path(), &[]);
+    let cfg = config(d.path(), &link, "");
+    let mut cmd = std::process::Command::new("prlimit");
+    cmd.arg("--as=1073741824")
+        .arg(bin())
+        .args(["run", "-c", cfg.to_str().unwrap()])
+        .env("RUST_MIN_STACK", "1099511627776");
+    let mut daemon = Proc::spawn(cmd, d.path().join("daemon.log"));
+    let days = d.path().join("data/days");
+    wait_for(
+        Duration::from_secs(10),
+        || samples(&days).len() >= 3,
+        "3 samples without a siren thread",
+    );
+    daemon.signal("TERM");
+    assert_eq!(
+        daemon.wait_exit(Duration::from_secs(5)).0,
+        Some(0),
+        "{}",
+        daemon.log()
+    );
+    let log = daemon.log();
+    assert_eq!(
+        log.matches("cannot start the buzzer's thread").count(),
+        1,
+        "{log}"
+    );
+    assert!(log.contains("alarms will only be logged"), "{log}");
+    assert_one_per_second(&samples(&days));
+}

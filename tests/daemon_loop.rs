@@ -17,7 +17,8 @@ use mcce::signals::Signals;
 use mcce::sim::frame_bytes;
 
 use common::Scratch;
-use mcce::siren::{Buzzer, BuzzerUnavailable, SirenShape};
+use mcce::instance::InstanceLock;
+use mcce::siren::{Buzzer, BuzzerUnavailable, SirenShape, Spawn, start_thread};
 
 /// A SIGHUP at a monotonic time, rereading the config changed by a function.
 type Reload = Option<(Duration, fn(&mut Config))>;
@@ -103,6 +104,9 @@ struct FakeHw {
     /// A SIGHUP at this time rereads the config changed by this.
     reload: Reload,
     buzzers_opened: Arc<AtomicUsize>,
+    /// How many starts of the siren's thread to refuse, as a system out of
+    /// processes would.
+    refuse_threads: AtomicUsize,
 }
 
 impl Hardware for FakeHw {
@@ -128,6 +132,17 @@ impl Hardware for FakeHw {
         }
         Ok(cfg)
     }
+    fn start_thread(&self) -> Spawn {
+        let refuse = self
+            .refuse_threads
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if refuse {
+            |_, _| Err(io::ErrorKind::WouldBlock.into())
+        } else {
+            start_thread
+        }
+    }
 }
 
 struct Run {
@@ -148,6 +163,24 @@ fn run(
     tweak: impl FnOnce(&mut Config),
     reload: Reload,
     script: Script,
+) -> Run {
+    run_refusing_threads(
+        name, start_wall, min_wall, until, cost, tweak, reload, script, 0,
+    )
+}
+
+/// [`run`], the first `refused` starts of the siren's thread refused.
+#[allow(clippy::too_many_arguments)]
+fn run_refusing_threads(
+    name: &str,
+    start_wall: i64,
+    min_wall: i64,
+    until: Duration,
+    cost: Duration,
+    tweak: impl FnOnce(&mut Config),
+    reload: Reload,
+    script: Script,
+    refused: usize,
 ) -> Run {
     let scratch = Scratch::new(&format!("loop-{name}"));
     let dir = scratch.path().to_path_buf();
@@ -180,9 +213,12 @@ fn run(
         cfg: cfg.clone(),
         reload,
         buzzers_opened: buzzers_opened.clone(),
+        refuse_threads: AtomicUsize::new(refused),
     };
+    let lock = InstanceLock::take(&cfg).unwrap();
     Daemon {
         cfg,
+        lock,
         clock: clock as Arc<dyn Clock>,
         hw: Box::new(hw),
         signals,
@@ -432,6 +468,57 @@ fn reload_rebuilds_the_siren_only_when_a_buzzer_setting_changed() {
         Box::new(|_, _| Some(1000)),
     );
     assert_eq!(siren.buzzers_opened, 2, "the siren's length changed");
+}
+
+/// The system refuses the siren's thread (out of processes or memory): the
+/// daemon runs without a buzzer, records every poll and still decides
+/// (and logs) its alarms; nothing raises the buzzer's lines. A reload tries
+/// the thread again, and once it starts the siren sounds.
+#[test]
+fn a_siren_thread_that_cannot_start_leaves_the_daemon_recording() {
+    let t0 = midnight("2025-01-15");
+    let script: Script = Box::new(|now, _| {
+        if now.as_secs() >= 60 {
+            // Real time for the (5 ms) siren once its thread runs.
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Some(5000)
+    });
+    let never = run_refusing_threads(
+        "nothread",
+        t0,
+        0,
+        Duration::from_secs(100),
+        Duration::ZERO,
+        |_| {},
+        None,
+        Box::new(|_, _| Some(5000)),
+        usize::MAX,
+    );
+    assert_eq!(samples(&never).len(), 20, "every poll recorded");
+    assert_eq!(sirens(&never, t0), vec![0, 30, 60, 90], "alarms decided");
+    assert!(
+        never.edges.iter().all(|e| !e.1),
+        "no line raised: {:?}",
+        never.edges
+    );
+    let retried = run_refusing_threads(
+        "nothread-reload",
+        t0,
+        0,
+        Duration::from_secs(100),
+        Duration::ZERO,
+        |_| {},
+        Some((Duration::from_secs(50), |_| {})),
+        script,
+        1,
+    );
+    assert_eq!(samples(&retried).len(), 20);
+    assert_eq!(retried.buzzers_opened, 2, "the reload tried again");
+    assert!(
+        retried.edges.iter().any(|e| e.1),
+        "the siren sounded once its thread ran"
+    );
 }
 
 // ---- The contract-aware alarm (docs/trip.md), polled every 5 s ----

@@ -90,7 +90,13 @@ pub fn run(a: Args) -> Outcome {
             signals.nap(Duration::from_millis(10));
             true
         },
-    );
+    )
+    .map_err(|e| {
+        Failure::new(
+            exit::TEMPFAIL,
+            format!("cannot start the buzzer's thread ({e}); nothing was sounded"),
+        )
+    })?;
     crate::outln!(
         "{what} on BCM GPIO {} (enable) and {} (tone)",
         cfg.buzzer.enable_gpio,
@@ -103,20 +109,21 @@ pub fn run(a: Args) -> Outcome {
 /// same shapes and the same code that drives the lines), and returns when
 /// it has ended or `wait` says to stop; both lines are low then. `wait`
 /// pauses a moment while the sound plays and returns false once a signal
-/// asked to stop.
+/// asked to stop. An error when the thread cannot be started.
 fn sound_once(
     buzzer: Box<dyn Buzzer>,
     sound: Sound,
     siren: SirenShape,
     chirp: ChirpShape,
     wait: &dyn Fn() -> bool,
-) {
-    let player = Siren::spawn(buzzer, siren, chirp);
+) -> std::io::Result<()> {
+    let player = Siren::spawn(buzzer, siren, chirp)?;
     match sound {
         Sound::Siren => player.trigger(),
         Sound::Chirp => player.chirp(),
     };
     while player.is_sounding() && wait() {}
+    Ok(())
 }
 
 #[cfg(test)]
@@ -152,7 +159,8 @@ mod tests {
                 std::thread::sleep(Duration::from_millis(2));
                 true
             },
-        );
+        )
+        .unwrap();
         let took = start.elapsed();
         let log = log.lock().unwrap().clone();
         (log, took)

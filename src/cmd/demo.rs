@@ -14,6 +14,7 @@ use crate::clock::{Clock, SteppedClock, system_wall};
 use crate::config::{BuzzerKind, BuzzerSettings, Config, ConfigError};
 use crate::daemon::{Daemon, Event, Hardware, Observer};
 use crate::exit::{self, Failure, Outcome};
+use crate::instance::InstanceLock;
 use crate::localtime;
 use crate::meter::{self, Link};
 use crate::signals::Signals;
@@ -151,7 +152,8 @@ pub fn run(a: Args) -> Outcome {
         trip.free_limit_watts(),
         trip.short_limit_watts()
     );
-    let counts = run_day(&cfg, clock, a.speed, end);
+    let lock = super::run::lock_instance(&cfg)?;
+    let counts = run_day(&cfg, lock, clock, a.speed, end);
     drop(sim);
     crate::outln!(
         "\n{} readings recorded, {} polls without a reading",
@@ -192,7 +194,13 @@ struct Counts {
 }
 
 /// Runs the daemon against the simulator until the clock passes `end`.
-fn run_day(cfg: &Config, clock: Arc<SteppedClock>, speed: f64, end: i64) -> Counts {
+fn run_day(
+    cfg: &Config,
+    lock: InstanceLock,
+    clock: Arc<SteppedClock>,
+    speed: f64,
+    end: i64,
+) -> Counts {
     let signals = Signals::default();
     let stop = signals.stop.clone();
     let watch_clock = clock.clone();
@@ -208,6 +216,7 @@ fn run_day(cfg: &Config, clock: Arc<SteppedClock>, speed: f64, end: i64) -> Coun
         clock: clock as Arc<dyn Clock>,
         hw: Box::new(DemoHardware { cfg: cfg.clone() }),
         signals,
+        lock,
         min_wall: 0,
         observer: Some(screen(
             cfg.trip.settings().expect("the demo has a contract"),
