@@ -745,12 +745,20 @@ mod tests {
         assert_eq!(e.key, "DATABASE_URL");
     }
 
+    /// Each file text is refused with an error that starts with its want.
+    fn errors_start_with(cases: &[(&str, &str)]) {
+        for (text, want) in cases {
+            let e = parse(text).unwrap_err().to_string();
+            assert!(e.starts_with(want), "{text:?}:\n got {e}\nwant {want}");
+        }
+    }
+
     /// Each rule between keys, broken from either side: the error names
     /// the key the user set and its line (the main key when both are set),
     /// or the environment variable that set it.
     #[test]
     fn a_rule_between_keys_names_the_key_the_user_set() {
-        for (text, want) in [
+        errors_start_with(&[
             (
                 "PORT=/dev/ttyUSB0\nBUZZER_TONE_GPIO=17\n",
                 "/etc/mcce.conf:2: BUZZER_TONE_GPIO: must differ from BUZZER_ENABLE_GPIO (17)",
@@ -819,10 +827,7 @@ mod tests {
                 "PORT=/dev/ttyUSB0\nDATA_DIR=/var/lib/mcce/db\n",
                 "/etc/mcce.conf:2: DATA_DIR: /var/lib/mcce/db holds the yearly databases (DATABASE_URL /var/lib/mcce/db/pwr)",
             ),
-        ] {
-            let e = parse(text).unwrap_err().to_string();
-            assert!(e.starts_with(want), "{text:?}:\n got {e}\nwant {want}");
-        }
+        ]);
         // A value from the environment: the variable is named, not the file.
         for (var, value, text, want) in [
             (
@@ -872,7 +877,7 @@ mod tests {
 
     #[test]
     fn a_number_too_big_or_negative_is_out_of_range() {
-        for (text, want) in [
+        errors_start_with(&[
             (
                 "POLL_SECONDS=99999999999999999999\n",
                 "/etc/mcce.conf:1: POLL_SECONDS: 99999999999999999999 is out of range 1..=3600",
@@ -901,10 +906,7 @@ mod tests {
                 "POLL_SECONDS=-\n",
                 "/etc/mcce.conf:1: POLL_SECONDS: '-' is not a whole number",
             ),
-        ] {
-            let e = parse(text).unwrap_err().to_string();
-            assert!(e.starts_with(want), "{text:?}:\n got {e}\nwant {want}");
-        }
+        ]);
         assert_eq!(parse("POLL_SECONDS=+10\n").unwrap().poll_seconds, 10);
     }
 

@@ -152,6 +152,12 @@ struct Run {
     scratch: Scratch,
 }
 
+thread_local! {
+    /// How many starts of the siren's thread the next [`run`] on this test's
+    /// thread refuses (the daemon runs on the test's own thread).
+    static REFUSE_THREADS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
 // Every knob of a run is spelled out at the call, as the tests read best.
 #[allow(clippy::too_many_arguments)]
 fn run(
@@ -163,24 +169,6 @@ fn run(
     tweak: impl FnOnce(&mut Config),
     reload: Reload,
     script: Script,
-) -> Run {
-    run_refusing_threads(
-        name, start_wall, min_wall, until, cost, tweak, reload, script, 0,
-    )
-}
-
-/// [`run`], the first `refused` starts of the siren's thread refused.
-#[allow(clippy::too_many_arguments)]
-fn run_refusing_threads(
-    name: &str,
-    start_wall: i64,
-    min_wall: i64,
-    until: Duration,
-    cost: Duration,
-    tweak: impl FnOnce(&mut Config),
-    reload: Reload,
-    script: Script,
-    refused: usize,
 ) -> Run {
     let scratch = Scratch::new(&format!("loop-{name}"));
     let dir = scratch.path().to_path_buf();
@@ -213,7 +201,7 @@ fn run_refusing_threads(
         cfg: cfg.clone(),
         reload,
         buzzers_opened: buzzers_opened.clone(),
-        refuse_threads: AtomicUsize::new(refused),
+        refuse_threads: AtomicUsize::new(REFUSE_THREADS.take()),
     };
     let lock = InstanceLock::take(&cfg).unwrap();
     Daemon {
@@ -484,7 +472,8 @@ fn a_siren_thread_that_cannot_start_leaves_the_daemon_recording() {
         }
         Some(5000)
     });
-    let never = run_refusing_threads(
+    REFUSE_THREADS.set(usize::MAX);
+    let never = run(
         "nothread",
         t0,
         0,
@@ -493,7 +482,6 @@ fn a_siren_thread_that_cannot_start_leaves_the_daemon_recording() {
         |_| {},
         None,
         Box::new(|_, _| Some(5000)),
-        usize::MAX,
     );
     assert_eq!(samples(&never).len(), 20, "every poll recorded");
     assert_eq!(sirens(&never, t0), vec![0, 30, 60, 90], "alarms decided");
@@ -502,7 +490,8 @@ fn a_siren_thread_that_cannot_start_leaves_the_daemon_recording() {
         "no line raised: {:?}",
         never.edges
     );
-    let retried = run_refusing_threads(
+    REFUSE_THREADS.set(1);
+    let retried = run(
         "nothread-reload",
         t0,
         0,
@@ -511,7 +500,6 @@ fn a_siren_thread_that_cannot_start_leaves_the_daemon_recording() {
         |_| {},
         Some((Duration::from_secs(50), |_| {})),
         script,
-        1,
     );
     assert_eq!(samples(&retried).len(), 20);
     assert_eq!(retried.buzzers_opened, 2, "the reload tried again");
