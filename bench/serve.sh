@@ -2,9 +2,10 @@
 # `mcce serve` under load (called by bench/run.sh, or alone):
 #   bench/serve.sh [BINARY]   (default target/release/mcce)
 # wrk with 1 and 64 connections for /api/now and a full day's raw JSON
-# (17 280 samples) — the same day again (served from the one-day cache, as
-# for several pages showing today) and two days in turn (rendered every
-# time); serve's peak RSS; its CPU while idle afterwards.
+# (17 280 samples) — the same day again (served from the cache, as for
+# several pages showing today) and three days in turn (rendered every
+# time); /metrics with a 160 MB day file for today (its running total is
+# read once); serve's peak RSS; its CPU while idle afterwards.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 bin=$(realpath "${1:-$top/target/release/mcce}")
@@ -25,25 +26,29 @@ RUN_DIR=$work
 DATABASE_URL=$work/db/pwr
 SERVE_LISTEN=127.0.0.1:$port
 CONF
-for day in 2025-06-15 2025-06-16; do
+for day in 2025-06-15 2025-06-16 2025-06-17; do
 	start=$(date -d "$day 00:00" +%s)
 	awk -v s="$start" 'BEGIN { for (t = s; t < s + 86400; t += 5) printf "%d %d\n", t, 300 + int(t / 5) % 4000 }' \
 		> "$work/data/days/$day"
 done
 "$bin" digest -c "$work/mcce.conf" > /dev/null
 now=$(date +%s)
+# Today: 160 MB, every sample so far repeated (a damaged file).
+awk -v s="$(date -d 00:00 +%s)" -v e="$now" 'BEGIN { for (r = 0; r < 10000000; r++) printf "%d %d\n", s + int(r * (e - s) / 10000000), 1000 }' \
+	> "$work/data/days/$(date +%F)"
 printf 'pid=1\nupdated=%s\nreading_at=%s\nwatts=1234\nmeter=ok\nalarm=off\nrecording=ok\npolls=ok:1\n' "$now" "$now" > "$work/status"
 "$bin" serve -c "$work/mcce.conf" 2> "$work/serve.log" &
 pid=$!
 for _ in $(seq 50); do grep -qs serving "$work/serve.log" && break; sleep 0.1; done
 
-# Two days asked in turn: every request renders its day anew (the server
-# keeps only the last day rendered), the worst case.
+# Three days asked in turn: every request renders its day anew (the server
+# keeps the last two days rendered), the worst case.
 cat > "$work/alternate.lua" <<'LUA'
 local n = 0
+local days = { "/api/day/2025-06-15", "/api/day/2025-06-16", "/api/day/2025-06-17" }
 request = function()
 	n = n + 1
-	return wrk.format("GET", (n % 2 == 0) and "/api/day/2025-06-15" or "/api/day/2025-06-16")
+	return wrk.format("GET", days[n % 3 + 1])
 end
 LUA
 load() { # label, connections, path [wrk options]
@@ -56,8 +61,13 @@ load "/api/now" 64 /api/now
 bytes=$(curl -s "http://127.0.0.1:$port/api/day/2025-06-15" | wc -c)
 load "/api/day raw ($bytes bytes)" 1 /api/day/2025-06-15
 load "/api/day raw ($bytes bytes)" 64 /api/day/2025-06-15
-load "/api/day raw, two days in turn (rendered every time)" 1 / -s "$work/alternate.lua"
-load "/api/day raw, two days in turn (rendered every time)" 64 / -s "$work/alternate.lua"
+load "/api/day raw, three days in turn (rendered every time)" 1 / -s "$work/alternate.lua"
+load "/api/day raw, three days in turn (rendered every time)" 64 / -s "$work/alternate.lua"
+t0=$(date +%s%N)
+curl -s -o /dev/null "http://127.0.0.1:$port/metrics"
+t1=$(date +%s%N)
+awk -v ns="$((t1 - t0))" 'BEGIN { printf "serve /metrics, first scrape with a 160 MB day file for today: %.2f s\n", ns / 1e9 }'
+load "/metrics (160 MB day file for today)" 1 /metrics
 hwm=$(awk '/^VmHWM/ { print $2 }' "/proc/$pid/status")
 cpu0=$(cat "/proc/$pid"/task/*/schedstat | awk '{ s += $1 } END { printf "%d", s }')
 sleep 10

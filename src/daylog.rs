@@ -370,8 +370,26 @@ pub struct DayReader<R> {
 
 impl DayReader<File> {
     pub fn open(path: &Path, legacy_start: i64) -> io::Result<Self> {
-        Ok(DayReader::new(File::open(path)?, legacy_start))
+        Ok(DayReader::new(open_day_file(path)?.0, legacy_start))
     }
+}
+
+/// Opens a day file to read, with what it is now. Only a regular file: a
+/// directory, or a device (`/dev/full` never ends) in `days/` is an error,
+/// not a read without end.
+pub fn open_day_file(path: &Path) -> io::Result<(File, std::fs::Metadata)> {
+    let file = File::open(path)?;
+    let meta = file.metadata()?;
+    if meta.is_dir() {
+        return Err(io::Error::from(io::ErrorKind::IsADirectory));
+    }
+    if !meta.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    Ok((file, meta))
 }
 
 impl<R: Read> DayReader<R> {

@@ -8,7 +8,7 @@ use std::path::Path;
 use time::Date;
 
 use crate::config::Config;
-use crate::daylog::{DayReader, ReadStats, day_path, list_days, mostly_skipped};
+use crate::daylog::{DayReader, ReadStats, day_path, list_days, mostly_skipped, open_day_file};
 use crate::energy::{DayCollector, DayParams, DayStats};
 use crate::exit::{self, Failure, Outcome};
 use crate::localtime::{date_name, days_of, local_date, local_day_bounds, local_label};
@@ -143,13 +143,7 @@ fn read_day(path: &Path, start: i64, end: i64) -> Result<(DayCollector, ReadStat
     };
     // The size is the opened file's: the one read, and taken before the
     // read, so a file that grows meanwhile is digested again, never pruned.
-    let file = std::fs::File::open(path).map_err(unreadable)?;
-    let meta = file.metadata().map_err(unreadable)?;
-    if meta.is_dir() {
-        return Err(unreadable(std::io::Error::from(
-            std::io::ErrorKind::IsADirectory,
-        )));
-    }
+    let (file, meta) = open_day_file(path).map_err(unreadable)?;
     let mut reader = DayReader::new(file, start);
     let mut day = DayCollector::new(start, end);
     while let Some(s) = reader.next_sample().map_err(unreadable)? {

@@ -166,18 +166,26 @@ pub fn digest_day(samples: &[Sample], p: &DayParams) -> (DayStats, Vec<Bucket>) 
     day.sort_by_key(|s| s.ts); // stable: the first of repeated stamps wins
     let before = day.len();
     day.dedup_by_key(|s| s.ts);
+    let mut stats = measure(&day, p);
+    stats.outside = outside;
+    stats.duplicates = (before - day.len()) as u64;
+    (stats, buckets(&day, p))
+}
+
+/// The facts of a day's samples that are already in order: sorted by
+/// stamp, one per stamp, all inside the day (no outside or repeated stamps
+/// to count).
+pub fn measure(day: &[Sample], p: &DayParams) -> DayStats {
     let mut integ = Integrator::new(p.cap_watts, p.trip);
-    for s in &day {
+    for s in day {
         integ.push(*s);
     }
     let mut stats = integ.finish(p.start, p.until, p.gap);
-    stats.outside = outside;
-    stats.duplicates = (before - day.len()) as u64;
     if let (Some(b), Some(t)) = (stats.bands.as_mut(), p.trip) {
         let hold = integ.judged(p.gap).limit.max(0) as u64;
-        b.warnings = count_warnings(t, Duration::from_secs(hold), &day);
+        b.warnings = count_warnings(t, Duration::from_secs(hold), day);
     }
-    (stats, buckets(&day, p))
+    stats
 }
 
 /// The steps of one length between consecutive samples, and what the
@@ -441,6 +449,12 @@ impl DayCollector {
         }
         self.seen[word] |= bit;
         self.samples.push(s);
+    }
+
+    /// Makes room for `n` more samples, at most one per second of the day.
+    pub fn reserve(&mut self, n: usize) {
+        let room = self.seen.len() * 64 - self.samples.len();
+        self.samples.reserve(n.min(room));
     }
 
     /// The samples kept, in the order pushed (for `mcce serve`'s curves).

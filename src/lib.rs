@@ -12,10 +12,11 @@
 //!
 //! Thin adapters around it each own one outside thing: [`meter`] (serial
 //! port), [`gpio`] and [`siren`] (the buzzer), [`daylog`] (day files),
-//! [`store`] (SQLite), [`status`] (`RUN_DIR/status`), [`signals`], [`sys`]
-//! (`flock`, `statvfs`), [`instance`] (one daemon per directory), [`clock`]
-//! (real and scaled clocks), [`output`] (stdout). [`daemon`] is the polling
-//! loop, reaching hardware only through its `Hardware` trait; [`digest`],
+//! [`daytotal`] (running totals of growing day files), [`store`] (SQLite),
+//! [`status`] (`RUN_DIR/status`), [`signals`], [`sys`] (`flock`,
+//! `statvfs`), [`instance`] (one daemon per directory), [`clock`] (real and
+//! scaled clocks), [`output`] (stdout). [`daemon`] is the polling loop,
+//! reaching hardware only through its `Hardware` trait; [`digest`],
 //! [`export`] and [`report`] do the batch work; [`http`] and [`serve`] are
 //! `mcce serve`; [`sim`] is a simulated meter. [`cmd`] holds one file per
 //! command.
@@ -28,6 +29,7 @@ pub mod cmd;
 pub mod config;
 pub mod daemon;
 pub mod daylog;
+pub mod daytotal;
 pub mod digest;
 pub mod energy;
 pub mod exit;

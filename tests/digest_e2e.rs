@@ -1097,10 +1097,14 @@ fn an_unreadable_day_is_skipped_and_later_days_are_stored() {
         );
     }
     std::fs::create_dir_all(d.path().join("data/days/2025-01-06")).unwrap();
+    // A device in days/ is not read without end.
+    std::os::unix::fs::symlink("/dev/zero", d.path().join("data/days/2025-01-08")).unwrap();
     let (code, out, err) = mcce(ROME, &["digest", "-c", cfg.to_str().unwrap()]);
     assert_eq!(code, 65, "{out}{err}");
     assert!(
-        err.contains("2025-01-06") && err.contains("1 day(s) skipped"),
+        err.contains("2025-01-06")
+            && err.contains("2025-01-08: cannot read the day file: not a regular file")
+            && err.contains("2 day(s) skipped"),
         "{err}"
     );
     let days: Vec<String> = avg(&d.path().join("db/pwr.2025"))

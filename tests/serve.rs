@@ -938,6 +938,16 @@ fn a_download_without_from_is_named_after_the_first_day_with_data() {
     );
 }
 
+/// What `mcce serve` has read through read(2) so far, sockets included.
+fn bytes_read(p: &Proc) -> u64 {
+    let io = std::fs::read_to_string(format!("/proc/{}/io", p.child.id())).unwrap();
+    io.lines()
+        .find_map(|l| l.strip_prefix("rchar: "))
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
 /// Peak resident size of `p` in bytes.
 fn peak_rss(p: &Proc) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{}/status", p.child.id())).unwrap();
@@ -950,6 +960,50 @@ fn peak_rss(p: &Proc) -> u64 {
         .parse()
         .unwrap();
     kb * 1024
+}
+
+fn append(path: &Path, text: &str) {
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(path)
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+}
+
+/// `/metrics`, `/api/days` and `/api/months` keep running totals of the
+/// day files: after the first look at a 20 MB file, each asks reads only
+/// what was appended since.
+#[test]
+fn a_scrape_reads_only_what_was_appended_since_the_last() {
+    let h = history("serve-appended", "");
+    write_status(h.dir.path(), 1000, "off");
+    let today = h.dir.path().join("data/days").join(&h.today);
+    let mut big = "garbage\n".repeat(2_500_000);
+    big.push_str(&std::fs::read_to_string(&today).unwrap());
+    std::fs::write(&today, big).unwrap();
+    let (p, port) = serve(&h);
+    let days = format!("/api/days?from={0}&to={0}", h.today);
+    for path in ["/metrics", days.as_str(), "/api/months"] {
+        assert_eq!(get(port, path).status, 200, "{path}");
+        let before = bytes_read(&p);
+        append(&today, &format!("{} 1000\n", now()));
+        let r = get(port, path);
+        assert_eq!(r.status, 200, "{path}: {}", r.text());
+        let read = bytes_read(&p) - before;
+        assert!(
+            read < 1 << 20,
+            "{path}: {read} bytes read for one line appended"
+        );
+    }
+    let m = get(port, "/metrics").text();
+    assert!(
+        metric(&m, "mcce_energy_today_joules")
+            .parse::<f64>()
+            .unwrap()
+            > 0.0,
+        "{m}"
+    );
 }
 
 /// What a power cut can leave on a card: 100 MB of NUL bytes and no
@@ -982,4 +1036,26 @@ fn a_hundred_megabytes_without_a_newline_keep_serve_small() {
     assert_eq!(array_len(&raw, "t"), h.today_samples);
     let peak = peak_rss(&p);
     assert!(peak < 16 << 20, "serve's peak RSS {peak} bytes");
+}
+
+/// A raw day is rendered with no lock held: while a large day is being
+/// read and rendered, another day's request is answered.
+#[test]
+fn a_large_raw_day_being_rendered_delays_no_other_day() {
+    let h = history("serve-parallel", "");
+    let big = h.dir.path().join("data/days/2025-01-10");
+    let day = std::fs::read_to_string(&big).unwrap();
+    std::fs::write(&big, day.repeat(200)).unwrap();
+    let (_p, port) = serve(&h);
+    let slow = std::thread::spawn(move || get(port, "/api/day/2025-01-10?resolution=raw"));
+    std::thread::sleep(Duration::from_millis(300));
+    let other = get(port, "/api/day/2025-01-11?resolution=raw");
+    assert_eq!(other.status, 200);
+    assert!(
+        !slow.is_finished(),
+        "the other day waited for the large one's render"
+    );
+    let slow = slow.join().unwrap();
+    assert_eq!(slow.status, 200);
+    assert_eq!(array_len(&slow.text(), "t"), 17_280);
 }

@@ -4,15 +4,16 @@
 use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use time::Date;
 
 use crate::clock::system_wall;
 use crate::config::Config;
-use crate::daylog::{DayReader, day_path, list_days};
-use crate::energy::{DayCollector, DayParams, DayStats, Sample, digest_day};
+use crate::daylog::{DayReader, day_path, list_days, open_day_file};
+use crate::daytotal::{Ask, DayTotals};
+use crate::energy::{DayCollector, DayParams, DayStats, Sample, digest_day, measure};
 use crate::exit::{self, Failure};
 use crate::export::{Format, Resolution};
 use crate::http::{Body, Request, Response, push_json_str};
@@ -234,12 +235,16 @@ fn day_file(cfg: &Config, date: Date) -> Result<Option<Vec<Sample>>, Response> {
     let path = day_path(&cfg.days_dir(), date);
     let (start, end) = local_day_bounds(date);
     let fail = |e: std::io::Error| day_file_error(&path, e);
-    let mut reader = match DayReader::open(&path, start) {
-        Ok(r) => r,
+    let (file, meta) = match open_day_file(&path) {
+        Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(fail(e)),
     };
+    let mut reader = DayReader::new(file, start);
     let mut day = DayCollector::new(start, end);
+    // A sample's line is 13 bytes or more: room for the file's samples at
+    // once rather than by doubling (half the memory of a render).
+    day.reserve((meta.len() / 13) as usize);
     while let Some(s) = reader.next_sample().map_err(fail)? {
         day.push(s);
     }
@@ -283,13 +288,27 @@ fn day_stats(
     digest_day(samples, &day_params(cfg, date, measured_until(date, now)))
 }
 
-/// The facts of `date`'s day file up to `until`; `None` when there is no
-/// file.
+/// Running totals of the day files not digested yet (today's above all),
+/// so a scrape or a month's page reads only what was appended since.
+static TOTALS: DayTotals = DayTotals::new();
+
+/// The facts of `date`'s day file up to `until`, from its running total;
+/// `None` when there is no file.
 fn running_facts(cfg: &Config, date: Date, until: i64) -> Result<Option<DayStats>, Response> {
-    let Some(samples) = day_file(cfg, date)? else {
-        return Ok(None);
+    let path = day_path(&cfg.days_dir(), date);
+    let (start, end) = local_day_bounds(date);
+    let ask = Ask {
+        path: &path,
+        start,
+        end,
+        until,
+        cap_watts: cfg.alarm_watts,
+        gap: cfg.gap_rule(),
     };
-    Ok(Some(digest_day(&samples, &day_params(cfg, date, until)).0))
+    match TOTALS.facts(&ask) {
+        Ok(f) => Ok(f.map(|(st, _)| st)),
+        Err(e) => Err(day_file_error(&path, e)),
+    }
 }
 
 fn push_stats(o: &mut Vec<u8>, st: &DayStats) {
@@ -425,27 +444,70 @@ fn push_row(head: &mut Vec<u8>, row: &DayRow) {
     opt_num(head, row.gaps);
 }
 
-/// A rendered raw day and what it was rendered from: the file's length and
+/// What a raw day is rendered from: the day file's path, length and
 /// modification time, and for a day still running, the poll period (its
 /// coverage runs to now).
-type RawKey = (Date, u64, SystemTime, i64);
+type RawKey = (PathBuf, u64, SystemTime, i64);
 
-/// The last raw day rendered. Every open page asks for today's curve, which
-/// changes once a poll: it is read and rendered once per change, not once
-/// per request, and one render runs at a time (bounded memory).
-static RAW: Mutex<Option<(RawKey, Arc<Vec<u8>>)>> = Mutex::new(None);
+/// A raw day's render, made once by whichever request comes first; the
+/// others asking for the same one meanwhile wait for it. `None`: it failed.
+type Render = Arc<OnceLock<Option<Arc<Vec<u8>>>>>;
 
-fn raw_day(cfg: &Config, date: Date, now: i64, mut head: Vec<u8>) -> Result<Response, Response> {
+/// Raw days kept rendered: today, which every open page asks for and
+/// which changes once a poll, and one more being looked at.
+const RAW_DAYS: usize = 2;
+
+/// At most this many raw days are read and rendered at once (about 600 KB
+/// each), so eight workers asked for eight days keep serve's memory
+/// bounded; two days asked in turn still render side by side.
+static RENDERS: Permits = Permits::new(2);
+
+/// A counting semaphore: `take` waits until one of `n` permits is free.
+struct Permits {
+    free: Mutex<usize>,
+    freed: Condvar,
+}
+
+impl Permits {
+    const fn new(n: usize) -> Self {
+        Permits {
+            free: Mutex::new(n),
+            freed: Condvar::new(),
+        }
+    }
+
+    fn take(&self) -> Permit<'_> {
+        let mut free = self.free.lock().unwrap_or_else(|p| p.into_inner());
+        while *free == 0 {
+            free = self.freed.wait(free).unwrap_or_else(|p| p.into_inner());
+        }
+        *free -= 1;
+        Permit(self)
+    }
+}
+
+/// Gives its permit back when dropped.
+struct Permit<'a>(&'a Permits);
+
+impl Drop for Permit<'_> {
+    fn drop(&mut self) {
+        *self.0.free.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+        self.0.freed.notify_one();
+    }
+}
+
+/// The raw days rendered last, newest last. Every open page asks for
+/// today's curve: it is read and rendered once per change of its file, not
+/// once per request. The lock is held only to look up or add an entry,
+/// never while a day is read or rendered, so a large day being rendered
+/// delays no request for another.
+static RAW: Mutex<Vec<(RawKey, Render)>> = Mutex::new(Vec::new());
+
+fn raw_day(cfg: &Config, date: Date, now: i64, head: Vec<u8>) -> Result<Response, Response> {
     let path = day_path(&cfg.days_dir(), date);
-    let missing = || {
-        Response::error(
-            404,
-            &format!("no raw samples for {} (no day file)", date_name(date)),
-        )
-    };
     let meta = match std::fs::metadata(&path) {
         Ok(m) => m,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(missing()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(no_raw_day(date)),
         Err(e) => return Err(day_file_error(&path, e)),
     };
     let (start, end) = local_day_bounds(date);
@@ -455,46 +517,85 @@ fn raw_day(cfg: &Config, date: Date, now: i64, mut head: Vec<u8>) -> Result<Resp
         0
     };
     let key = (
-        date,
+        path,
         meta.len(),
         meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
         period,
     );
-    let mut cache = RAW.lock().unwrap_or_else(|p| p.into_inner());
-    let body = match cache.as_ref() {
-        Some((k, body)) if *k == key => Arc::clone(body),
-        _ => {
-            *cache = None; // free the old one before rendering the new
-            let Some(mut samples) = day_file(cfg, date)? else {
-                return Err(missing());
-            };
-            let (st, _) = day_stats(cfg, date, &samples, now);
-            head.extend_from_slice(b"\"source\":\"day file\",");
-            push_stats(&mut head, &st);
-            samples.sort_by_key(|s| s.ts);
-            head.reserve(samples.len() * 18 + 32);
-            head.extend_from_slice(b",\"t\":[");
-            for (i, s) in samples.iter().enumerate() {
-                if i > 0 {
-                    head.push(b',');
-                }
-                push_int(&mut head, s.ts);
+    let cell = {
+        let mut cache = RAW.lock().unwrap_or_else(|p| p.into_inner());
+        match cache.iter().find(|(k, _)| *k == key) {
+            Some((_, cell)) => Arc::clone(cell),
+            None => {
+                let cell = Render::default();
+                cache.push((key.clone(), Arc::clone(&cell)));
+                let extra = cache.len().saturating_sub(RAW_DAYS);
+                cache.drain(..extra);
+                cell
             }
-            head.extend_from_slice(b"],\"w\":[");
-            for (i, s) in samples.iter().enumerate() {
-                if i > 0 {
-                    head.push(b',');
-                }
-                push_int(&mut head, i64::from(s.watts));
-            }
-            head.extend_from_slice(b"]}\n");
-            let body = Arc::new(head);
-            *cache = Some((key, Arc::clone(&body)));
-            body
         }
     };
-    drop(cache);
+    let mut failed = None;
+    let body = cell.get_or_init(|| match render_raw(cfg, date, now, head.clone()) {
+        Ok(body) => Some(Arc::new(body)),
+        Err(r) => {
+            failed = Some(r);
+            None
+        }
+    });
+    let body = match (body, failed) {
+        (Some(body), _) => Arc::clone(body),
+        (None, failed) => {
+            // A failure is not kept: the next request tries again. One
+            // that waited for another's failed render renders for itself.
+            let mut cache = RAW.lock().unwrap_or_else(|p| p.into_inner());
+            cache.retain(|(_, c)| !Arc::ptr_eq(c, &cell));
+            drop(cache);
+            match failed {
+                Some(r) => return Err(r),
+                None => Arc::new(render_raw(cfg, date, now, head)?),
+            }
+        }
+    };
     Ok(Response::new(200, JSON, Body::Shared(body)).header("Cache-Control", "no-store"))
+}
+
+fn no_raw_day(date: Date) -> Response {
+    Response::error(
+        404,
+        &format!("no raw samples for {} (no day file)", date_name(date)),
+    )
+}
+
+/// A raw day's JSON: its facts and every sample, `head` first.
+fn render_raw(cfg: &Config, date: Date, now: i64, mut head: Vec<u8>) -> Result<Vec<u8>, Response> {
+    let _permit = RENDERS.take();
+    let Some(mut samples) = day_file(cfg, date)? else {
+        return Err(no_raw_day(date));
+    };
+    // One per second of the day already: sorted, they are measured as
+    // they are, with no copy.
+    samples.sort_by_key(|s| s.ts);
+    let st = measure(&samples, &day_params(cfg, date, measured_until(date, now)));
+    head.extend_from_slice(b"\"source\":\"day file\",");
+    push_stats(&mut head, &st);
+    head.reserve(samples.len() * 18 + 32);
+    head.extend_from_slice(b",\"t\":[");
+    for (i, s) in samples.iter().enumerate() {
+        if i > 0 {
+            head.push(b',');
+        }
+        push_int(&mut head, s.ts);
+    }
+    head.extend_from_slice(b"],\"w\":[");
+    for (i, s) in samples.iter().enumerate() {
+        if i > 0 {
+            head.push(b',');
+        }
+        push_int(&mut head, i64::from(s.watts));
+    }
+    head.extend_from_slice(b"]}\n");
+    Ok(head)
 }
 
 /// One day's facts for `/api/days` and `/api/months`.
