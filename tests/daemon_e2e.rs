@@ -704,17 +704,9 @@ fn a_python_file_for_today_is_kept_and_continued() {
     );
     let text = std::fs::read_to_string(&file).unwrap();
     assert!(text.starts_with(&python), "{text}");
-    let (code, out, err) = run(&[
-        "export",
-        "-c",
-        cfg.to_str().unwrap(),
-        "--resolution",
-        "raw",
-        "--from",
-        &today,
-        "--to",
-        &today,
-    ]);
+    let (from, to) = (format!("--from={today}"), format!("--to={today}"));
+    let c = cfg.to_str().unwrap();
+    let (code, out, err) = run(&["export", "-c", c, &from, &to, "--resolution=raw"]);
     assert_eq!(code, 0, "{err}");
     let rows: Vec<&str> = out.lines().skip(1).collect();
     assert_eq!(rows.len(), 100 + ours(), "{out}");

@@ -1060,21 +1060,8 @@ fn a_corrupt_stamp_is_only_a_line_outside_the_day() {
     );
     let (_, out, _) = mcce(ROME, &["digest", "-c", c]);
     assert!(out.contains("nothing to digest"), "{out}");
-    let (code, out, err) = mcce(
-        ROME,
-        &[
-            "export",
-            "-c",
-            c,
-            "--resolution",
-            "raw",
-            "--from",
-            &day,
-            "--to",
-            &day,
-        ],
-    );
-    assert_eq!(code, 0, "{err}");
+    let (from, to) = (format!("--from={day}"), format!("--to={day}"));
+    let out = export(&cfg, &["--resolution=raw", &from, &to]);
     assert_eq!(out.lines().count(), 1 + 720, "{out}");
     assert!(
         out.lines()
@@ -1217,20 +1204,7 @@ fn the_same_day_has_the_same_energy_under_any_poll_seconds() {
         let cfg = conf(d.path(), &format!("POLL_SECONDS={poll}\n"));
         let (code, out, err) = digest_date(&cfg, "2025-01-15");
         assert_eq!(code, 0, "{out}{err}");
-        let (code, out, err) = mcce(
-            ROME,
-            &[
-                "export",
-                "-c",
-                cfg.to_str().unwrap(),
-                "--resolution",
-                "day",
-                "--from",
-                "2025-01-15",
-            ],
-        );
-        assert_eq!(code, 0, "{err}");
-        facts.push(out);
+        facts.push(export(&cfg, &["--resolution=day", "--from=2025-01-15"]));
     }
     let row = facts[0].lines().nth(1).unwrap().to_string();
     let col = |name: &str| {
@@ -1324,6 +1298,15 @@ fn a_hundred_megabytes_without_a_newline_keep_the_digest_small() {
         "{out}"
     );
     assert!(peak < 16 << 20, "peak RSS {peak} bytes");
+}
+
+/// `mcce export -c CFG ARGS` under Rome time: what it printed (exit 0).
+fn export(cfg: &Path, args: &[&str]) -> String {
+    let mut all = vec!["export", "-c", cfg.to_str().unwrap()];
+    all.extend_from_slice(args);
+    let (code, out, err) = mcce(ROME, &all);
+    assert_eq!(code, 0, "{err}");
+    out
 }
 
 /// Waits for child `pid` (its few lines of output wait in the pipe) and
