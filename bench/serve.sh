@@ -18,13 +18,11 @@ cleanup() {
 }
 trap cleanup EXIT
 export TZ=Europe/Rome
-port=18394
 mkdir -p "$work/data/days"
 cat > "$work/mcce.conf" <<CONF
 DATA_DIR=$work/data
 RUN_DIR=$work
 DATABASE_URL=$work/db/pwr
-SERVE_LISTEN=127.0.0.1:$port
 CONF
 for day in 2025-06-15 2025-06-16 2025-06-17; do
 	start=$(date -d "$day 00:00" +%s)
@@ -37,9 +35,12 @@ now=$(date +%s)
 awk -v s="$(date -d 00:00 +%s)" -v e="$now" 'BEGIN { for (r = 0; r < 10000000; r++) printf "%d %d\n", s + int(r * (e - s) / 10000000), 1000 }' \
 	> "$work/data/days/$(date +%F)"
 printf 'pid=1\nupdated=%s\nreading_at=%s\nwatts=1234\nmeter=ok\nalarm=off\nrecording=ok\npolls=ok:1\n' "$now" "$now" > "$work/status"
-"$bin" serve -c "$work/mcce.conf" 2> "$work/serve.log" &
+# An ephemeral port: a fixed one may be taken by another server on the box.
+"$bin" serve -c "$work/mcce.conf" --listen 127.0.0.1:0 2> "$work/serve.log" &
 pid=$!
 for _ in $(seq 50); do grep -qs serving "$work/serve.log" && break; sleep 0.1; done
+port=$(sed -n 's|.*serving http://127.0.0.1:\([0-9]*\) .*|\1|p' "$work/serve.log")
+[ -n "$port" ] || { echo "serve: did not start:"; cat "$work/serve.log"; exit 1; }
 
 # Three days asked in turn: every request renders its day anew (the server
 # keeps the last two days rendered), the worst case.

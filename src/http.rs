@@ -1,38 +1,58 @@
-//! A minimal HTTP/1.1 server on `std::net` for `mcce serve`: the only module
+//! A small HTTP/1.1 server on `std::net` for `mcce serve`: the only module
 //! that speaks HTTP.
 //!
 //! Written here rather than taken from a crate because what the box needs is
-//! small and its limits are the point: a fixed pool of worker threads fed by
-//! a bounded queue (a crowd of clients is refused with 503, never given a
-//! thread each), a deadline for the whole request head (a client sending a
-//! byte a second is cut off), caps on the request line and the headers,
-//! `GET`/`HEAD` only, no request bodies. Responses are buffered up to a
-//! chunk and sent with `Content-Length` when they fit, chunked when larger,
-//! so a day of raw samples never sits whole in memory. Keep-alive is kept
-//! only while no other client waits for a worker.
+//! small and its limits are the point. One thread, the gate
+//! ([`gate`]), accepts connections, turns away clients outside the
+//! allowlist at once, and gathers request heads from every open socket with
+//! `poll(2)`, each head due within a deadline from accept; a fixed pool of
+//! workers ([`worker`]) answers complete heads only, so silent or slow
+//! clients cost a socket, never a thread. Heads are checked by `httparse`
+//! against our limits ([`head`]); responses carry `Date`, are sent with
+//! `Content-Length` when they fit a chunk and chunked when larger (to
+//! HTTP/1.1; to HTTP/1.0 they end with the connection), so a day of raw
+//! samples never sits whole in memory, and a client that takes them slower
+//! than a minimum rate is cut off ([`respond`]). `GET`/`HEAD` only, no
+//! request bodies.
 
-use std::collections::VecDeque;
-use std::io::{self, Read, Write};
-use std::net::{IpAddr, Shutdown, TcpListener, TcpStream};
-use std::sync::{Arc, Condvar, Mutex};
-use std::time::{Duration, Instant};
+mod conn;
+mod gate;
+mod head;
+mod respond;
+mod worker;
+
+use std::io::{self, Write};
+use std::net::{IpAddr, TcpListener};
+use std::os::unix::net::UnixStream;
+use std::sync::Arc;
+use std::time::Duration;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     /// Threads answering requests.
     pub workers: usize,
-    /// Accepted connections waiting for a worker; beyond it: 503.
-    pub queue: usize,
-    /// Time allowed for a whole request head, from its first byte.
+    /// Connections open at once (gathering a head, answered, or idle
+    /// between requests); past it the longest-silent one makes room, or
+    /// the newcomer gets 503.
+    pub connections: usize,
+    /// Streamed responses (downloads) at once, each holding a worker;
+    /// past it: 503.
+    pub streams: usize,
+    /// Time allowed for a whole request head, from accept (or from the end
+    /// of the previous response on a kept-alive connection).
     pub head_timeout: Duration,
-    /// How long an idle kept-alive connection may wait for its next request.
-    pub idle_timeout: Duration,
-    /// Time allowed for each write to the client.
-    pub write_timeout: Duration,
-    /// Longest request line (method, target, version).
+    /// A response may take this long before the minimum rate applies...
+    pub grace: Duration,
+    /// ...then the client must have taken this many bytes a second, on
+    /// average since the response began, or the connection is closed.
+    pub min_rate: u64,
+    /// How long an early answer waits for the client to stop sending.
+    pub linger: Duration,
+    /// Longest request line (method, target, version), line end excluded.
     pub max_line: usize,
-    /// Longest request head (request line and all headers).
+    /// Longest request head (request line, fields and the blank line).
     pub max_head: usize,
+    /// Most header fields.
     pub max_headers: usize,
 }
 
@@ -40,10 +60,12 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             workers: 8,
-            queue: 256,
+            connections: 256,
+            streams: 2,
             head_timeout: Duration::from_secs(5),
-            idle_timeout: Duration::from_secs(5),
-            write_timeout: Duration::from_secs(10),
+            grace: Duration::from_secs(10),
+            min_rate: 8 * 1024,
+            linger: Duration::from_secs(2),
             max_line: 4096,
             max_head: 16 * 1024,
             max_headers: 48,
@@ -140,9 +162,10 @@ pub fn push_json_bytes(out: &mut Vec<u8>, s: &[u8]) {
     out.push(b'"');
 }
 
-fn reason(status: u16) -> &'static str {
+pub(crate) fn reason(status: u16) -> &'static str {
     match status {
         200 => "OK",
+        304 => "Not Modified",
         400 => "Bad Request",
         403 => "Forbidden",
         404 => "Not Found",
@@ -156,546 +179,44 @@ fn reason(status: u16) -> &'static str {
     }
 }
 
-/// What a request head turned out to be.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Head {
-    Request {
-        head_only: bool,
-        target: String,
-        keep_alive: bool,
-        has_body: bool,
-    },
-    /// Answer with this status and message, then close.
-    Reject(u16, &'static str),
-}
-
-/// Parses a complete request head (without the blank line). Pure.
-pub fn parse_head(head: &[u8], limits: &Limits) -> Head {
-    let Ok(text) = std::str::from_utf8(head) else {
-        return Head::Reject(400, "request head is not UTF-8");
-    };
-    let mut lines = text.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l));
-    let line = lines.next().unwrap_or("");
-    if line.len() > limits.max_line {
-        return Head::Reject(414, "request line too long");
-    }
-    let mut parts = line.split(' ');
-    let (Some(method), Some(target), Some(version), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Head::Reject(400, "malformed request line");
-    };
-    let http11 = match version {
-        "HTTP/1.1" => true,
-        "HTTP/1.0" => false,
-        _ => return Head::Reject(400, "unsupported HTTP version"),
-    };
-    if !target.starts_with('/') || target.bytes().any(|b| b <= b' ' || b >= 0x7f) {
-        return Head::Reject(400, "malformed request target");
-    }
-    let mut keep_alive = http11;
-    let mut has_body = false;
-    let mut count = 0;
-    for h in lines {
-        count += 1;
-        if count > limits.max_headers {
-            return Head::Reject(431, "too many header fields");
-        }
-        let Some((name, value)) = h.split_once(':') else {
-            return Head::Reject(400, "malformed header field");
-        };
-        if name.is_empty() || name.bytes().any(|b| b <= b' ') {
-            return Head::Reject(400, "malformed header field");
-        }
-        let value = value.trim();
-        if name.eq_ignore_ascii_case("connection") {
-            for token in value.split(',').map(str::trim) {
-                if token.eq_ignore_ascii_case("close") {
-                    keep_alive = false;
-                } else if token.eq_ignore_ascii_case("keep-alive") {
-                    keep_alive = true;
-                }
-            }
-        } else if name.eq_ignore_ascii_case("transfer-encoding")
-            || (name.eq_ignore_ascii_case("content-length") && value != "0")
-        {
-            has_body = true;
-        }
-    }
-    let head_only = match method {
-        "GET" => false,
-        "HEAD" => true,
-        _ => return Head::Reject(405, "only GET and HEAD are served"),
-    };
-    Head::Request {
-        head_only,
-        target: target.to_string(),
-        keep_alive,
-        has_body,
-    }
-}
-
-/// Finds the end of the head: the index just past the blank line.
-fn head_end(buf: &[u8], from: usize) -> Option<(usize, usize)> {
-    let start = from.saturating_sub(3);
-    let mut i = start;
-    while i < buf.len() {
-        if buf[i] == b'\n' {
-            if buf.get(i + 1) == Some(&b'\n') {
-                return Some((i, i + 2));
-            }
-            if buf.get(i + 1) == Some(&b'\r') && buf.get(i + 2) == Some(&b'\n') {
-                return Some((i, i + 3));
-            }
-        }
-        i += 1;
-    }
-    None
-}
-
-struct Queue {
-    waiting: Mutex<VecDeque<TcpStream>>,
-    ready: Condvar,
-}
-
-impl Queue {
-    fn is_busy(&self) -> bool {
-        !self.waiting.lock().map(|q| q.is_empty()).unwrap_or(true)
-    }
-}
-
 pub type Handler = dyn Fn(&Request) -> Response + Send + Sync;
 
-/// Serves `listener` forever with `limits.workers` threads. Nothing runs
-/// without a client: the acceptor blocks in `accept`, workers on the queue.
-pub fn serve(listener: TcpListener, limits: Limits, handler: Arc<Handler>) -> io::Result<()> {
-    let queue = Arc::new(Queue {
-        waiting: Mutex::new(VecDeque::with_capacity(limits.queue)),
-        ready: Condvar::new(),
-    });
+/// Decides at accept whether a client is answered at all: `Some(answer)`
+/// turns it away with that answer before it costs a worker.
+pub type Refuse = dyn Fn(IpAddr) -> Option<Response> + Send + Sync;
+
+/// Serves `listener` forever: the gate on this thread, `limits.workers`
+/// workers. Nothing runs without a client: the gate blocks in `poll`, the
+/// workers on their queue.
+pub fn serve(
+    listener: TcpListener,
+    limits: Limits,
+    refuse: Arc<Refuse>,
+    handler: Arc<Handler>,
+) -> io::Result<()> {
+    let (wake_rx, wake_tx) = UnixStream::pair()?;
+    wake_rx.set_nonblocking(true)?;
+    wake_tx.set_nonblocking(true)?;
+    let shared = Arc::new(conn::Shared::new(wake_tx));
     for i in 0..limits.workers.max(1) {
-        let q = Arc::clone(&queue);
+        let s = Arc::clone(&shared);
         let h = Arc::clone(&handler);
         std::thread::Builder::new()
             .name(format!("http-{i}"))
             .stack_size(512 * 1024)
-            .spawn(move || worker(&q, &limits, &*h))?;
+            .spawn(move || worker::run(&s, &limits, &*h))?;
     }
-    for conn in listener.incoming() {
-        let stream = match conn {
-            Ok(s) => s,
-            Err(e) => {
-                // Out of descriptors and the like: wait, do not spin.
-                log::warn!("accept: {e}");
-                std::thread::sleep(Duration::from_millis(100));
-                continue;
-            }
-        };
-        let mut q = queue.waiting.lock().unwrap_or_else(|p| p.into_inner());
-        if q.len() >= limits.queue {
-            drop(q);
-            refuse(stream);
-        } else {
-            q.push_back(stream);
-            drop(q);
-            queue.ready.notify_one();
-        }
-    }
-    Ok(())
-}
-
-/// Tells a client over the queue's limit to come back, without a thread.
-fn refuse(mut stream: TcpStream) {
-    let _ = stream.set_nonblocking(true);
-    let mut scratch = [0u8; 4096];
-    let _ = stream.read(&mut scratch);
-    let resp = Response::error(503, "too many clients, try again").header("Retry-After", "1");
-    let Body::Bytes(body) = &resp.body else {
-        return;
-    };
-    let mut out = head_bytes(&resp, Some(body.len()), false);
-    out.extend_from_slice(body);
-    let _ = stream.write_all(&out);
-    let _ = stream.shutdown(Shutdown::Write);
-}
-
-fn worker(queue: &Queue, limits: &Limits, handler: &Handler) {
-    loop {
-        let stream = {
-            let mut q = queue.waiting.lock().unwrap_or_else(|p| p.into_inner());
-            loop {
-                if let Some(s) = q.pop_front() {
-                    break s;
-                }
-                q = queue.ready.wait(q).unwrap_or_else(|p| p.into_inner());
-            }
-        };
-        connection(stream, queue, limits, handler);
-    }
-}
-
-enum ReadOutcome {
-    /// A head of this many bytes (blank line included) is at the buffer's
-    /// start; the first number is where the blank line begins.
-    Head(usize, usize),
-    Closed,
-    Reject(u16, &'static str),
-}
-
-fn read_head(
-    stream: &mut TcpStream,
-    buf: &mut Vec<u8>,
-    limits: &Limits,
-    first: bool,
-) -> ReadOutcome {
-    let mut scratch = [0u8; 4096];
-    // Wait for the first byte of a follow-up request only as long as an
-    // idle connection may stay; from the first byte the head deadline runs.
-    let mut deadline = if buf.is_empty() && !first {
-        Instant::now() + limits.idle_timeout
-    } else {
-        Instant::now() + limits.head_timeout
-    };
-    let mut started = !buf.is_empty();
-    let mut searched = 0;
-    loop {
-        if let Some((blank, end)) = head_end(buf, searched) {
-            return ReadOutcome::Head(blank, end);
-        }
-        searched = buf.len();
-        let line_done = buf.contains(&b'\n');
-        if !line_done && buf.len() > limits.max_line {
-            return ReadOutcome::Reject(414, "request line too long");
-        }
-        if buf.len() > limits.max_head {
-            return ReadOutcome::Reject(431, "request head too large");
-        }
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return if started {
-                ReadOutcome::Reject(408, "request head not received in time")
-            } else {
-                ReadOutcome::Closed
-            };
-        }
-        let _ = stream.set_read_timeout(Some(left));
-        match stream.read(&mut scratch) {
-            Ok(0) => return ReadOutcome::Closed,
-            Ok(n) => {
-                if !started {
-                    started = true;
-                    deadline = Instant::now() + limits.head_timeout;
-                }
-                buf.extend_from_slice(&scratch[..n]);
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) => {}
-            Err(_) => return ReadOutcome::Closed,
-        }
-    }
-}
-
-fn peer_ip(stream: &TcpStream) -> Option<IpAddr> {
-    let ip = stream.peer_addr().ok()?.ip();
-    Some(match ip {
-        IpAddr::V6(v6) => v6
-            .to_ipv4_mapped()
-            .map(IpAddr::V4)
-            .unwrap_or(IpAddr::V6(v6)),
-        v4 => v4,
-    })
-}
-
-fn connection(mut stream: TcpStream, queue: &Queue, limits: &Limits, handler: &Handler) {
-    let Some(peer) = peer_ip(&stream) else {
-        return;
-    };
-    let _ = stream.set_nodelay(true);
-    let _ = stream.set_write_timeout(Some(limits.write_timeout));
-    let mut buf: Vec<u8> = Vec::with_capacity(1024);
-    let mut first = true;
-    loop {
-        let (blank, end) = match read_head(&mut stream, &mut buf, limits, first) {
-            ReadOutcome::Head(b, e) => (b, e),
-            ReadOutcome::Closed => return,
-            ReadOutcome::Reject(status, msg) => {
-                let _ = send(&mut stream, Response::error(status, msg), false, false);
-                linger_close(stream);
-                return;
-            }
-        };
-        first = false;
-        let head = parse_head(&buf[..blank], limits);
-        buf.drain(..end);
-        let (head_only, target, keep_alive, has_body) = match head {
-            Head::Request {
-                head_only,
-                target,
-                keep_alive,
-                has_body,
-            } => (head_only, target, keep_alive, has_body),
-            Head::Reject(status, msg) => {
-                let mut resp = Response::error(status, msg);
-                if status == 405 {
-                    resp = resp.header("Allow", "GET, HEAD");
-                }
-                let _ = send(&mut stream, resp, false, false);
-                linger_close(stream);
-                return;
-            }
-        };
-        let (path, query) = match target.split_once('?') {
-            Some((p, q)) => (p.to_string(), q.to_string()),
-            None => (target, String::new()),
-        };
-        let req = Request {
-            head_only,
-            path,
-            query,
-            peer,
-        };
-        let resp = handler(&req);
-        // A request with a body is answered and the connection closed: the
-        // body is never read, so it cannot be mistaken for a next request.
-        let keep = keep_alive && !has_body && !queue.is_busy();
-        match send(&mut stream, resp, head_only, keep) {
-            Ok(true) if keep => continue,
-            Ok(_) => {
-                if has_body {
-                    linger_close(stream);
-                }
-                return;
-            }
-            Err(_) => return,
-        }
-    }
-}
-
-/// After an early answer, stops writing and reads (and drops) what the
-/// client still sends for a moment (2 s, 4 MiB at most), so the answer is
-/// not lost to a reset.
-fn linger_close(mut stream: TcpStream) {
-    let _ = stream.shutdown(Shutdown::Write);
-    let until = Instant::now() + Duration::from_secs(2);
-    let mut scratch = [0u8; 16 * 1024];
-    let mut total = 0usize;
-    while total < 4 * 1024 * 1024 {
-        let left = until.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            break;
-        }
-        let _ = stream.set_read_timeout(Some(left.min(Duration::from_millis(500))));
-        match stream.read(&mut scratch) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => total += n,
-        }
-    }
-}
-
-fn head_bytes(resp: &Response, length: Option<usize>, keep: bool) -> Vec<u8> {
-    let mut h = Vec::with_capacity(256);
-    let _ = write!(
-        h,
-        "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nX-Content-Type-Options: nosniff\r\n",
-        resp.status,
-        reason(resp.status),
-        resp.content_type
-    );
-    for (name, value) in &resp.headers {
-        let _ = write!(h, "{name}: {value}\r\n");
-    }
-    match length {
-        Some(n) => {
-            let _ = write!(h, "Content-Length: {n}\r\n");
-        }
-        None => h.extend_from_slice(b"Transfer-Encoding: chunked\r\n"),
-    }
-    h.extend_from_slice(if keep {
-        b"Connection: keep-alive\r\n\r\n"
-    } else {
-        b"Connection: close\r\n\r\n"
-    });
-    h
-}
-
-/// Sends `resp`; `Ok(true)` when the connection can carry another request.
-fn send(stream: &mut TcpStream, resp: Response, head_only: bool, keep: bool) -> io::Result<bool> {
-    let Response {
-        status,
-        content_type,
-        headers,
-        body,
-    } = resp;
-    let shell = Response {
-        status,
-        content_type,
-        headers,
-        body: Body::Static(b""),
-    };
-    let fixed = |stream: &mut TcpStream, shell: &Response, bytes: &[u8]| {
-        let mut out = head_bytes(shell, Some(bytes.len()), keep);
-        if head_only {
-            return stream.write_all(&out).map(|()| keep);
-        }
-        // A small body goes out with its head in one write; a large one
-        // after it, uncopied.
-        if bytes.len() <= CHUNK {
-            out.extend_from_slice(bytes);
-            return stream.write_all(&out).map(|()| keep);
-        }
-        stream.write_all(&out)?;
-        stream.write_all(bytes).map(|()| keep)
-    };
-    match body {
-        Body::Bytes(b) => fixed(stream, &shell, &b),
-        Body::Static(b) => fixed(stream, &shell, b),
-        Body::Shared(b) => fixed(stream, &shell, &b),
-        Body::Stream(w) => {
-            if head_only {
-                let out = head_bytes(&shell, None, false);
-                return stream.write_all(&out).map(|()| false);
-            }
-            let mut cw = ChunkWriter {
-                stream,
-                shell: &shell,
-                keep,
-                buf: {
-                    let mut b = Vec::with_capacity(CHUNK + CHUNK_PREFIX + 4096);
-                    b.resize(CHUNK_PREFIX, 0);
-                    b
-                },
-                started: false,
-            };
-            match w(&mut cw) {
-                Ok(()) => cw.finish().map(|()| keep),
-                Err(err_resp) if !cw.started => {
-                    let ChunkWriter { stream, .. } = cw;
-                    let Body::Bytes(b) = &err_resp.body else {
-                        return Ok(false);
-                    };
-                    let mut out = head_bytes(&err_resp, Some(b.len()), keep);
-                    out.extend_from_slice(b);
-                    stream.write_all(&out).map(|()| keep)
-                }
-                Err(_) => Ok(false),
-            }
-        }
-    }
-}
-
-const CHUNK: usize = 16 * 1024;
-/// Room for a chunk's size line (`ffffffff\r\n`) before its data.
-const CHUNK_PREFIX: usize = 10;
-
-/// Holds the body back until a chunk is full: a short body goes out with
-/// `Content-Length` (and can still be replaced by an error), a long one
-/// chunked.
-struct ChunkWriter<'a> {
-    stream: &'a mut TcpStream,
-    shell: &'a Response,
-    keep: bool,
-    buf: Vec<u8>,
-    started: bool,
-}
-
-impl ChunkWriter<'_> {
-    fn emit_chunk(&mut self) -> io::Result<()> {
-        if !self.started {
-            self.started = true;
-            let h = head_bytes(self.shell, None, self.keep);
-            self.stream.write_all(&h)?;
-        }
-        if self.buf.len() <= CHUNK_PREFIX {
-            return Ok(());
-        }
-        // The size line goes into the room kept at the buffer's start, so
-        // each chunk is one write.
-        let size = format!("{:x}\r\n", self.buf.len() - CHUNK_PREFIX);
-        let at = CHUNK_PREFIX - size.len();
-        self.buf[at..CHUNK_PREFIX].copy_from_slice(size.as_bytes());
-        self.buf.extend_from_slice(b"\r\n");
-        self.stream.write_all(&self.buf[at..])?;
-        self.buf.truncate(CHUNK_PREFIX);
-        Ok(())
-    }
-
-    fn finish(mut self) -> io::Result<()> {
-        if !self.started {
-            let body = &self.buf[CHUNK_PREFIX..];
-            let mut out = head_bytes(self.shell, Some(body.len()), self.keep);
-            out.extend_from_slice(body);
-            return self.stream.write_all(&out);
-        }
-        self.emit_chunk()?;
-        self.stream.write_all(b"0\r\n\r\n")
-    }
-}
-
-impl Write for ChunkWriter<'_> {
-    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        self.buf.extend_from_slice(data);
-        if self.buf.len() >= CHUNK + CHUNK_PREFIX {
-            self.emit_chunk()?;
-        }
-        Ok(data.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
+    gate::run(listener, &limits, &shared, wake_rx, &*refuse)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn p(s: &str) -> Head {
-        parse_head(s.as_bytes(), &Limits::default())
-    }
+    use std::io::Read;
+    use std::net::TcpStream;
 
     #[test]
-    fn heads() {
-        assert_eq!(
-            p("GET /api/now?x=1 HTTP/1.1\r\nHost: a\r\nConnection: close"),
-            Head::Request {
-                head_only: false,
-                target: "/api/now?x=1".into(),
-                keep_alive: false,
-                has_body: false
-            }
-        );
-        assert_eq!(
-            p("HEAD / HTTP/1.0"),
-            Head::Request {
-                head_only: true,
-                target: "/".into(),
-                keep_alive: false,
-                has_body: false
-            }
-        );
-        assert!(matches!(
-            p("POST / HTTP/1.1\r\nContent-Length: 3"),
-            Head::Reject(405, _)
-        ));
-        assert!(matches!(p("GET /\tx HTTP/1.1"), Head::Reject(400, _)));
-        assert!(matches!(p("GET http://x/ HTTP/1.1"), Head::Reject(400, _)));
-        assert!(matches!(p("GET / HTTP/2"), Head::Reject(400, _)));
-        assert!(matches!(p("GET / HTTP/1.1\r\nbad"), Head::Reject(400, _)));
-        assert!(matches!(p("GET  / HTTP/1.1"), Head::Reject(400, _)));
-        let long = format!("GET /{} HTTP/1.1", "a".repeat(5000));
-        assert!(matches!(p(&long), Head::Reject(414, _)));
-        let many = format!("GET / HTTP/1.1{}", "\r\nX: y".repeat(60));
-        assert!(matches!(p(&many), Head::Reject(431, _)));
-    }
-
-    #[test]
-    fn head_end_and_params() {
-        assert_eq!(head_end(b"GET / HTTP/1.1\r\n\r\nrest", 0), Some((15, 18)));
-        assert_eq!(head_end(b"GET / HTTP/1.1\n\n", 0), Some((14, 16)));
-        assert_eq!(head_end(b"GET / HTTP/1.1\r\n", 0), None);
+    fn params() {
         let r = Request {
             head_only: false,
             path: "/x".into(),
@@ -705,6 +226,109 @@ mod tests {
         assert_eq!(r.param("from"), Some("2026-01-01"));
         assert_eq!(r.param("to"), Some(""));
         assert_eq!(r.param("y"), None);
+    }
+
+    /// A server with small limits on an ephemeral port: `/big` is a
+    /// 64 MiB fixed body, `/stream` a 64 MiB streamed one, anything else a
+    /// short answer. It runs until the test process ends.
+    fn small_server(limits: Limits) -> u16 {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let handler: Arc<Handler> = Arc::new(|req: &Request| match req.path.as_str() {
+            "/big" => Response::new(200, "text/plain", Body::Bytes(vec![b'x'; 64 << 20])),
+            "/stream" => Response::new(
+                200,
+                "text/plain",
+                Body::Stream(Box::new(|w: &mut dyn Write| {
+                    let block = vec![b'y'; 64 * 1024];
+                    for _ in 0..1024 {
+                        w.write_all(&block)
+                            .map_err(|_| Response::error(500, "cut"))?;
+                    }
+                    Ok(())
+                })),
+            ),
+            _ => Response::error(404, "small"),
+        });
+        std::thread::spawn(move || serve(listener, limits, Arc::new(|_| None), handler));
+        port
+    }
+
+    fn ask(port: u16, path: &str) -> TcpStream {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+            .unwrap();
+        s
+    }
+
+    fn status_within(port: u16, path: &str, limit: Duration) -> String {
+        let t = std::time::Instant::now();
+        let mut s = ask(port, path);
+        s.set_read_timeout(Some(limit)).unwrap();
+        let mut head = [0u8; 12];
+        s.read_exact(&mut head).unwrap();
+        assert!(t.elapsed() < limit, "{path} took {:?}", t.elapsed());
+        String::from_utf8_lossy(&head[9..12]).into_owned()
+    }
+
+    /// Reads what `s` still delivers until the server closes it: the count.
+    fn drain(mut s: TcpStream) -> usize {
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut buf = vec![0u8; 1 << 20];
+        let mut total = 0;
+        loop {
+            match s.read(&mut buf) {
+                Ok(0) => return total,
+                Ok(n) => total += n,
+                Err(e) => panic!("not closed by the server after {total} bytes: {e}"),
+            }
+        }
+    }
+
+    fn quick() -> Limits {
+        Limits {
+            workers: 2,
+            streams: 1,
+            grace: Duration::from_millis(300),
+            min_rate: 8 << 20,
+            ..Limits::default()
+        }
+    }
+
+    /// A client that takes a large fixed body too slowly holds no worker
+    /// while it is sent, and is cut off at the minimum rate.
+    #[test]
+    fn a_slow_reader_of_a_fixed_body_is_cut_off() {
+        let port = small_server(Limits {
+            workers: 1,
+            ..quick()
+        });
+        let slow = ask(port, "/big");
+        std::thread::sleep(Duration::from_millis(200));
+        for _ in 0..3 {
+            assert_eq!(status_within(port, "/now", Duration::from_secs(1)), "404");
+        }
+        std::thread::sleep(Duration::from_secs(3));
+        let got = drain(slow);
+        assert!(got < 64 << 20, "all {got} bytes sent");
+    }
+
+    /// Downloads run on at most `streams` workers; one read too slowly is
+    /// cut off at the minimum rate.
+    #[test]
+    fn streams_are_bounded_and_paced() {
+        let port = small_server(quick());
+        let slow = ask(port, "/stream");
+        std::thread::sleep(Duration::from_millis(200));
+        assert_eq!(
+            status_within(port, "/stream", Duration::from_secs(1)),
+            "503"
+        );
+        assert_eq!(status_within(port, "/now", Duration::from_secs(1)), "404");
+        std::thread::sleep(Duration::from_secs(3));
+        let got = drain(slow);
+        assert!(got < 64 << 20, "all {got} bytes sent");
+        assert_eq!(status_within(port, "/now", Duration::from_secs(1)), "404");
     }
 
     #[test]

@@ -525,60 +525,60 @@ fn bad_requests_get_clean_json_errors() {
     let (_p, port) = serve(&h);
     let cases: &[(&[u8], u16)] = &[
         (
-            b"GET /api/day/2025-02-30 HTTP/1.1\r\nConnection: close\r\n\r\n",
+            b"GET /api/day/2025-02-30 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
             404,
         ),
         (
-            b"GET /api/day/2025-1-10 HTTP/1.1\r\nConnection: close\r\n\r\n",
+            b"GET /api/day/2025-1-10 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
             404,
         ),
         (
-            b"GET /api/day/../../etc/passwd HTTP/1.1\r\nConnection: close\r\n\r\n",
+            b"GET /api/day/../../etc/passwd HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
             404,
         ),
         (
-            b"GET /api/day/..%2F..%2Fetc%2Fpasswd HTTP/1.1\r\nConnection: close\r\n\r\n",
+            b"GET /api/day/..%2F..%2Fetc%2Fpasswd HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
             404,
         ),
         (
-            b"GET /api/day/2025-01-10%2F.. HTTP/1.1\r\nConnection: close\r\n\r\n",
+            b"GET /api/day/2025-01-10%2F.. HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
             404,
         ),
-        (b"GET /api%2Fnow HTTP/1.1\r\nConnection: close\r\n\r\n", 404),
-        (b"GET /nope HTTP/1.1\r\nConnection: close\r\n\r\n", 404),
+        (b"GET /api%2Fnow HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 404),
+        (b"GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 404),
         (
-            b"GET /api/day/2025-01-10?resolution=x HTTP/1.1\r\nConnection: close\r\n\r\n",
+            b"GET /api/day/2025-01-10?resolution=x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
             400,
         ),
         (
-            b"GET /api/days?from=2025-13-01 HTTP/1.1\r\nConnection: close\r\n\r\n",
+            b"GET /api/days?from=2025-13-01 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
             400,
         ),
         (
-            b"GET /api/days?from=2025-01-12&to=2025-01-10 HTTP/1.1\r\nConnection: close\r\n\r\n",
+            b"GET /api/days?from=2025-01-12&to=2025-01-10 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
             400,
         ),
         (
-            b"GET /api/months?year=25 HTTP/1.1\r\nConnection: close\r\n\r\n",
+            b"GET /api/months?year=25 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
             400,
         ),
         (
-            b"GET /export?format=xml HTTP/1.1\r\nConnection: close\r\n\r\n",
+            b"GET /export?format=xml HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
             400,
         ),
         (
-            b"GET /export?from=%32025-01-01 HTTP/1.1\r\nConnection: close\r\n\r\n",
+            b"GET /export?from=%32025-01-01 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
             400,
         ),
         (
-            b"POST /api/now HTTP/1.1\r\nContent-Length: 2\r\n\r\nab",
+            b"POST /api/now HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nab",
             405,
         ),
-        (b"DELETE / HTTP/1.1\r\n\r\n", 405),
+        (b"DELETE / HTTP/1.1\r\nHost: x\r\n\r\n", 405),
         (b"GET / HTTP/9\r\n\r\n", 400),
         (b"GET\r\n\r\n", 400),
         (b"\x00\x01\x02\r\n\r\n", 400),
-        (b"GET http://example.org/ HTTP/1.1\r\n\r\n", 400),
+        (b"GET ftp://example.org/ HTTP/1.1\r\nHost: x\r\n\r\n", 400),
     ];
     for (req, status) in cases {
         let r = raw(port, req);
@@ -590,7 +590,7 @@ fn bad_requests_get_clean_json_errors() {
         assert!(r.text().starts_with("{\"error\":\""), "{}", r.text());
     }
     assert_eq!(
-        raw(port, b"PUT / HTTP/1.1\r\n\r\n")
+        raw(port, b"PUT / HTTP/1.1\r\nHost: x\r\n\r\n")
             .header("allow")
             .as_deref(),
         Some("GET, HEAD")
@@ -962,6 +962,154 @@ fn peak_rss(p: &Proc) -> u64 {
     kb * 1024
 }
 
+/// A server on a history with a live reading of 777 W.
+fn serve_history(name: &str) -> (History, Proc, u16) {
+    let h = history(name, "");
+    write_status(h.dir.path(), 777, "off");
+    let (p, port) = serve(&h);
+    (h, p, port)
+}
+
+/// Every response carries `Date` (RFC 9110: an origin server with a
+/// clock sends it), errors included.
+#[test]
+fn every_response_has_a_date() {
+    let (_h, _p, port) = serve_history("serve-date");
+    for target in ["/", "/api/now", "/nope", "/api/day/2025-01-11", "/metrics"] {
+        let r = get(port, target);
+        let date = r
+            .header("date")
+            .unwrap_or_else(|| panic!("no Date on {target}"));
+        assert!(date.ends_with(" GMT") && date.len() == 29, "{date}");
+    }
+    let bad = raw(port, b"GET / HTTP/1.0\r\nX: \x01\r\n\r\n");
+    assert_eq!(bad.status, 400);
+    assert!(bad.header("date").is_some());
+}
+
+/// The page has a validator; a client holding it gets 304 and no body.
+#[test]
+fn the_page_has_a_validator() {
+    let (_h, _p, port) = serve_history("serve-etag");
+    let page = get(port, "/");
+    let etag = page.header("etag").expect("the page has an ETag");
+    let again = raw(
+        port,
+        format!("GET / HTTP/1.1\r\nHost: x\r\nIf-None-Match: {etag}\r\nConnection: close\r\n\r\n")
+            .as_bytes(),
+    );
+    assert_eq!(again.status, 304);
+    assert!(again.body.is_empty());
+    assert_eq!(again.header("etag"), Some(etag));
+    let other = raw(
+        port,
+        b"GET / HTTP/1.1\r\nHost: x\r\nIf-None-Match: \"other\"\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(other.status, 200);
+    assert_eq!(other.body, page.body);
+}
+
+/// HTTP/1.0 has no chunked encoding: the export goes out as it is and
+/// ends with the connection.
+#[test]
+fn http10_gets_no_chunks() {
+    let (h, _p, port) = serve_history("serve-http10");
+    let web = raw(
+        port,
+        b"GET /export?from=2025-01-10&to=2025-01-12&resolution=raw HTTP/1.0\r\n\r\n",
+    );
+    assert_eq!(web.status, 200);
+    assert_eq!(web.header("transfer-encoding"), None, "{}", web.head);
+    assert_eq!(web.header("connection").as_deref(), Some("close"));
+    let (_, cli, _) = run_tz(&[
+        "export",
+        "-c",
+        h.cfg.to_str().unwrap(),
+        "--from",
+        "2025-01-10",
+        "--to",
+        "2025-01-12",
+        "--resolution",
+        "raw",
+    ]);
+    assert!(web.body == cli.as_bytes(), "HTTP/1.0 export differs");
+}
+
+/// `close` anywhere in `Connection` closes, whatever else it says.
+#[test]
+fn close_anywhere_in_connection_closes() {
+    let (_h, _p, port) = serve_history("serve-close");
+    for c in ["keep-alive, close", "close, keep-alive", "TE, Close"] {
+        let t = Instant::now();
+        let r = raw(
+            port,
+            format!("GET /api/now HTTP/1.1\r\nHost: x\r\nConnection: {c}\r\n\r\n").as_bytes(),
+        );
+        assert_eq!(r.status, 200);
+        assert_eq!(r.header("connection").as_deref(), Some("close"), "{c}");
+        assert!(t.elapsed() < Duration::from_secs(2), "{c}: not closed");
+    }
+}
+
+/// A target in absolute form (as sent to a proxy) names the same path.
+#[test]
+fn absolute_form_targets_are_served() {
+    let (_h, _p, port) = serve_history("serve-absolute");
+    let r = raw(
+        port,
+        b"GET http://127.0.0.1/api/now HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(field(&r.text(), "watts"), "777");
+}
+
+/// HTTP/1.1 requires one `Host`; a field value holds no control character.
+#[test]
+fn no_host_or_a_control_character_is_400() {
+    let (_h, _p, port) = serve_history("serve-host");
+    for req in [
+        &b"GET /api/now HTTP/1.1\r\nConnection: close\r\n\r\n"[..],
+        b"GET /api/now HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+        b"GET /api/now HTTP/1.1\r\nHost: x\r\nX-A: a\x01b\r\n\r\n",
+        b"GET /api/now HTTP/1.1\r\nHost: x\r\nX-A: a\x7fb\r\n\r\n",
+    ] {
+        let r = raw(port, req);
+        assert_eq!(r.status, 400, "{}", String::from_utf8_lossy(req));
+        assert!(r.text().starts_with("{\"error\":\""), "{}", r.text());
+    }
+}
+
+/// The head limits hold exactly as README states them: a request line of
+/// 4 KB, a head of 16 KB (blank line included), 48 fields.
+#[test]
+fn head_limits_hold_as_stated() {
+    let (_h, _p, port) = serve_history("serve-limits");
+    let head = |size: usize| {
+        let start = "GET /api/now HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Pad: ";
+        format!("{start}{}\r\n\r\n", "p".repeat(size - start.len() - 4))
+    };
+    assert_eq!(head(16 * 1024).len(), 16 * 1024);
+    assert_eq!(raw(port, head(16 * 1024).as_bytes()).status, 200);
+    assert_eq!(raw(port, head(16 * 1024 + 1).as_bytes()).status, 431);
+    assert_eq!(raw(port, head(20 * 1024).as_bytes()).status, 431);
+    let line = |size: usize| {
+        let l = format!("GET /{} HTTP/1.1", "a".repeat(size - 14));
+        assert_eq!(l.len(), size);
+        format!("{l}\r\nHost: x\r\nConnection: close\r\n\r\n")
+    };
+    assert_eq!(raw(port, line(4096).as_bytes()).status, 404);
+    assert_eq!(raw(port, line(4097).as_bytes()).status, 414);
+    let fields = |n: usize| {
+        let mut h = "GET /api/now HTTP/1.1\r\nHost: x\r\nConnection: close\r\n".to_string();
+        for i in 0..n - 2 {
+            h.push_str(&format!("X-{i}: v\r\n"));
+        }
+        h + "\r\n"
+    };
+    assert_eq!(raw(port, fields(48).as_bytes()).status, 200);
+    assert_eq!(raw(port, fields(49).as_bytes()).status, 431);
+}
+
 fn append(path: &Path, text: &str) {
     std::fs::OpenOptions::new()
         .append(true)
@@ -1058,4 +1206,127 @@ fn a_large_raw_day_being_rendered_delays_no_other_day() {
     let slow = slow.join().unwrap();
     assert_eq!(slow.status, 200);
     assert_eq!(array_len(&slow.text(), "t"), 17_280);
+}
+
+/// A client that asks for a large export and reads it at 300 bytes a
+/// second until `stop`.
+fn slow_reader(port: u16, stop: std::sync::Arc<std::sync::atomic::AtomicBool>) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.write_all(
+        b"GET /export?from=2024-06-01&to=2025-01-12&resolution=raw HTTP/1.1\r\nHost: x\r\n\r\n",
+    )
+    .unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let mut buf = [0u8; 300];
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        if let Ok(0) = s.read(&mut buf) {
+            return;
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
+/// 200 connections that send nothing and 8 clients reading a large export
+/// at 300 bytes a second hold no worker: another client is answered at
+/// once, and the server's memory stays small.
+#[test]
+fn silent_and_slow_clients_cannot_starve_others() {
+    let h = history("serve-starve", "");
+    write_status(h.dir.path(), 555, "off");
+    // 40 more days of raw samples: a 30 MB export, more than the sockets'
+    // buffers hold.
+    for day in 0..40 {
+        let start = 1_717_192_800 + day * 86_400; // 2024-06-01 in Rome
+        let name = format!("2024-{:02}-{:02}", 6 + day / 30, 1 + day % 30);
+        write_day(h.dir.path(), &name, start, start + 86_400);
+    }
+    let (p, port) = serve(&h);
+    let silent: Vec<TcpStream> = (0..200)
+        .map(|_| TcpStream::connect(("127.0.0.1", port)).unwrap())
+        .collect();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let readers: Vec<_> = (0..8)
+        .map(|_| {
+            let stop = stop.clone();
+            std::thread::spawn(move || slow_reader(port, stop))
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs(1));
+    for _ in 0..10 {
+        let t = Instant::now();
+        let r = get(port, "/api/now");
+        assert_eq!(r.status, 200);
+        assert_eq!(field(&r.text(), "watts"), "555");
+        assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // The slow readers hold the downloads the server allows at once;
+    // another is told to come back.
+    let more = get(port, "/export?from=2024-06-01&to=2025-01-12&resolution=raw");
+    assert_eq!(more.status, 503, "{}", more.text());
+    let peak = peak_rss(&p);
+    assert!(peak < 8 << 20, "peak RSS {peak} bytes");
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for r in readers {
+        r.join().unwrap();
+    }
+    drop(silent);
+}
+
+/// A client outside SERVE_ALLOW is answered and closed as it connects,
+/// before it sends anything: it never waits for a worker.
+#[test]
+fn a_denied_client_is_closed_at_once() {
+    let h = history("serve-deny", "SERVE_ALLOW=10.0.0.0/8\n");
+    let (_p, port) = serve(&h);
+    let t = Instant::now();
+    let conns: Vec<TcpStream> = (0..20)
+        .map(|_| TcpStream::connect(("127.0.0.1", port)).unwrap())
+        .collect();
+    for mut c in conns {
+        c.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+        let mut out = Vec::new();
+        c.read_to_end(&mut out).unwrap();
+        assert_eq!(parse_reply(&out).status, 403);
+    }
+    assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
+}
+
+/// The head is due 5 s after the connection was accepted, not after its
+/// first byte: a client that waits, then trickles, is cut off at 5 s.
+#[test]
+fn the_head_deadline_runs_from_accept() {
+    let h = history("serve-deadline", "");
+    let (_p, port) = serve(&h);
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let t = Instant::now();
+    std::thread::sleep(Duration::from_secs(3));
+    let mut reply = Vec::new();
+    for b in b"GET /api/now HTTP/1.1\r\nHost: x\r\nX-Pad: aaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n" {
+        if s.write_all(&[*b]).is_err() {
+            break;
+        }
+        s.set_read_timeout(Some(Duration::from_millis(300)))
+            .unwrap();
+        let mut buf = [0u8; 512];
+        match s.read(&mut buf) {
+            Ok(n) => {
+                reply.extend_from_slice(&buf[..n]);
+                break;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(_) => break,
+        }
+    }
+    let cut = t.elapsed();
+    assert!(
+        reply.starts_with(b"HTTP/1.1 408"),
+        "{:?}",
+        String::from_utf8_lossy(&reply)
+    );
+    assert!(
+        cut >= Duration::from_millis(4500) && cut < Duration::from_millis(6500),
+        "cut after {cut:?}"
+    );
 }

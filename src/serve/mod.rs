@@ -10,7 +10,7 @@ pub mod allow;
 mod api;
 mod metrics;
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::sync::Arc;
 
 use crate::config::Config;
@@ -20,22 +20,40 @@ use crate::http::{self, Body, Request, Response};
 /// The page: HTML, CSS and script in one file, no external resource.
 const PAGE: &str = include_str!("assets/index.html");
 
+/// The page's validator: a hash of its bytes (FNV-1a), so a browser that
+/// has this version gets 304 and no body.
+const PAGE_TAG: u64 = {
+    let b = PAGE.as_bytes();
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut i = 0;
+    while i < b.len() {
+        h = (h ^ b[i] as u64).wrapping_mul(0x0100_0000_01b3);
+        i += 1;
+    }
+    h
+};
+
 pub struct App {
     pub cfg: Config,
 }
 
 impl App {
+    /// The answer for a client outside `SERVE_ALLOW`, given at accept
+    /// before it sends anything; `None` for a client we serve.
+    pub fn refuse(&self, peer: IpAddr) -> Option<Response> {
+        (!allow::allowed(&self.cfg.serve_allow, peer))
+            .then(|| Response::error(403, &format!("client {peer} is not in SERVE_ALLOW")))
+    }
+
     pub fn handle(&self, req: &Request) -> Response {
-        if !allow::allowed(&self.cfg.serve_allow, req.peer) {
-            return Response::error(403, &format!("client {} is not in SERVE_ALLOW", req.peer));
-        }
         let r = match req.path.as_str() {
             "/" | "/index.html" => Ok(Response::new(
                 200,
                 "text/html; charset=utf-8",
                 Body::Static(PAGE.as_bytes()),
             )
-            .header("Cache-Control", "no-cache")),
+            .header("Cache-Control", "no-cache")
+            .header("ETag", format!("\"{PAGE_TAG:016x}\""))),
             "/api/now" => Ok(api::now(&self.cfg)),
             "/api/days" => api::days(&self.cfg, req),
             "/api/months" => api::months(&self.cfg, req),
@@ -68,9 +86,11 @@ pub fn run(cfg: Config, listen: Option<SocketAddr>) -> Outcome {
     );
     limit_malloc_arenas();
     let app = Arc::new(App { cfg });
+    let gate = Arc::clone(&app);
     http::serve(
         listener,
         http::Limits::default(),
+        Arc::new(move |peer| gate.refuse(peer)),
         Arc::new(move |req: &Request| app.handle(req)),
     )
     .map_err(|e| Failure::new(exit::FAILURE, format!("{addr}: {e}")))

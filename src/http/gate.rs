@@ -1,0 +1,302 @@
+//! The gate: one thread that accepts connections, turns away a client the
+//! server does not answer before it costs anything, gathers request heads
+//! from every pending socket with `poll(2)`, and finishes the responses a
+//! worker could not write at once. A worker only ever gets a complete
+//! head, so a silent or slow client holds no thread; the gate blocks in
+//! `poll` until a socket is ready or the nearest deadline, so it costs no
+//! CPU while nothing happens.
+
+use std::io::{self, Read};
+use std::net::{IpAddr, Shutdown, TcpListener, TcpStream};
+use std::os::unix::net::UnixStream;
+use std::time::{Duration, Instant};
+
+use super::conn::{Conn, Job, LINGER_BYTES, Shared, State, Then};
+use super::head::{self, Head, Scan};
+use super::respond::{Outgoing, poll, pollfd};
+use super::{Limits, Refuse, Response};
+
+/// Connections accepted per wake-up at most, so a burst of them cannot
+/// keep the sockets already open waiting.
+const ACCEPTS_PER_ROUND: usize = 64;
+/// How long to stop accepting after an error such as running out of file
+/// descriptors (the listener stays readable: polling it would spin).
+const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
+
+struct Gate<'a> {
+    limits: &'a Limits,
+    shared: &'a Shared,
+    refuse: &'a Refuse,
+    conns: Vec<Conn>,
+}
+
+pub fn run(
+    listener: TcpListener,
+    limits: &Limits,
+    shared: &Shared,
+    mut wake: UnixStream,
+    refuse: &Refuse,
+) -> io::Result<()> {
+    listener.set_nonblocking(true)?;
+    let mut g = Gate {
+        limits,
+        shared,
+        refuse,
+        conns: Vec::new(),
+    };
+    let mut fds: Vec<libc::pollfd> = Vec::new();
+    let mut paused_until: Option<Instant> = None;
+    loop {
+        for c in shared.take_back() {
+            g.advance(c);
+        }
+        let now = Instant::now();
+        g.expire(now);
+        paused_until = paused_until.filter(|t| *t > now);
+        fds.clear();
+        fds.push(pollfd(&wake, libc::POLLIN));
+        let accepting = paused_until.is_none();
+        fds.push(pollfd(&listener, if accepting { libc::POLLIN } else { 0 }));
+        fds.extend(g.conns.iter().map(|c| pollfd(&c.stream, c.poll_events())));
+        let nearest = g
+            .conns
+            .iter()
+            .map(|c| c.deadline(limits))
+            .chain(paused_until)
+            .min();
+        poll(&mut fds, nearest.map(|t| t.saturating_duration_since(now)))?;
+        if fds[0].revents != 0 {
+            let mut scratch = [0u8; 64];
+            while matches!(wake.read(&mut scratch), Ok(n) if n > 0) {}
+        }
+        let conns = std::mem::take(&mut g.conns);
+        for (c, fd) in conns.into_iter().zip(&fds[2..]) {
+            if fd.revents == 0 {
+                g.conns.push(c);
+            } else {
+                g.advance(c);
+            }
+        }
+        if accepting && fds[1].revents != 0 && !g.accept(&listener) {
+            paused_until = Some(Instant::now() + ACCEPT_PAUSE);
+        }
+    }
+}
+
+impl Gate<'_> {
+    /// Accepts what is waiting; false after an error that calls for a pause.
+    fn accept(&mut self, listener: &TcpListener) -> bool {
+        for _ in 0..ACCEPTS_PER_ROUND {
+            let stream = match listener.accept() {
+                Ok((s, _)) => s,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted
+                    ) =>
+                {
+                    continue;
+                }
+                Err(e) => {
+                    log::warn!("accept: {e}");
+                    return false;
+                }
+            };
+            let Some(peer) = peer_ip(&stream) else {
+                continue;
+            };
+            if let Some(resp) = (self.refuse)(peer) {
+                turn_away(stream, resp);
+                continue;
+            }
+            if self.shared.open() >= self.limits.connections && !self.make_room() {
+                turn_away(stream, busy());
+                continue;
+            }
+            let _ = stream.set_nonblocking(true);
+            let _ = stream.set_nodelay(true);
+            let c = Conn::new(stream, peer, self.shared.slot(), self.limits);
+            self.conns.push(c);
+        }
+        true
+    }
+
+    /// Past the connection limit, the connection silent for longest gives
+    /// way to a new one (told to come back); false if none is silent.
+    fn make_room(&mut self) -> bool {
+        let oldest = self
+            .conns
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.silent())
+            .min_by_key(|(_, c)| c.deadline(self.limits))
+            .map(|(i, _)| i);
+        match oldest {
+            Some(i) => {
+                let c = self.conns.swap_remove(i);
+                turn_away(c.stream, busy());
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Ends or answers the connections whose deadline passed: a head not
+    /// begun closes quietly, one begun gets 408; a response the client
+    /// takes too slowly, or a linger, ends.
+    fn expire(&mut self, now: Instant) {
+        let conns = std::mem::take(&mut self.conns);
+        for mut c in conns {
+            if c.deadline(self.limits) > now {
+                self.conns.push(c);
+                continue;
+            }
+            if matches!(c.state, State::Head { .. }) && !c.buf.is_empty() {
+                c.state = reject(408, "request head not received in time");
+                self.advance(c);
+            }
+        }
+    }
+
+    /// Moves `c` on as far as it goes without waiting; keeps it while it
+    /// waits for its socket, hands it to the workers once its head is
+    /// complete, or drops it (closing it) when it is done.
+    fn advance(&mut self, mut c: Conn) {
+        loop {
+            match &mut c.state {
+                State::Head { searched, .. } => {
+                    match head::scan(&c.buf, *searched, self.limits) {
+                        Scan::Complete(end) => {
+                            let parsed = head::parse(&c.buf[..end], self.limits);
+                            c.buf.drain(..end);
+                            if c.buf.is_empty() {
+                                c.buf = Vec::new();
+                            }
+                            match parsed {
+                                Head::Request(head) => {
+                                    self.shared.push_job(Job { conn: c, head });
+                                    return;
+                                }
+                                Head::Reject(status, msg) => c.state = reject(status, msg),
+                            }
+                            continue;
+                        }
+                        Scan::Reject(status, msg) => {
+                            c.state = reject(status, msg);
+                            continue;
+                        }
+                        Scan::Partial(s) => *searched = s,
+                    }
+                    match fill(&mut c.stream, &mut c.buf) {
+                        Fill::Data => {}
+                        Fill::Nothing => {
+                            self.conns.push(c);
+                            return;
+                        }
+                        Fill::End => return,
+                    }
+                }
+                State::Send { out, then } => match out.push(&mut c.stream) {
+                    Ok(true) => match *then {
+                        Then::Next => c.wait_head(self.limits),
+                        Then::Close => return,
+                        Then::Linger => c.linger(self.limits),
+                    },
+                    Ok(false) => {
+                        self.conns.push(c);
+                        return;
+                    }
+                    Err(_) => return,
+                },
+                State::Linger { dropped, .. } => {
+                    let mut scratch = [0u8; 16 * 1024];
+                    loop {
+                        match c.stream.read(&mut scratch) {
+                            Ok(0) => return,
+                            Ok(n) => {
+                                *dropped += n;
+                                if *dropped > LINGER_BYTES {
+                                    return;
+                                }
+                            }
+                            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                            Err(_) => return,
+                        }
+                    }
+                    self.conns.push(c);
+                    return;
+                }
+            }
+        }
+    }
+}
+
+enum Fill {
+    Data,
+    /// Nothing to read now.
+    Nothing,
+    /// The client closed, or the socket failed.
+    End,
+}
+
+/// Reads what is there into `buf`, 4 KiB at most: through the stack, so
+/// a connection holds only what it was sent (nothing while silent).
+fn fill(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Fill {
+    let mut scratch = [0u8; 4096];
+    loop {
+        match stream.read(&mut scratch) {
+            Ok(0) => return Fill::End,
+            Ok(n) => {
+                buf.extend_from_slice(&scratch[..n]);
+                return Fill::Data;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Fill::Nothing,
+            Err(_) => return Fill::End,
+        }
+    }
+}
+
+/// The answer to a head the server will not serve, then a linger.
+fn reject(status: u16, message: &str) -> State {
+    let mut resp = Response::error(status, message);
+    if status == 405 {
+        resp = resp.header("Allow", "GET, HEAD");
+    }
+    State::Send {
+        out: Outgoing::whole(resp, false, false),
+        then: Then::Linger,
+    }
+}
+
+fn busy() -> Response {
+    Response::error(503, "too many clients, try again").header("Retry-After", "1")
+}
+
+/// Answers a connection the gate will not keep, without waiting for it:
+/// what it sent so far is read and dropped (so closing does not reset the
+/// answer away), the answer goes into the socket's buffer, and it closes.
+fn turn_away(mut stream: TcpStream, resp: Response) {
+    let _ = stream.set_nonblocking(true);
+    let mut scratch = [0u8; 4096];
+    for _ in 0..16 {
+        match stream.read(&mut scratch) {
+            Ok(n) if n > 0 => {}
+            _ => break,
+        }
+    }
+    let _ = Outgoing::whole(resp, false, false).push(&mut stream);
+    let _ = stream.shutdown(Shutdown::Write);
+}
+
+/// The client's address; an IPv4 client on a dual-stack socket shows as
+/// `::ffff:a.b.c.d`, and is an IPv4 client.
+fn peer_ip(stream: &TcpStream) -> Option<IpAddr> {
+    let ip = stream.peer_addr().ok()?.ip();
+    Some(match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    })
+}
