@@ -19,8 +19,10 @@ Usage: mcce status [-c FILE]
 Prints the daemon's latest reading, its age, the meter's state, whether
 samples reach the disk, the alarm's state (with CONTRACT_WATTS: the band,
 the time in it and the predicted trip) and the free space in DATA_DIR,
-from RUN_DIR/status. Exit 69 when no daemon is publishing, 74 when
-readings are not reaching the disk (writes fail, or the clock is unset).
+from RUN_DIR/status, and the image's note in RUN_DIR/data-partition if
+DATA_DIR is not on its data partition. Exit 69 when no daemon is
+publishing, 74 when readings are not reaching the disk (writes fail, or
+the clock is unset) or not its data partition.
 
   -c, --config FILE   configuration file (default /etc/mcce.conf)
 ";
@@ -54,6 +56,10 @@ pub fn run(a: Args) -> Outcome {
         Some(c) => show_contract(&cfg, &c, status.alarm, now),
         None => crate::outln!("alarm:  {} (cap {} W)", status.alarm, cfg.alarm_watts),
     }
+    let off_partition = data_partition_note(&cfg);
+    if let Some(why) = &off_partition {
+        crate::outln!("data:   on the root file system, lost at the next flash: {why}");
+    }
     show_space(&cfg, status.space);
     crate::outln!(
         "daemon: pid {}, updated {}",
@@ -76,7 +82,23 @@ pub fn run(a: Args) -> Outcome {
             format!("readings are not reaching the disk: {why}"),
         ));
     }
+    if let Some(why) = off_partition {
+        return Err(Failure::new(
+            exit::IOERR,
+            format!("readings are not reaching the data partition: {why}"),
+        ));
+    }
     Ok(())
+}
+
+/// Why DATA_DIR is not on the image's data partition, as the image's boot
+/// script (S05mcce-data) or S90mcce noted it in RUN_DIR/data-partition: a
+/// card too small for it, a partition that would not mount. No note, or an
+/// empty one: nothing to say.
+fn data_partition_note(cfg: &Config) -> Option<String> {
+    let text = std::fs::read_to_string(cfg.run_dir.join("data-partition")).ok()?;
+    let text = text.trim();
+    (!text.is_empty()).then(|| text.replace('\n', "; "))
 }
 
 fn read_status(cfg: &Config) -> Result<Status, Failure> {
