@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
 # Checks the SD card layout of our defconfigs without building Buildroot:
 # runs buildroot-package/board/mcce/post-image.sh (and so genimage with
-# genimage.cfg.in) on stand-in firmware, kernel and root filesystem files,
-# then inspects the image with sfdisk -J and the data filesystem with
-# dumpe2fs/debugfs. Leaves the image in target/image-check/ (ci/vm-check.sh
-# boots on it). Usage: ci/image-check.sh
+# genimage.cfg.in) on stand-in firmware and kernel files and a root
+# filesystem, then inspects the image with sfdisk -J: boot and root only,
+# aligned, ending before the data partition's place (S05mcce-data), which
+# the first boot makes. Leaves the image in OUTDIR/binaries/sdcard.img.
+# Usage: ci/image-check.sh [ROOTFS_EXT4 [OUTDIR]]
+#   ROOTFS_EXT4  the root filesystem image (default: a small stand-in)
+#   OUTDIR       default target/image-check (ci/vm-check.sh passes its own)
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
-work=$top/target/image-check
+rootfs=${1:-}
+work=${2:-$top/target/image-check}
 rm -rf "$work"
 mkdir -p "$work"/{binaries/rpi-firmware,target/etc,build,rootfs}
 bin=$work/binaries
@@ -24,13 +28,12 @@ for f in bootcode.bin start.elf fixup.dat cmdline.txt; do
 	echo "stand-in $f" > "$bin/rpi-firmware/$f"
 done
 printf 'kernel=zImage\n' > "$bin/rpi-firmware/config.txt"
-echo "stand-in root" > "$work/rootfs/README"
-# The daemon's user as mkusers adds it to the root filesystem image (not to
-# TARGET_DIR; ci/vm-check.sh uses 100:100).
-mkdir -p "$work/rootfs/etc"
-printf 'root:x:0:0:root:/root:/bin/sh\nmcce:x:100:100:mcce:/var/lib/mcce:/bin/false\n' \
-	> "$work/rootfs/etc/passwd"
-mke2fs -q -F -t ext4 -L rootfs -d "$work/rootfs" "$bin/rootfs.ext4" 16M > /dev/null 2>&1
+if [ -n "$rootfs" ]; then
+	cp --sparse=always "$rootfs" "$bin/rootfs.ext4"
+else
+	echo "stand-in root" > "$work/rootfs/README"
+	mke2fs -q -F -t ext4 -L rootfs -d "$work/rootfs" "$bin/rootfs.ext4" 16M > /dev/null 2>&1
+fi
 printf 'root:x:0:0:root:/root:/bin/sh\n' > "$work/target/etc/passwd"
 
 BINARIES_DIR=$bin TARGET_DIR=$work/target BUILD_DIR=$work/build \
@@ -39,40 +42,42 @@ BINARIES_DIR=$bin TARGET_DIR=$work/target BUILD_DIR=$work/build \
 img=$bin/sdcard.img
 [ -f "$img" ] || fail "no sdcard.img"
 
+# Where the first boot puts the data partition: the image must end before.
+data_mib=$(sed -n 's/^START_MIB=\([0-9]*\).*/\1/p' "$top/buildroot-package/package/mcce/S05mcce-data")
+[ -n "$data_mib" ] || fail "no START_MIB in S05mcce-data"
 sfdisk -J "$img" > "$work/sfdisk.json"
-python3 - "$work/sfdisk.json" <<'PY' || fail "partition table: see above"
+python3 - "$work/sfdisk.json" "$(stat -c %s "$img")" "$data_mib" <<'PY' || fail "partition table: see above"
 import json, sys
 t = json.load(open(sys.argv[1]))["partitiontable"]
+size, data_mib = int(sys.argv[2]), int(sys.argv[3])
 parts = t["partitions"]
 sector = t.get("sectorsize", 512)
+mib = 2**20 // sector
 ok = True
 def check(cond, what):
     global ok
     print(("ok: " if cond else "FAIL: ") + what)
     ok = ok and cond
 check(t["label"] == "dos", f"dos partition table ({t['label']})")
-check(len(parts) == 3, f"three partitions ({len(parts)})")
-if len(parts) == 3:
-    boot, root, data = parts
+check(len(parts) == 2, f"two partitions, boot and root; the data partition is made at first boot ({len(parts)})")
+if len(parts) == 2:
+    boot, root = parts
     check(boot["type"] == "c" and boot.get("bootable", False),
-          f"boot: FAT32 LBA (type {boot['type']}), bootable, {boot['size'] * sector // 2**20} MiB")
-    check(root["type"] == "83", f"root: Linux (type {root['type']}), {root['size'] * sector // 2**20} MiB")
-    gib = data["size"] * sector / 2**30
-    check(data["type"] == "83" and gib >= 2, f"data: Linux (type {data['type']}), {gib:.2f} GiB")
-    check(data["start"] >= root["start"] + root["size"], "data follows the root partition")
+          f"boot: FAT32 LBA (type {boot['type']}), bootable, {boot['size'] // mib} MiB")
+    check(root["type"] == "83", f"root: Linux (type {root['type']}), {root['size'] // mib} MiB")
+    for name, p in (("boot", boot), ("root", root)):
+        check(p["start"] % (4 * mib) == 0 and p["size"] % (4 * mib) == 0,
+              f"{name} aligned to 4 MiB (start {p['start'] / mib:g} MiB, size {p['size'] / mib:g} MiB)")
+    end = root["start"] + root["size"]
+    check(end <= data_mib * mib and size <= data_mib * mib * sector,
+          f"the image ({size // 2**20} MiB, last partition ends at {end // mib} MiB) ends before "
+          f"the data partition's place at {data_mib} MiB: writing it leaves the recorded days alone")
 sys.exit(0 if ok else 1)
 PY
 
-data=$bin/data.ext4
-label=$(dumpe2fs -h "$data" 2>/dev/null | sed -n 's/^Filesystem volume name: *//p')
-[ "$label" = mcce-data ] || fail "data filesystem label is '$label'"
-pass "data filesystem: ext4, label mcce-data"
-owner=$(debugfs -R 'stat /' "$data" 2>/dev/null | sed -n 's/.*User: *\([0-9]*\) *Group: *\([0-9]*\).*/\1:\2/p')
-[ "$owner" = 100:100 ] || fail "data filesystem root owned by '$owner', want the mcce user's 100:100"
-pass "data filesystem root owned by the mcce user (100:100)"
-grep -q '^/dev/mmcblk0p3[[:space:]]\+/var/lib/mcce[[:space:]]\+ext4' "$top/overlay/etc/fstab" ||
-	fail "overlay/etc/fstab does not mount the third partition at /var/lib/mcce"
-pass "overlay fstab mounts /dev/mmcblk0p3 at /var/lib/mcce"
+grep -q '^LABEL=mcce-data[[:space:]]\+/var/lib/mcce[[:space:]]\+ext4[[:space:]]\+noauto' "$top/overlay/etc/fstab" ||
+	fail "overlay/etc/fstab does not name the data partition by its label (LABEL=mcce-data, noauto)"
+pass "overlay fstab names the data partition by label (mounted by S05mcce-data)"
 boot=$(mdir -b -i "$bin/boot.vfat" :: 2>/dev/null | tr '\n' ' ')
 for f in zImage bcm2710-rpi-3-b.dtb bootcode.bin start.elf config.txt cmdline.txt; do
 	case "$boot" in *"/$f "*) ;; *) fail "boot partition lacks $f: $boot" ;; esac

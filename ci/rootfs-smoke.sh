@@ -23,7 +23,7 @@ cleanup() {
 	if [ -f "$root/run/mcce-serve.pid" ]; then kill "$(cat "$root/run/mcce-serve.pid")" 2>/dev/null || true; fi
 	pkill -x syslogd 2>/dev/null || true
 	sleep 0.2
-	umount -R -l "$root/dev" "$root/proc" "$root/sys/class" 2>/dev/null || true
+	umount -R -l "$root/dev" "$root/proc" "$root/sys/class" "$root/var/lib/mcce" 2>/dev/null || true
 	rm -rf "$work"
 }
 trap cleanup EXIT
@@ -57,27 +57,29 @@ install -m 0755 "$bin" "$root/usr/bin/mcce"
 
 # Users and groups as Buildroot's mkusers makes them from MCCE_USERS.
 users=$(sed -n '/^define MCCE_USERS/,/^endef/p' "$top/buildroot-package/package/mcce/mcce.mk" | sed -n 2p)
-read -r uname _uid ugroup _gid _pw uhome _shell ugroups _comment <<<"$users"
+read -r uname uid ugroup gid _pw uhome _shell ugroups _comment <<<"$users"
 if [ "$uname" != mcce ] || [ "$ugroups" != "dialout,gpio" ]; then fail "unexpected MCCE_USERS: $users"; fi
+# A fixed uid and gid: a kept data partition is written by the same mcce
+# under every image.
+if [ "$uid" -le 0 ] || [ "$gid" -le 0 ]; then fail "mcce has no fixed uid and gid in MCCE_USERS: $users"; fi
 cat > "$root/etc/passwd" <<PASSWD
 root:x:0:0:root:/root:/bin/sh
-$uname:x:100:100:mcce power logger:$uhome:/bin/false
+$uname:x:$uid:$gid:mcce power logger:$uhome:/bin/false
 PASSWD
 cat > "$root/etc/group" <<GROUP
 root:x:0:
 tty:x:5:
 dialout:x:18:$uname
-$ugroup:x:100:
+$ugroup:x:$gid:
 gpio:x:101:$uname
 GROUP
 # MCCE_PERMISSIONS: "path d mode user group ..." lines.
 sed -n '/^define MCCE_PERMISSIONS/,/^endef/p' "$top/buildroot-package/package/mcce/mcce.mk" |
 	sed '1d;$d' | while read -r path type mode owner group _; do
 		[ "$type" = d ] || fail "unexpected permission entry $path"
-		if [ "$owner" != mcce ] || [ "$group" != mcce ]; then fail "unexpected owner in $path"; fi
 		mkdir -p "$root$path"
 		chmod "$mode" "$root$path"
-		chown 100:100 "$root$path"
+		chown "$( [ "$owner" = mcce ] && echo "$uid" || echo 0):$( [ "$group" = mcce ] && echo "$gid" || echo 0)" "$root$path"
 	done
 # The crontab as mcce.mk installs it; it belongs to root (busybox crond
 # ignores others).
@@ -120,11 +122,24 @@ grep -q '^ttyUSB\[0-9\]\*[[:space:]]*root:dialout 660' "$root/etc/mdev.conf" || 
 chroot "$root" /sbin/syslogd -O /var/log/messages
 wait_for 5 "syslogd" test -S "$root/dev/log"
 
+# The data partition (the image's fstab names it for /var/lib/mcce): a
+# tmpfs here, holding what an image whose mcce had another uid left.
+data_partition() {
+	mount -t tmpfs -o mode=0755 none "$root/var/lib/mcce"
+	mkdir -p "$root/var/lib/mcce/days" "$root/var/lib/mcce/db"
+	echo "1700000000 500" > "$root/var/lib/mcce/days/2023-11-14"
+	chown -R 4242:4242 "$root/var/lib/mcce/days" "$root/var/lib/mcce/db"
+}
+data_partition
+
 # --- start ------------------------------------------------------------------
 out=$(chroot "$root" /etc/init.d/S90mcce start)
 [ "$out" = "Starting mcce: OK" ] || fail "start said: $out"
+owners=$(stat -c %u:%g "$root/var/lib/mcce/days" "$root/var/lib/mcce/days/2023-11-14" "$root/var/lib/mcce/db" | sort -u)
+[ "$owners" = "$uid:$gid" ] || fail "S90mcce left the kept data tree owned by $owners"
+pass "S90mcce start hands a kept data tree of another uid back to mcce ($uid:$gid)"
 pid=$(cat "$root/run/mcce.pid")
-[ "$(stat -c %u "/proc/$pid")" = 100 ] || fail "daemon runs as uid $(stat -c %u "/proc/$pid"), not mcce"
+[ "$(stat -c %u "/proc/$pid")" = "$uid" ] || fail "daemon runs as uid $(stat -c %u "/proc/$pid"), not mcce"
 grep -q "^Groups:.*\b18\b.*\b101\b" "/proc/$pid/status" || fail "daemon lacks groups dialout,gpio: $(grep Groups "/proc/$pid/status")"
 pass "S90mcce start: pid $pid as user mcce with groups dialout,gpio"
 for n in 529 530; do
@@ -139,7 +154,7 @@ wait_for 15 "samples" at_least 3
 pass "samples accumulate ($(count) lines)"
 wait_for 5 "daemon log in syslog" grep -q "mcce: INFO: .*port open" "$root/var/log/messages"
 pass "daemon stderr reaches syslog"
-chroot --userspec=100:100 "$root" /usr/bin/mcce status > "$work/status" || fail "mcce status: $(cat "$work/status")"
+chroot --userspec="$uid:$gid" "$root" /usr/bin/mcce status > "$work/status" || fail "mcce status: $(cat "$work/status")"
 grep -q "meter:  ok" "$work/status" || fail "status: $(cat "$work/status")"
 pass "mcce status works while the daemon holds the port"
 
@@ -184,20 +199,43 @@ for n in 529 530; do
 done
 pass "S90mcce stop with no daemon: says not running, both buzzer lines low"
 
+# --- the data partition not mounted -----------------------------------------
+umount "$root/var/lib/mcce"
+out=$(chroot "$root" /etc/init.d/S90mcce start)
+printf '%s\n' "$out" | grep -q "^mcce: WARNING: recording onto the root file system, lost at the next flash: /var/lib/mcce is not mounted" ||
+	fail "start without the data partition said: $out"
+printf '%s\n' "$out" | grep -q "^Starting mcce: OK$" || fail "start without the data partition said: $out"
+wait_for 5 "the warning in syslog" grep -q "mcce: WARNING: recording onto the root file system" "$root/var/log/messages"
+status_is() {
+	local rc=0
+	chroot --userspec="$uid:$gid" "$root" /usr/bin/mcce status > "$work/status" 2>&1 || rc=$?
+	[ "$rc" = "$1" ]
+}
+wait_for 10 "mcce status to exit 74" status_is 74
+grep -q "^data:   on the root file system, lost at the next flash: /var/lib/mcce is not mounted" "$work/status" ||
+	fail "status without the data partition: $(cat "$work/status")"
+chroot "$root" /etc/init.d/S90mcce stop > /dev/null
+data_partition
+out=$(chroot "$root" /etc/init.d/S90mcce start)
+[ "$out" = "Starting mcce: OK" ] || fail "start with the data partition back said: $out"
+[ ! -e "$root/run/mcce/data-partition" ] || fail "the note outlived the problem"
+chroot "$root" /etc/init.d/S90mcce stop > /dev/null
+pass "data partition not mounted: S90mcce warns on the console and in syslog, records all the same; mcce status exits 74: $(grep '^data:   on the root' "$work/status")"
+
 # --- the digest, as crond runs it ---------------------------------------------
 yesterday=$(chroot "$root" date -d "@$(($(date +%s) - 86400))" +%F)
 start=$(chroot "$root" date -d "$yesterday 00:00:00" +%s)
 # One sample per poll (POLL_SECONDS=1 above) over the whole day.
 seq 0 1 86399 | awk -v s="$start" '{ printf "%d %d\n", s + $1, 300 + ($1 % 3600) / 10 }' \
 	> "$root/var/lib/mcce/days/$yesterday"
-chown 100:100 "$root/var/lib/mcce/days/$yesterday"
+chown "$uid:$gid" "$root/var/lib/mcce/days/$yesterday"
 cmd=$(grep -v '^[[:space:]]*#' "$root/etc/cron/crontabs/mcce" | awk 'NF >= 6 { $1 = $2 = $3 = $4 = $5 = ""; sub(/^ +/, ""); print; exit }')
 [ -n "$cmd" ] || fail "no command in the crontab"
-chroot --userspec=100:100 "$root" /usr/bin/env -i HOME=/var/lib/mcce SHELL=/bin/sh \
+chroot --userspec="$uid:$gid" "$root" /usr/bin/env -i HOME=/var/lib/mcce SHELL=/bin/sh \
 	USER=mcce LOGNAME=mcce PATH=/bin:/usr/bin:/sbin:/usr/sbin /bin/sh -c "$cmd"
 db=$root/var/lib/mcce/db/pwr.${yesterday%%-*}
 [ -f "$db" ] || fail "the crontab's command made no database"
-[ "$(stat -c %u "$db")" = 100 ] || fail "database not owned by mcce"
+[ "$(stat -c %u "$db")" = "$uid" ] || fail "database not owned by mcce"
 rows=$(sqlite3 "$db" "select count(*) from \"$yesterday\"")
 kwh=$(sqlite3 "$db" "select \"kWh\" from avg where \"index\" = '$yesterday'")
 if [ "$rows" != 96 ] || [ "$kwh" = "" ] || [ "$kwh" = 0.0 ]; then fail "database content: $rows rows, kWh '$kwh'"; fi
@@ -208,7 +246,7 @@ pass "crontab command ($cmd) digests yesterday: $kwh kWh, $rows buckets, logged 
 out=$(chroot "$root" /etc/init.d/S91mcce-serve start)
 [ "$out" = "Starting mcce-serve: OK" ] || fail "S91mcce-serve start said: $out"
 spid=$(cat "$root/run/mcce-serve.pid")
-[ "$(stat -c %u "/proc/$spid")" = 100 ] || fail "mcce serve does not run as user mcce"
+[ "$(stat -c %u "/proc/$spid")" = "$uid" ] || fail "mcce serve does not run as user mcce"
 days_json() { curl -sf "http://127.0.0.1:18396/api/days?from=$yesterday&to=$yesterday"; }
 serve_up() { days_json > /dev/null; }
 wait_for 5 "mcce serve answering" serve_up

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Boots a real 32-bit ARM Linux (Debian's armmp kernel under qemu-system-arm,
-# no KVM) on a root built from what the image ships, and runs the scenario
-# of ci/vm/drive.py against it: S90mcce, the users and groups of mcce.mk,
-# the overlay (mdev rules, crontab, fstab), a real FTDI usb-serial driver
-# fed by `mcce sim` on the host, real sysfs GPIO lines (PL061) and the data
-# partition of our SD card layout (ci/image-check.sh) on an emulated SD card.
-# The console log is kept in target/vm/console.log.
+# no KVM) from an emulated 4 GiB SD card holding our card image
+# (ci/image-check.sh's genimage layout) whose root partition is built from
+# what the image ships, and runs the scenario of ci/vm/drive.py against it:
+# S05mcce-data and S90mcce, the users and groups of mcce.mk, the overlay
+# (mdev rules, crontab, fstab), a real FTDI usb-serial driver fed by `mcce
+# sim` on the host, real sysfs GPIO lines (PL061); then writes a second
+# image over the card (dd, and as Raspberry Pi Imager does) and checks that
+# everything kept is kept. The console log is kept in target/vm/console.log.
 #
 # Usage: ci/vm-check.sh [ARMV7_STATIC_MCCE [HOST_MCCE]]
 #   ARMV7_STATIC_MCCE  default: built with ci/build-armv7.sh
@@ -27,6 +29,8 @@ arm_bin=$(realpath "$arm_bin")
 host_bin=$(realpath "$host_bin")
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
+rm -rf "$work"
+mkdir -p "$work"
 file "$arm_bin" | grep -q 'ARM.*statically linked' || fail "$arm_bin is not a static ARM binary"
 
 # --- Debian's armhf kernel and busybox -------------------------------------
@@ -55,12 +59,22 @@ fetch_deb() { # package -> unpacked directory
 }
 kdir=$(fetch_deb "linux-image-$abi")
 bbdir=$(fetch_deb busybox-static)
+# What S05mcce-data needs beyond busybox, as the image's util-linux and
+# e2fsprogs give it: sfdisk, partx, mke2fs (dynamic: with their libraries).
+tooldirs=()
+for pkg in fdisk util-linux e2fsprogs libc6 libfdisk1 libsmartcols1 libblkid1 libuuid1 libmount1 \
+	libselinux1 libpcre2-8-0 libext2fs2 libcom-err2 libreadline8 libtinfo6 libudev1; do
+	tooldirs+=("$(fetch_deb "$pkg")")
+done
 kernel=$(ls "$kdir"/boot/vmlinuz-*)
 kver=${kernel##*/vmlinuz-}
 
-# --- The root: busybox, our binary, overlay, init script, users ------------
-root=$work/root
-rm -rf "$work"
+# --- The root: busybox, our binary, overlay, init scripts, users -----------
+# build_root DIR NAME: the root file system of image NAME (A or B; they
+# differ only in /etc/mcce-image and so in their file system UUID).
+build_root() {
+root=$1
+rm -rf "$root"
 mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,etc/init.d,dev,proc,sys,run,tmp,var/lib/mcce,var/log,root,lib/modules}
 ln -s ../run "$root/var/run"
 install -m 0755 "$bbdir/bin/busybox" "$root/bin/busybox"
@@ -68,10 +82,33 @@ ln -s busybox "$root/bin/sh"
 ln -s ../bin/busybox "$root/sbin/init"
 mknod -m 600 "$root/dev/console" c 5 1
 mknod -m 666 "$root/dev/null" c 1 3
+echo "$2" > "$root/etc/mcce-image"
 
 cp -a "$top/overlay/." "$root/"
 install -m 0755 "$arm_bin" "$root/usr/bin/mcce"
 install -m 0755 "$top/buildroot-package/package/mcce/S90mcce" "$root/etc/init.d/S90mcce"
+install -m 0755 "$top/buildroot-package/package/mcce/S05mcce-data" "$root/etc/init.d/S05mcce-data"
+# sfdisk, partx and mke2fs where Buildroot puts them (and where busybox's
+# own ext2-only mke2fs would go), with the libraries they need.
+for t in sbin/sfdisk usr/bin/partx sbin/mke2fs; do
+	src=$(for d in "${tooldirs[@]}"; do if [ -f "$d/$t" ]; then echo "$d/$t"; fi; done | head -n 1)
+	[ -n "$src" ] || fail "no $t in the unpacked packages"
+	install -m 0755 "$src" "$root/sbin/${t##*/}"
+done
+needed() { readelf -d "$1" 2> /dev/null | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'; }
+copy_lib() {
+	[ -e "$root/lib/$1" ] && return 0
+	local f
+	f=$(find "${tooldirs[@]}" -name "$1" \( -type f -o -type l \) | sort | head -n 1 || true)
+	[ -n "$f" ] || fail "no $1 in the unpacked packages"
+	cp -L "$f" "$root/lib/$1"
+	local n
+	for n in $(needed "$root/lib/$1"); do copy_lib "$n"; done
+}
+copy_lib ld-linux-armhf.so.3
+for t in sfdisk partx mke2fs; do
+	for n in $(needed "$root/sbin/$t"); do copy_lib "$n"; done
+done
 mk=$top/buildroot-package/package/mcce/mcce.mk
 # The crontab as mcce.mk installs it: root's and private (busybox crond
 # reads no other crontab).
@@ -88,23 +125,23 @@ ln -s /etc/cron/crontabs "$root/var/spool/cron/crontabs"
 
 # Users and groups as Buildroot's mkusers makes them from MCCE_USERS.
 users=$(sed -n '/^define MCCE_USERS/,/^endef/p' "$mk" | sed -n 2p)
-read -r uname _uid ugroup _gid _pw uhome _shell ugroups _comment <<<"$users"
+read -r uname uid ugroup gid _pw uhome _shell ugroups _comment <<<"$users"
 [ "$uname" = mcce ] || fail "unexpected MCCE_USERS: $users"
 {
 	echo "root:x:0:"
 	echo "tty:x:5:"
 	echo "dialout:x:18:$( [[ ,$ugroups, == *,dialout,* ]] && echo "$uname")"
-	echo "$ugroup:x:100:"
+	echo "$ugroup:x:$gid:"
 	IFS=, read -ra groups <<<"$ugroups"
-	gid=101
+	next_gid=101
 	for g in "${groups[@]}"; do
 		[ "$g" = dialout ] && continue
-		echo "$g:x:$gid:$uname"
-		gid=$((gid + 1))
+		echo "$g:x:$next_gid:$uname"
+		next_gid=$((next_gid + 1))
 	done
 } > "$root/etc/group"
-printf 'root:x:0:0:root:/root:/bin/sh\n%s:x:100:100:mcce power logger:%s:/bin/false\n' \
-	"$uname" "$uhome" > "$root/etc/passwd"
+printf 'root:x:0:0:root:/root:/bin/sh\n%s:x:%s:%s:mcce power logger:%s:/bin/false\n' \
+	"$uname" "$uid" "$gid" "$uhome" > "$root/etc/passwd"
 printf 'root::1::::::\n%s:*:1::::::\n' "$uname" > "$root/etc/shadow"
 # MCCE_PERMISSIONS: "path d mode user group ..." lines.
 sed -n '/^define MCCE_PERMISSIONS/,/^endef/p' "$mk" | sed '1d;$d' |
@@ -112,7 +149,7 @@ sed -n '/^define MCCE_PERMISSIONS/,/^endef/p' "$mk" | sed '1d;$d' |
 		[ "$type" = d ] || fail "unexpected permission entry $path"
 		mkdir -p "$root$path"
 		chmod "$mode" "$root$path"
-		chown "$( [ "$owner" = mcce ] && echo 100 || echo 0):$( [ "$group" = mcce ] && echo 100 || echo 0)" "$root$path"
+		chown "$( [ "$owner" = mcce ] && echo "$uid" || echo 0):$( [ "$group" = mcce ] && echo "$gid" || echo 0)" "$root$path"
 	done
 
 # The configuration the image ships, pointed at the virt board's PL061
@@ -140,36 +177,62 @@ install -m 0755 "$top/ci/vm/S01syslogd" "$root/etc/init.d/S01syslogd"
 install -m 0755 "$top/ci/vm/S10mdev" "$root/etc/init.d/S10mdev"
 install -m 0755 "$top/ci/vm/S50crond" "$root/etc/init.d/S50crond"
 
-# Kernel modules: the SD host and ext4 (for the data partition) and the USB
-# serial chain, with their dependencies, in load order, resolved by the
-# host's modprobe on the unpacked package (which has no modules.dep). The
-# ARM Crypto Extensions variants are left out: the emulated Cortex-A15 has none.
-mods="sdhci sdhci-pci ext4 usbcore xhci-hcd xhci-pci usbserial ftdi_sio"
-depmod -b "$kdir" "$kver"
+# Buildroot's dropbear package links /etc/dropbear to /var/run/dropbear;
+# its S50dropbear makes it a directory and the host keys are made there.
+# (The VM has no dropbear: drive.py does what S50dropbear does.)
+ln -s /var/run/dropbear "$root/etc/dropbear"
+
+# Kernel modules: the SD host and ext4 (the root and data partitions),
+# overlayfs (the kept settings) and the USB serial chain, with their
+# dependencies, in load order, resolved by the host's modprobe on the
+# unpacked package (which has no modules.dep). The ARM Crypto Extensions
+# variants are left out: the emulated Cortex-A15 has none.
 mkdir -p "$root/lib/modules/$kver"
-for m in $mods; do
-	modprobe -d "$kdir" -S "$kver" --show-depends "$m"
-done | awk '$1 == "insmod" && !seen[$2]++ && $2 !~ /\/arch\/arm\/crypto\// { print $2 }' | while read -r ko; do
-	rel=${ko#"$kdir"/lib/modules/"$kver"/}
+while read -r rel; do
 	mkdir -p "$root/lib/modules/$kver/$(dirname "$rel")"
-	cp "$ko" "$root/lib/modules/$kver/$rel"
-	echo "$rel" >> "$root/etc/vm-modules"
-done
+	cp "$kdir/lib/modules/$kver/$rel" "$root/lib/modules/$kver/$rel"
+done < "$work/vm-modules"
+cp "$work/vm-modules" "$root/etc/vm-modules"
 cp "$kdir/lib/modules/$kver"/modules.{order,builtin,builtin.modinfo} "$root/lib/modules/$kver/"
 depmod -b "$root" "$kver"
+}
 
-(cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) > "$work/initramfs.gz"
+mods="sdhci sdhci-pci ext4 overlay usbcore xhci-hcd xhci-pci usbserial ftdi_sio"
+depmod -b "$kdir" "$kver"
+for m in $mods; do
+	modprobe -d "$kdir" -S "$kver" --show-depends "$m"
+done | awk '$1 == "insmod" && !seen[$2]++ && $2 !~ /\/arch\/arm\/crypto\// { print $2 }' |
+	sed "s#^$kdir/lib/modules/$kver/##" > "$work/vm-modules"
 
-# The SD card: our layout's image (stand-in boot and root partitions, the
-# real empty data partition), grown to a power of two as QEMU's SD card
-# model wants.
-"$top/ci/image-check.sh" > "$work/image-check.log" || { cat "$work/image-check.log"; fail "ci/image-check.sh"; }
-cp --sparse=always "$top/target/image-check/binaries/sdcard.img" "$work/sdcard.img"
-size=$(stat -c %s "$work/sdcard.img")
-p2=1
-while [ "$p2" -lt "$size" ]; do p2=$((p2 * 2)); done
-truncate -s "$p2" "$work/sdcard.img"
+# Images A and B: our genimage layout (ci/image-check.sh: stand-in boot
+# files) around a root file system made of the root above, as Buildroot
+# makes rootfs.ext4 (ext4, label rootfs, 120 MiB).
+for name in A B; do
+	build_root "$work/root-$name" "$name"
+	mke2fs -q -F -t ext4 -L rootfs -d "$work/root-$name" "$work/rootfs-$name.ext4" 120M > /dev/null
+	"$top/ci/image-check.sh" "$work/rootfs-$name.ext4" "$work/image-$name" > "$work/image-check-$name.log" ||
+		{ cat "$work/image-check-$name.log"; fail "ci/image-check.sh on image $name"; }
+	mv "$work/image-$name/binaries/sdcard.img" "$work/sdcard-$name.img"
+	rm -rf "$work/image-$name" "$work/rootfs-$name.ext4"
+done
 
-echo "root built: kernel $kver, busybox $(strings "$root/bin/busybox" | grep -m1 -o 'BusyBox v[0-9.]*'), $(du -h "$work/initramfs.gz" | cut -f1) initramfs"
+# What the VM adds: the boot loader's part. A Pi's firmware starts the
+# kernel with root=/dev/mmcblk0p2; here an initramfs loads the SD host and
+# ext4 drivers (built into a Pi kernel), mounts the card's partition 2 and
+# switches to it, so the image's root really is the card's partition 2
+# (mounted while S05mcce-data adds partition 3).
+ird=$work/initramfs
+mkdir -p "$ird"/{bin,sbin,dev,proc,sys,newroot,lib/modules}
+install -m 0755 "$bbdir/bin/busybox" "$ird/bin/busybox"
+ln -s busybox "$ird/bin/sh"
+mknod -m 600 "$ird/dev/console" c 5 1
+install -m 0755 "$top/ci/vm/initramfs-init" "$ird/init"
+cp -a "$work/root-A/lib/modules/." "$ird/lib/modules/"
+cp "$work/vm-modules" "$ird/vm-modules"
+(cd "$ird" && find . | cpio -o -H newc --quiet | gzip -1) > "$work/initramfs.gz"
+
+echo "images built: kernel $kver, busybox $(strings "$work/root-A/bin/busybox" | grep -m1 -o 'BusyBox v[0-9.]*'), $(du -h "$work/initramfs.gz" | cut -f1) initramfs, sdcard.img $(du -h --apparent-size "$work/sdcard-A.img" | cut -f1)"
 exec python3 "$top/ci/vm/drive.py" --work "$work" --kernel "$kernel" \
-	--initrd "$work/initramfs.gz" --disk "$work/sdcard.img" --host-mcce "$host_bin"
+	--initrd "$work/initramfs.gz" --image-a "$work/sdcard-A.img" --image-b "$work/sdcard-B.img" \
+	--card-size 4G --uid "$(sed -n '/^define MCCE_USERS/,/^endef/p' "$top/buildroot-package/package/mcce/mcce.mk" | sed -n 2p | awk '{ print $2 }')" \
+	--host-mcce "$host_bin"

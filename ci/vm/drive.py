@@ -2,14 +2,19 @@
 """Drives the ARM VM of ci/vm-check.sh and asserts the image's behaviour.
 
 Runs `mcce sim --link` on the host as the meter behind the guest's FTDI
-adapter, starts qemu-system-arm with its console and monitor on unix
-sockets, and talks to the guest's console shell: every command ends with a
-marker carrying its exit status, and every wait has a bound. Prints one line
-per assertion ("ok N: ..." or "FAIL N: ...") and exits 1 at the first
-failure. The whole console output goes to WORK/console.log.
+adapter, writes image A to a 4 GiB card file, starts qemu-system-arm on it
+with its console and monitor on unix sockets, and talks to the guest's
+console shell: every command ends with a marker carrying its exit status,
+and every wait has a bound. The first boot is cut twice while it makes the
+data partition; then the image's scenario runs; then image B is written
+over the card (dd, then as Raspberry Pi Imager does) and what the box keeps
+is checked, with one more power cut while the data partition is restored.
+Prints one line per assertion ("ok N: ..." or "FAIL N: ...") and exits 1
+at the first failure. The whole console output goes to WORK/console.log.
 """
 
 import argparse
+import hashlib
 import os
 import re
 import socket
@@ -19,6 +24,9 @@ import threading
 import time
 
 GPIO_LABEL = "9030000.pl061"
+MIB = 2**20
+# S05mcce-data's place for the data partition.
+DATA_START = 1024 * MIB
 
 
 class Failed(Exception):
@@ -40,7 +48,7 @@ class Console:
                 if time.monotonic() > deadline:
                     raise Failed(f"no console socket at {path}")
                 time.sleep(0.1)
-        self.log = open(log_path, "wb")
+        self.log = open(log_path, "ab")
         self.buf = b""
         self.lock = threading.Condition()
         self.count = 0
@@ -164,24 +172,27 @@ class Scenario:
         self.pty = os.path.realpath(link)
 
     def start_vm(self):
+        for p in (os.path.join(self.work, "console.sock"), os.path.join(self.work, "monitor.sock")):
+            if os.path.exists(p):
+                os.unlink(p)
         self.con_path = os.path.join(self.work, "console.sock")
         self.mon_path = os.path.join(self.work, "monitor.sock")
         cmd = [
             "qemu-system-arm", "-M", "virt,highmem=off", "-cpu", "cortex-a15",
             "-m", "256", "-nic", "none", "-display", "none",
             "-kernel", self.a.kernel, "-initrd", self.a.initrd,
-            "-append", "console=ttyAMA0 rdinit=/sbin/init loglevel=4",
+            "-append", "console=ttyAMA0 rdinit=/init loglevel=4",
             "-chardev", f"socket,id=con,path={self.con_path},server=on,wait=on",
             "-serial", "chardev:con",
             "-monitor", f"unix:{self.mon_path},server=on,wait=off",
             "-device", "qemu-xhci,id=xhci",
             "-chardev", f"serial,id=meter,path={self.pty}",
             "-device", "usb-serial,id=ftdi,bus=xhci.0,chardev=meter",
-            "-drive", f"if=none,id=card,file={self.a.disk},format=raw",
+            "-drive", f"if=none,id=card,file={self.card},format=raw",
             "-device", "sdhci-pci", "-device", "sd-card,drive=card",
         ]
         self.qemu = subprocess.Popen(
-            cmd, stdout=open(os.path.join(self.work, "qemu.log"), "wb"), stderr=subprocess.STDOUT
+            cmd, stdout=open(os.path.join(self.work, "qemu.log"), "ab"), stderr=subprocess.STDOUT
         )
         self.con = Console(self.con_path, os.path.join(self.work, "console.log"))
         self.mon = Monitor(self.mon_path)
@@ -241,12 +252,92 @@ class Scenario:
             self.con.ok(f"sed -i '/^{k}=/d' /etc/mcce.conf && echo '{k}={v}' >> /etc/mcce.conf")
 
     # --- the assertions ------------------------------------------------------
+    # --- the card ----------------------------------------------------------------
+    def flash(self, image, imager=False):
+        """Writes `image` over the card as dd does (conv=notrunc); as
+        Raspberry Pi Imager does with `imager`: the first and the last MiB
+        of the card zeroed first."""
+        if imager:
+            with open(self.card, "r+b") as f:
+                f.write(bytes(MIB))
+                f.seek(self.card_size - MIB)
+                f.write(bytes(MIB))
+        subprocess.run(["dd", f"if={image}", f"of={self.card}", "bs=4M", "conv=notrunc", "status=none"],
+                       check=True)
+
+    def partitions(self):
+        """The card's MBR: {number: (type, start byte, size in bytes)}."""
+        with open(self.card, "rb") as f:
+            mbr = f.read(512)
+        out = {}
+        for i in range(4):
+            e = mbr[446 + 16 * i: 462 + 16 * i]
+            if e[4]:
+                out[i + 1] = (e[4], int.from_bytes(e[8:12], "little") * 512,
+                              int.from_bytes(e[12:16], "little") * 512)
+        return out
+
+    def data_fs(self):
+        """(label, size in bytes) of the ext4 file system at DATA_START, or None."""
+        with open(self.card, "rb") as f:
+            f.seek(DATA_START + 1024)
+            sb = f.read(1024)
+        if sb[56:58] != b"\x53\xef":
+            return None
+        blocks = int.from_bytes(sb[4:8], "little")
+        return sb[120:136].rstrip(b"\0").decode(errors="replace"), blocks * (1024 << int.from_bytes(sb[24:28], "little"))
+
+    def card_state(self):
+        p3 = self.partitions().get(3)
+        part = f"partition 3 type {p3[0]:02x} at {p3[1] // MIB} MiB" if p3 else "no partition 3"
+        fs = self.data_fs()
+        return part + (f", {fs[0]} file system of {fs[1] // MIB} MiB there" if fs else ", no file system there")
+
+    def data_partition_ready(self):
+        p3, fs = self.partitions().get(3), self.data_fs()
+        return bool(p3 and fs and p3[0] == 0x83 and p3[1] == DATA_START and fs[0] == "mcce-data"
+                    and p3[2] == fs[1])
+
+    def power_cut(self):
+        """Stops the machine where it is, then ends QEMU: a power cut."""
+        try:
+            self.mon.command("stop", timeout=2)
+        except OSError:
+            pass
+        self.qemu.kill()
+        self.qemu.wait(10)
+
+    def cut_at(self, pattern, timeout=180):
+        """Boots and cuts the power as soon as the console shows `pattern`."""
+        self.start_vm()
+        self.con.wait_for(pattern, timeout)
+        self.power_cut()
+        state = self.card_state()
+        print(f"   power cut at {pattern!r}: {state}", flush=True)
+        return state
+
     def run(self):
         self.start_meter()
+        self.card = os.path.join(self.work, "card.img")
+        self.card_size = self.a.card_size
+        with open(self.card, "wb") as f:
+            f.truncate(self.card_size)
+        self.flash(self.a.image_a)
+
+        # 0. The first boot makes the data partition; power cuts while it
+        # writes the table and while it formats; the next boot finishes.
+        cuts = [self.cut_at(r"mcce-data: making the data partition"),
+                self.cut_at(r"mcce-data: formatting ")]
         self.start_vm()
         boot = self.wait_boot()
         print(f"   booted to a shell in {boot:.1f} s", flush=True)
         console = self.con.text()
+        said = [line.strip() for line in console.splitlines() if line.startswith("mcce-data:")]
+        mounted = self.con.ok("grep ' /var/lib/mcce ' /proc/mounts")
+        self.check(0, self.data_partition_ready() and "/dev/mmcblk0p3 /var/lib/mcce ext4" in mounted
+                   and any("data partition ready" in line for line in said),
+                   f"after cuts ({'; '.join(cuts)}) the next boot finished: {self.card_state()}; "
+                   f"said {said}")
 
         # 1. S90mcce started by rcS; the daemon as mcce with dialout and gpio.
         started = re.search(r"Starting mcce: ([^\r\n]*)", console).group(1)
@@ -255,7 +346,7 @@ class Scenario:
         uid = re.search(r"Uid:\s+(\d+)", status)
         groups = set(re.search(r"Groups:([^\n]*)", status).group(1).split()) if status else set()
         ids = self.con.ok("id mcce")
-        self.check(1, started == "OK" and uid and uid.group(1) == "100" and {"18", "101"} <= groups,
+        self.check(1, started == "OK" and uid and uid.group(1) == self.a.uid and {"18", "101"} <= groups,
                    f"rcS ran S90mcce ({started}); daemon pid {pid} runs as uid "
                    f"{uid.group(1) if uid else '?'} with groups {sorted(groups)} ({ids})")
 
@@ -451,6 +542,101 @@ class Scenario:
                    f"`crontab -u mcce -` (file {owner}): the new line ran as mcce: "
                    f"{tweak.splitlines()[0] if tweak else ''}")
 
+        self.upgrade()
+
+    # --- a new image over the card ---------------------------------------------------
+    KEPT = "/etc/mcce.conf /etc/default/mcce /etc/cron/crontabs/mcce /etc/dropbear/* /root/.ssh/authorized_keys"
+
+    def sums(self, cmd):
+        """{path: (md5, size)} from lines "md5 size path" printed by `cmd`."""
+        out = self.con.ok(cmd, timeout=60)
+        return {p: (m, int(n)) for m, n, p in (line.split(None, 2) for line in out.splitlines() if line.strip())}
+
+    def recorded(self):
+        return self.sums("cd /var/lib/mcce && find days db -type f | sort | while read -r f; do "
+                         "echo \"$(md5sum < $f | cut -c1-32) $(wc -c < $f) $f\"; done")
+
+    def prefixes(self, before):
+        """The files of `before` as they start now: {path: (md5 of its first
+        size bytes, size now)}."""
+        lines = "; ".join(f"echo \"$(head -c {n} /var/lib/mcce/{p} | md5sum | cut -c1-32) "
+                          f"$(wc -c < /var/lib/mcce/{p}) {p}\"" for p, (_, n) in before.items())
+        return self.sums(lines)
+
+    def kept(self):
+        return self.sums(f"for f in {self.KEPT}; do echo \"$(md5sum < $f | cut -c1-32) $(wc -c < $f) $f\"; done")
+
+    def upgrade(self):
+        # U1. What a user does over ssh: edit the settings, keep ssh keys.
+        # (The crontab was edited in step 8.) dropbear's keys are made as
+        # Buildroot's S50dropbear and dropbear -R do: /etc/dropbear, the
+        # image's link to /var/run, becomes a directory holding them.
+        self.set_conf(ALARM_WATTS=59999)
+        self.con.ok("echo 'MCCE_ARGS=\"\" # edited on the box' >> /etc/default/mcce")
+        self.con.ok("rm -f /etc/dropbear && mkdir -p /etc/dropbear && (umask 077; "
+                    "for k in rsa ecdsa ed25519; do head -c 400 /dev/urandom > /etc/dropbear/dropbear_${k}_host_key; done)")
+        self.con.ok("mkdir -p /root/.ssh && chmod 700 /root/.ssh && echo 'ssh-ed25519 "
+                    "AAAAC3NzaC1lZDI1NTE5AAAAIMcceTestKeyOfTheVmCheck0000000000000000 ci@vm' "
+                    "> /root/.ssh/authorized_keys && chmod 600 /root/.ssh/authorized_keys")
+        self.con.ok("/etc/init.d/S90mcce reload")
+        # The recorded days as they are on the card, the daemon stopped.
+        self.con.ok("/etc/init.d/S90mcce stop; sync", timeout=30)
+        before, kept = self.recorded(), self.kept()
+        days = [p for p in before if p.startswith("days/")]
+        print(f"   on the card: {len(days)} day files, {len(before) - len(days)} database files, "
+              f"{sum(n for _, n in before.values())} bytes; kept settings {sorted(kept)}", flush=True)
+        self.power_cut()
+
+        # U2. Image B written with dd; a power cut while the first boot
+        # restores partition 3; the next boot finishes.
+        self.flash(self.a.image_b)
+        gone = self.card_state()
+        cut = self.cut_at(r"mcce-data: restoring partition 3")
+        self.start_vm()
+        self.wait_boot()
+        self.check("U1", self.data_partition_ready(),
+                   f"image B written with dd (then: {gone}); power cut while restoring ({cut}); "
+                   f"the next boot finished: {self.card_state()}")
+        self.after_flash("U2", before, kept, "dd conv=notrunc")
+
+        # U3. Image B again, as Raspberry Pi Imager writes it.
+        self.con.ok("sync")
+        before2 = self.recorded()
+        self.power_cut()
+        self.flash(self.a.image_b, imager=True)
+        gone = self.card_state()
+        self.start_vm()
+        self.wait_boot()
+        self.check("U3", self.data_partition_ready(),
+                   f"image B written as Raspberry Pi Imager does (first and last MiB zeroed; then: {gone}); "
+                   f"booted: {self.card_state()}")
+        self.after_flash("U4", before2, kept, "Raspberry Pi Imager")
+
+    def after_flash(self, n, before, kept, how):
+        """After a flash and a boot: image B runs, every recorded file is
+        byte for byte what it was (today's file has only grown), the kept
+        settings are the box's and in force, the daemon appends today."""
+        image = self.con.ok("cat /etc/mcce-image")
+        now = self.prefixes(before)
+        today = f"days/{self.today()}"
+        changed = [p for p, (m, n) in before.items() if now.get(p, ("", 0))[0] != m]
+        grown = [p for p, (_, n) in before.items() if now.get(p, ("", 0))[1] != n]
+        kept_now = self.kept()
+        lost_settings = [p for p in kept if kept_now.get(p) != kept[p]]
+        rc_st, st = self.con.run("mcce status")
+        cap = "(cap 59999 W)" in st
+        appended = self.growing(today[len("days/"):], 30)
+        # The crontab as tweaked in step 8: its line runs.
+        self.con.ok("rm -f /tmp/cron-tweak; date -s \"$(date +%F) $(date +%H:%M):55\"")
+        poll("the kept crontab's job", 80, lambda: self.con.run("[ -s /tmp/cron-tweak ]")[0] == 0, 1)
+        self.check(n, image.endswith("B") and not changed and set(grown) <= {today} and not lost_settings
+                   and cap and rc_st == 0 and "root file system" not in st,
+                   f"after {how}: image {image.split()[-1]}; {len(before)} recorded files byte-identical "
+                   f"(changed: {changed}; grown: {grown}); settings, crontab, ssh host keys, "
+                   f"authorized_keys kept ({len(kept)} files, lost: {lost_settings}); ALARM_WATTS edit in "
+                   f"force: {cap}; crontab tweak ran; {today} grows again after {appended:.1f} s; "
+                   f"status exit {rc_st}")
+
     def stop(self):
         for p in ("qemu", "sim"):
             proc = getattr(self, p, None)
@@ -467,7 +653,10 @@ def main():
     ap.add_argument("--work", required=True)
     ap.add_argument("--kernel", required=True)
     ap.add_argument("--initrd", required=True)
-    ap.add_argument("--disk", required=True)
+    ap.add_argument("--image-a", required=True)
+    ap.add_argument("--image-b", required=True)
+    ap.add_argument("--card-size", required=True, type=lambda v: int(v.rstrip("G")) * 2**30)
+    ap.add_argument("--uid", required=True)
     ap.add_argument("--host-mcce", required=True)
     args = ap.parse_args()
     s = Scenario(args)

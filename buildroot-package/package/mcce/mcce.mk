@@ -33,12 +33,18 @@ MCCE_CARGO_ENV = \
 	CARGO_PROFILE_RELEASE_LTO="true" \
 	CARGO_PROFILE_RELEASE_CODEGEN_UNITS="1"
 
+# A fixed uid and gid: the data partition outlives the image, and a newer
+# image must find its files owned by the same mcce (S90mcce hands back
+# anything that is not, for images that picked another uid).
 define MCCE_USERS
-	mcce -1 mcce -1 * /var/lib/mcce - dialout,gpio mcce power logger
+	mcce 510 mcce 510 * /var/lib/mcce - dialout,gpio mcce power logger
 endef
 
+# /var/lib/mcce is the data partition's mount point; its top belongs to
+# root (the kept settings live there), the daemon's folders to mcce.
 define MCCE_PERMISSIONS
-	/var/lib/mcce d 0755 mcce mcce - - - - -
+	/var/lib/mcce d 0755 root root - - - - -
+	/var/lib/mcce/days d 0755 mcce mcce - - - - -
 	/var/lib/mcce/db d 0755 mcce mcce - - - - -
 endef
 
@@ -62,6 +68,23 @@ define MCCE_INSTALL_INIT_SYSV
 	$(INSTALL) -D -m 0600 $(MCCE_PKGDIR)/mcce.crontab \
 		$(TARGET_DIR)/etc/cron/crontabs/mcce
 endef
+
+# The data partition made on the card's first boot, found again after a
+# flash, with the settings kept on it (S05mcce-data; docs/storage.md).
+ifeq ($(BR2_PACKAGE_MCCE_DATA_PARTITION),y)
+define MCCE_INSTALL_DATA_PARTITION_INIT_SYSV
+	$(INSTALL) -D -m 0755 $(MCCE_PKGDIR)/S05mcce-data \
+		$(TARGET_DIR)/etc/init.d/S05mcce-data
+endef
+MCCE_POST_INSTALL_TARGET_HOOKS += $(if $(BR2_INIT_SYSTEMD),,MCCE_INSTALL_DATA_PARTITION_INIT_SYSV)
+define MCCE_INSTALL_DATA_PARTITION_INIT_SYSTEMD
+	$(INSTALL) -D -m 0755 $(MCCE_PKGDIR)/S05mcce-data \
+		$(TARGET_DIR)/usr/libexec/mcce-data
+	$(INSTALL) -D -m 0644 $(MCCE_PKGDIR)/mcce-data.service \
+		$(TARGET_DIR)/usr/lib/systemd/system/mcce-data.service
+endef
+MCCE_POST_INSTALL_TARGET_HOOKS += $(if $(BR2_INIT_SYSTEMD),MCCE_INSTALL_DATA_PARTITION_INIT_SYSTEMD)
+endif
 
 define MCCE_INSTALL_INIT_SYSTEMD
 	$(INSTALL) -D -m 0644 $(MCCE_PKGDIR)/mcce.service \

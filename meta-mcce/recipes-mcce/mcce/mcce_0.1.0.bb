@@ -54,11 +54,14 @@ export CARGO_PROFILE_RELEASE_STRIP = "none"
 RUSTFLAGS:append:libc-musl = " -C target-feature=+crt-static"
 
 # The daemon's user: mcce, in groups dialout (the meter's USB serial port) and
-# gpio (the buzzer lines `mcce gpio setup` exports), home /var/lib/mcce.
+# gpio (the buzzer lines `mcce gpio setup` exports), home /var/lib/mcce. The
+# same fixed uid and gid as in the Buildroot image (MCCE_USERS): the data
+# partition outlives the image (the init script also hands back whatever is
+# not mcce's).
 USERADD_PACKAGES = "${PN}"
-GROUPADD_PARAM:${PN} = "--system gpio"
-USERADD_PARAM:${PN} = "--system --home-dir ${localstatedir}/lib/mcce --no-create-home \
-                       --shell /bin/false --user-group --groups dialout,gpio mcce"
+GROUPADD_PARAM:${PN} = "--system gpio; --system --gid 510 mcce"
+USERADD_PARAM:${PN} = "--system --uid 510 --gid mcce --home-dir ${localstatedir}/lib/mcce --no-create-home \
+                       --shell /bin/false --groups dialout,gpio mcce"
 
 # `mcce serve` (the live page, JSON and metrics) ships in a package of its
 # own, mcce-serve, as BR2_PACKAGE_MCCE_SERVE makes it optional in Buildroot:
@@ -67,29 +70,45 @@ USERADD_PARAM:${PN} = "--system --home-dir ${localstatedir}/lib/mcce --no-create
 # /usr/bin/mcce as user mcce and reads /etc/mcce.conf, all in ${PN}.
 # (PACKAGES =+ puts it first, so its init script is not taken by ${PN}'s
 # FILES, which include all of ${sysconfdir}.)
-PACKAGES =+ "${PN}-serve"
+PACKAGES =+ "${PN}-serve ${PN}-data"
 FILES:${PN}-serve += "${INIT_D_DIR}/mcce-serve ${systemd_system_unitdir}/mcce-serve.service"
+
+# The data partition kept across flashes (S05mcce-data; README "Upgrade"):
+# made on the card's first boot at 1 GiB, found again without formatting
+# after a new image is written, with /etc and /root's kept settings on it.
+# A package of its own, as BR2_PACKAGE_MCCE_DATA_PARTITION is an option: an
+# image for an SD card installs it (the kas image does). It needs sfdisk,
+# partx (BLKPG: the card's root partition is mounted), mke2fs for ext4, and
+# overlayfs in the kernel.
+FILES:${PN}-data += "${INIT_D_DIR}/mcce-data ${libexecdir}/mcce-data ${systemd_system_unitdir}/mcce-data.service"
 
 # SysV / busybox init: S90mcce installed as /etc/init.d/mcce and S91mcce-serve
 # as /etc/init.d/mcce-serve; update-rc.d adds the numbers, the same as in the
 # Buildroot image: the daemon starts at 90, after the network and time
 # services, the page at 91, after it; they stop the other way round.
-INITSCRIPT_PACKAGES = "${PN} ${PN}-serve"
+INITSCRIPT_PACKAGES = "${PN} ${PN}-serve ${PN}-data"
 INITSCRIPT_NAME:${PN} = "mcce"
 INITSCRIPT_PARAMS:${PN} = "start 90 2 3 4 5 . stop 10 0 1 6 ."
 INITSCRIPT_NAME:${PN}-serve = "mcce-serve"
 INITSCRIPT_PARAMS:${PN}-serve = "start 91 2 3 4 5 . stop 09 0 1 6 ."
+# In rcS, after the local file systems are mounted (mountall is S35) and
+# before the runlevel's services (crond, dropbear, mcce) read the kept
+# settings.
+INITSCRIPT_NAME:${PN}-data = "mcce-data"
+INITSCRIPT_PARAMS:${PN}-data = "start 37 S ."
 
 # systemd: the daemon's unit, and the nightly digest's timer (enabled) with
 # the service it starts (packaged here: the systemd class follows a
 # .socket's service, not a .timer's); the page's unit in mcce-serve (enabled
 # when that package is installed).
-SYSTEMD_PACKAGES = "${PN} ${PN}-serve"
+SYSTEMD_PACKAGES = "${PN} ${PN}-serve ${PN}-data"
 SYSTEMD_SERVICE:${PN} = "mcce.service mcce-digest.timer"
 FILES:${PN} += "${systemd_system_unitdir}/mcce-digest.service"
 SYSTEMD_SERVICE:${PN}-serve = "mcce-serve.service"
+SYSTEMD_SERVICE:${PN}-data = "mcce-data.service"
 
 RDEPENDS:${PN}-serve = "${PN}"
+RDEPENDS:${PN}-data = "${PN} e2fsprogs-mke2fs util-linux-partx util-linux-sfdisk"
 
 # The nightly digest, as in the Buildroot package: with systemd in
 # DISTRO_FEATURES the timer above; without it, cron, with the package's
@@ -115,6 +134,7 @@ do_install:append() {
         install -d ${D}${INIT_D_DIR}
         install -m 0755 ${MCCE_PKGDIR}/S90mcce ${D}${INIT_D_DIR}/mcce
         install -m 0755 ${MCCE_PKGDIR}/S91mcce-serve ${D}${INIT_D_DIR}/mcce-serve
+        install -m 0755 ${MCCE_PKGDIR}/S05mcce-data ${D}${INIT_D_DIR}/mcce-data
     fi
     if ${@bb.utils.contains('DISTRO_FEATURES', 'systemd', 'true', 'false', d)}; then
         install -d ${D}${systemd_system_unitdir}
@@ -122,6 +142,9 @@ do_install:append() {
         install -m 0644 ${MCCE_PKGDIR}/mcce-digest.service ${D}${systemd_system_unitdir}/mcce-digest.service
         install -m 0644 ${MCCE_PKGDIR}/mcce-digest.timer ${D}${systemd_system_unitdir}/mcce-digest.timer
         install -m 0644 ${MCCE_PKGDIR}/mcce-serve.service ${D}${systemd_system_unitdir}/mcce-serve.service
+        install -m 0644 ${MCCE_PKGDIR}/mcce-data.service ${D}${systemd_system_unitdir}/mcce-data.service
+        install -d ${D}${libexecdir}
+        install -m 0755 ${MCCE_PKGDIR}/S05mcce-data ${D}${libexecdir}/mcce-data
     fi
 
     if [ "${MCCE_CRON_STYLE}" = "busybox" ]; then
@@ -137,8 +160,10 @@ do_install:append() {
         chmod 0644 ${D}${sysconfdir}/cron.d/mcce
     fi
 
-    # Raw day files and the yearly databases (docs/data.md), owned by mcce.
-    install -d -o mcce -g mcce -m 0755 ${D}${localstatedir}/lib/mcce
+    # Raw day files and the yearly databases (docs/data.md): the data
+    # partition's mount point, root's, and the daemon's folders, mcce's.
+    install -d -m 0755 ${D}${localstatedir}/lib/mcce
+    install -d -o mcce -g mcce -m 0755 ${D}${localstatedir}/lib/mcce/days
     install -d -o mcce -g mcce -m 0755 ${D}${localstatedir}/lib/mcce/db
 }
 
