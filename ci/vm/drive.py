@@ -543,6 +543,7 @@ class Scenario:
                    f"{tweak.splitlines()[0] if tweak else ''}")
 
         self.upgrade()
+        self.small_card()
 
     # --- a new image over the card ---------------------------------------------------
     KEPT = "/etc/mcce.conf /etc/default/mcce /etc/cron/crontabs/mcce /etc/dropbear/* /root/.ssh/authorized_keys"
@@ -611,6 +612,31 @@ class Scenario:
                    f"image B written as Raspberry Pi Imager does (first and last MiB zeroed; then: {gone}); "
                    f"booted: {self.card_state()}")
         self.after_flash("U4", before2, kept, "Raspberry Pi Imager")
+
+    def small_card(self):
+        """S. Image A on a 1 GiB card: no room for the data partition. The
+        box records onto the root file system and says so, loudly."""
+        self.power_cut()
+        self.card = os.path.join(self.work, "card-1g.img")
+        self.card_size = 2**30
+        with open(self.card, "wb") as f:
+            f.truncate(self.card_size)
+        self.flash(self.a.image_a)
+        self.start_vm()
+        self.wait_boot()
+        console = self.con.text()
+        said = [line.strip() for line in console.splitlines() if "WARNING" in line]
+        mounted = self.con.run("grep ' /var/lib/mcce ' /proc/mounts")[0] == 0
+        self.growing(self.today(), 30)
+        rc_st, st = poll("mcce status to publish", 30,
+                         lambda: (lambda r: r if r[0] != 69 else None)(self.con.run("mcce status")))
+        line = next((x for x in st.splitlines() if x.startswith("data:   on the root")), "")
+        logged = self.con.run("grep -c 'WARNING.*too small' /var/log/messages")[1].split()
+        self.check("S", any("too small" in x for x in said) and not mounted and rc_st == 74
+                   and "too small" in line and logged and logged[-1] != "0",
+                   f"a 1 GiB card: no data partition ({self.card_state()}), recording onto the root "
+                   f"file system; console: {said}; mcce status exit {rc_st}: {line}")
+        os.unlink(self.card)
 
     def after_flash(self, n, before, kept, how):
         """After a flash and a boot: image B runs, every recorded file is
