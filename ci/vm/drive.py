@@ -588,30 +588,32 @@ class Scenario:
               f"{sum(n for _, n in before.values())} bytes; kept settings {sorted(kept)}", flush=True)
         self.power_cut()
 
-        # U2. Image B written with dd; a power cut while the first boot
-        # restores partition 3; the next boot finishes.
-        self.flash(self.a.image_b)
-        gone = self.card_state()
-        cut = self.cut_at(r"mcce-data: restoring partition 3")
-        self.start_vm()
-        self.wait_boot()
-        self.check("U1", self.data_partition_ready(),
-                   f"image B written with dd (then: {gone}); power cut while restoring ({cut}); "
-                   f"the next boot finished: {self.card_state()}")
-        self.after_flash("U2", before, kept, "dd conv=notrunc")
-
-        # U3. Image B again, as Raspberry Pi Imager writes it.
+        # U1, U2. Image B written with dd; a power cut while the first
+        # boot restores partition 3; the next boot finishes.
+        self.new_image("U1", before, kept, "dd conv=notrunc", cut=r"mcce-data: restoring partition 3")
+        # U3, U4. Image B again, as Raspberry Pi Imager writes it.
         self.con.ok("sync")
-        before2 = self.recorded()
+        before = self.recorded()
         self.power_cut()
-        self.flash(self.a.image_b, imager=True)
+        self.new_image("U3", before, kept, "Raspberry Pi Imager (first and last MiB zeroed first)", imager=True)
+
+    def new_image(self, n, before, kept, how, imager=False, cut=None):
+        """Writes image B over the card with `how`, cutting the power of its
+        first boot at `cut` if given; checks the boot after that finished
+        the data partition (n) and what was kept (n + 1)."""
+        self.flash(self.a.image_b, imager=imager)
         gone = self.card_state()
+        cut = f"; power cut while restoring ({self.cut_at(cut)})" if cut else ""
         self.start_vm()
         self.wait_boot()
-        self.check("U3", self.data_partition_ready(),
-                   f"image B written as Raspberry Pi Imager does (first and last MiB zeroed; then: {gone}); "
-                   f"booted: {self.card_state()}")
-        self.after_flash("U4", before2, kept, "Raspberry Pi Imager")
+        self.check(n, self.data_partition_ready(),
+                   f"image B written with {how} (then: {gone}){cut}; booted: {self.card_state()}")
+        self.after_flash(n[0] + str(int(n[1:]) + 1), before, kept, how)
+
+    def published_status(self):
+        """`mcce status` once the daemon has published (not exit 69)."""
+        return poll("mcce status to publish", 30,
+                    lambda: (lambda r: r if r[0] != 69 else None)(self.con.run("mcce status")))
 
     def small_card(self):
         """S. Image A on a 1 GiB card: no room for the data partition. The
@@ -628,8 +630,7 @@ class Scenario:
         said = [line.strip() for line in console.splitlines() if "WARNING" in line]
         mounted = self.con.run("grep ' /var/lib/mcce ' /proc/mounts")[0] == 0
         self.growing(self.today(), 30)
-        rc_st, st = poll("mcce status to publish", 30,
-                         lambda: (lambda r: r if r[0] != 69 else None)(self.con.run("mcce status")))
+        rc_st, st = self.published_status()
         line = next((x for x in st.splitlines() if x.startswith("data:   on the root")), "")
         logged = self.con.run("grep -c 'WARNING.*too small' /var/log/messages")[1].split()
         self.check("S", any("too small" in x for x in said) and not mounted and rc_st == 74
@@ -649,9 +650,9 @@ class Scenario:
         grown = [p for p, (_, n) in before.items() if now.get(p, ("", 0))[1] != n]
         kept_now = self.kept()
         lost_settings = [p for p in kept if kept_now.get(p) != kept[p]]
-        rc_st, st = self.con.run("mcce status")
-        cap = "(cap 59999 W)" in st
         appended = self.growing(today[len("days/"):], 30)
+        rc_st, st = self.published_status()
+        cap = "(cap 59999 W)" in st
         # The crontab as tweaked in step 8: its line runs.
         self.con.ok("rm -f /tmp/cron-tweak; date -s \"$(date +%F) $(date +%H:%M):55\"")
         poll("the kept crontab's job", 80, lambda: self.con.run("[ -s /tmp/cron-tweak ]")[0] == 0, 1)
