@@ -96,6 +96,24 @@ fn run_tz(args: &[&str]) -> (i32, String, String) {
     )
 }
 
+/// `mcce export` of the history's January days, 10 to 12, at `resolution`
+/// in `format`: what `/export` must send byte for byte.
+fn cli_export(h: &History, resolution: &str, format: &str) -> (i32, String, String) {
+    run_tz(&[
+        "export",
+        "-c",
+        h.cfg.to_str().unwrap(),
+        "--from",
+        "2025-01-10",
+        "--to",
+        "2025-01-12",
+        "--resolution",
+        resolution,
+        "--format",
+        format,
+    ])
+}
+
 fn write_status(dir: &Path, watts: u32, alarm: &str) {
     write_status_with(dir, watts, alarm, "");
 }
@@ -306,15 +324,7 @@ fn every_endpoint_on_a_simulated_history() {
     assert_eq!(field(&bt, "source"), "database");
     assert_eq!(array_len(&bt, "t"), 96);
     assert_eq!(field(&bt, "digest_running"), "false");
-    let (_, csv, _) = run_tz(&[
-        "export",
-        "-c",
-        h.cfg.to_str().unwrap(),
-        "--from",
-        "2025-01-10",
-        "--to",
-        "2025-01-12",
-    ]);
+    let (_, csv, _) = cli_export(&h, "day", "csv");
     let kwh_11 = csv
         .lines()
         .find(|l| l.starts_with("2025-01-11,"))
@@ -380,19 +390,7 @@ fn every_endpoint_on_a_simulated_history() {
                 .unwrap()
                 .contains("attachment")
         );
-        let (code, cli, err) = run_tz(&[
-            "export",
-            "-c",
-            h.cfg.to_str().unwrap(),
-            "--from",
-            "2025-01-10",
-            "--to",
-            "2025-01-12",
-            "--resolution",
-            q.0,
-            "--format",
-            q.1,
-        ]);
+        let (code, cli, err) = cli_export(&h, q.0, q.1);
         assert_eq!(code, 0, "{err}");
         assert!(web.body == cli.as_bytes(), "{q:?} differs from mcce export");
     }
@@ -1021,17 +1019,7 @@ fn http10_gets_no_chunks() {
     assert_eq!(web.status, 200);
     assert_eq!(web.header("transfer-encoding"), None, "{}", web.head);
     assert_eq!(web.header("connection").as_deref(), Some("close"));
-    let (_, cli, _) = run_tz(&[
-        "export",
-        "-c",
-        h.cfg.to_str().unwrap(),
-        "--from",
-        "2025-01-10",
-        "--to",
-        "2025-01-12",
-        "--resolution",
-        "raw",
-    ]);
+    let (_, cli, _) = cli_export(&h, "raw", "csv");
     assert!(web.body == cli.as_bytes(), "HTTP/1.0 export differs");
 }
 
