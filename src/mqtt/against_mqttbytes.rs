@@ -104,6 +104,31 @@ fn their_connect(c: &Connect) -> theirs::Connect {
     }
 }
 
+/// A PUBLISH's topic, payload, QoS, retain flag and packet identifier.
+fn publish_fields() -> impl Strategy<Value = (String, Vec<u8>, QoS, bool, u16)> {
+    (
+        topic_name(),
+        proptest::collection::vec(any::<u8>(), 0..400),
+        qos(),
+        any::<bool>(),
+        1..=u16::MAX,
+    )
+}
+
+/// Their PUBLISH of those fields (the packet identifier only with QoS 1).
+fn their_publish(
+    topic: String,
+    payload: Vec<u8>,
+    qos: QoS,
+    retain: bool,
+    id: u16,
+) -> theirs::Publish {
+    let mut p = theirs::Publish::new(topic, their_qos(qos), payload);
+    p.retain = retain;
+    p.pkid = if qos == QoS::AtMostOnce { 0 } else { id };
+    p
+}
+
 fn filters() -> impl Strategy<Value = Vec<(String, QoS)>> {
     let level = prop_oneof![Just("+".to_string()), "[^+#/\u{0}]{0,8}"];
     let filter =
@@ -127,17 +152,9 @@ proptest! {
     }
 
     #[test]
-    fn publish_is_their_publish(
-        topic in topic_name(),
-        payload in proptest::collection::vec(any::<u8>(), 0..400),
-        qos in qos(),
-        retain in any::<bool>(),
-        id in 1..=u16::MAX,
-    ) {
+    fn publish_is_their_publish((topic, payload, qos, retain, id) in publish_fields()) {
         let ours = packet::publish(&topic, &payload, qos, retain, id).unwrap();
-        let mut expected = theirs::Publish::new(topic, their_qos(qos), payload);
-        expected.retain = retain;
-        expected.pkid = if qos == QoS::AtMostOnce { 0 } else { id };
+        let expected = their_publish(topic, payload, qos, retain, id);
         prop_assert_eq!(&ours, &written(|b| expected.write(b)));
         prop_assert_eq!(read_by_them(&ours), theirs::Packet::Publish(expected));
     }
@@ -155,19 +172,10 @@ proptest! {
     }
 
     #[test]
-    fn their_publish_decodes_here(
-        topic in topic_name(),
-        payload in proptest::collection::vec(any::<u8>(), 0..400),
-        qos in qos(),
-        retain in any::<bool>(),
-        dup in any::<bool>(),
-        id in 1..=u16::MAX,
-    ) {
+    fn their_publish_decodes_here((topic, payload, qos, retain, id) in publish_fields(), dup in any::<bool>()) {
         let dup = dup && qos == QoS::AtLeastOnce;
-        let mut p = theirs::Publish::new(topic.clone(), their_qos(qos), payload.clone());
-        p.retain = retain;
+        let mut p = their_publish(topic.clone(), payload.clone(), qos, retain, id);
         p.dup = dup;
-        p.pkid = if qos == QoS::AtMostOnce { 0 } else { id };
         let expected = Message {
             topic,
             payload,
@@ -212,31 +220,18 @@ fn large_publishes_are_their_publishes() {
 
 #[test]
 fn every_connack_they_encode_decodes_here() {
+    use ConnectReturnCode as Our;
+    use theirs::ConnectReturnCode as Their;
     let codes = [
+        (Their::Success, Our::Accepted),
         (
-            theirs::ConnectReturnCode::Success,
-            ConnectReturnCode::Accepted,
+            Their::RefusedProtocolVersion,
+            Our::UnacceptableProtocolVersion,
         ),
-        (
-            theirs::ConnectReturnCode::RefusedProtocolVersion,
-            ConnectReturnCode::UnacceptableProtocolVersion,
-        ),
-        (
-            theirs::ConnectReturnCode::BadClientId,
-            ConnectReturnCode::IdentifierRejected,
-        ),
-        (
-            theirs::ConnectReturnCode::ServiceUnavailable,
-            ConnectReturnCode::ServerUnavailable,
-        ),
-        (
-            theirs::ConnectReturnCode::BadUserNamePassword,
-            ConnectReturnCode::BadUserNameOrPassword,
-        ),
-        (
-            theirs::ConnectReturnCode::NotAuthorized,
-            ConnectReturnCode::NotAuthorized,
-        ),
+        (Their::BadClientId, Our::IdentifierRejected),
+        (Their::ServiceUnavailable, Our::ServerUnavailable),
+        (Their::BadUserNamePassword, Our::BadUserNameOrPassword),
+        (Their::NotAuthorized, Our::NotAuthorized),
     ];
     for (their, our) in codes {
         let bytes = written(|b| theirs::ConnAck::new(their, false).write(b));

@@ -376,31 +376,18 @@ mod tests {
         assert!(
             matches!(empty, Incoming::Publish(Message { ref payload, packet_id: None, .. }) if payload.is_empty())
         );
-        assert!(
-            decode_all(&[0x34, 5, 0, 1, b't', 0, 1]).is_err(),
-            "QoS 2 is never asked for"
-        );
-        assert!(
-            decode_all(&[0x36, 5, 0, 1, b't', 0, 1]).is_err(),
-            "QoS 3 does not exist"
-        );
-        assert!(
-            decode_all(&[0x38, 3, 0, 1, b't']).is_err(),
-            "DUP with QoS 0"
-        );
-        assert!(
-            decode_all(&[0x32, 5, 0, 1, b't', 0, 0]).is_err(),
-            "packet id 0"
-        );
-        assert!(
-            decode_all(&[0x30, 3, 0, 1, b'#']).is_err(),
-            "wildcard in a topic name"
-        );
-        assert!(decode_all(&[0x30, 2, 0, 0]).is_err(), "empty topic name");
-        assert!(
-            decode_all(&[0x30, 3, 0, 2, b't']).is_err(),
-            "topic runs past the end"
-        );
+        let refused: [(&[u8], &str); 7] = [
+            (&[0x34, 5, 0, 1, b't', 0, 1], "QoS 2 is never asked for"),
+            (&[0x36, 5, 0, 1, b't', 0, 1], "QoS 3 does not exist"),
+            (&[0x38, 3, 0, 1, b't'], "DUP with QoS 0"),
+            (&[0x32, 5, 0, 1, b't', 0, 0], "packet id 0"),
+            (&[0x30, 3, 0, 1, b'#'], "wildcard in a topic name"),
+            (&[0x30, 2, 0, 0], "empty topic name"),
+            (&[0x30, 3, 0, 2, b't'], "topic runs past the end"),
+        ];
+        for (bytes, why) in refused {
+            assert!(decode_all(bytes).is_err(), "{why}");
+        }
     }
 
     #[test]
