@@ -7,20 +7,21 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::alarm::{AlarmState, Policy, PolicyConfig};
-use crate::clock::{Clock, aligned_origin, next_tick};
-use crate::config::{Config, ConfigError};
+use crate::clock::Clock;
+use crate::core::alarm::{AlarmState, Policy, PolicyConfig};
+use crate::core::config::{Config, ConfigError};
+use crate::core::energy::Sample;
+use crate::core::schedule::{aligned_origin, next_tick};
+use crate::core::space::Space;
+use crate::core::space::{Change, SpaceWatch};
+use crate::core::trip::{Band, TripSettings, TripState};
+use crate::core::warning::{ContractAlarm, Decision, Sound, Urgency};
 use crate::daylog::DayWriter;
-use crate::energy::Sample;
 use crate::instance::InstanceLock;
 use crate::meter::{Link, Meter, PollError};
 use crate::signals::Signals;
 use crate::siren::{Buzzer, BuzzerUnavailable, ChirpShape, Silent, Siren, SirenShape};
-use crate::space::{Change, SpaceWatch};
 use crate::status::{AlarmStatus, ContractStatus, MeterState, Publisher, Recording, Status};
-use crate::sys::Space;
-use crate::trip::{Band, TripSettings, TripState};
-use crate::warning::{ContractAlarm, Decision, Sound, Urgency};
 
 /// How often the daemon looks at the data partition's free space.
 const SPACE_CHECK_EVERY: Duration = Duration::from_secs(60);
@@ -486,9 +487,9 @@ impl Daemon {
         let dir = self.cfg.data_dir.display();
         let amount = format!(
             "{} free ({} of {})",
-            crate::space::percent_label(sp.free, sp.total),
-            crate::space::bytes_label(sp.free),
-            crate::space::bytes_label(sp.total)
+            crate::core::space::percent_label(sp.free, sp.total),
+            crate::core::space::bytes_label(sp.free),
+            crate::core::space::bytes_label(sp.total)
         );
         match change {
             Change::Low => log::warn!(

@@ -7,10 +7,11 @@ use std::io::{self, Read, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use time::Date;
+use crate::core::calendar::Date;
 
-use crate::energy::Sample;
-use crate::localtime::{date_name, local_date, local_day_bounds, parse_date};
+use crate::core::calendar::{date_name, parse_date};
+use crate::core::energy::Sample;
+use crate::localtime::{local_date, local_day_bounds};
 
 /// Interval of the original Python poller, which legacy files assume.
 pub const LEGACY_PERIOD_SECONDS: i64 = 5;

@@ -22,8 +22,8 @@ use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
+use crate::core::energy::{DayCollector, DayParams, DayStats, GapRule, Integrator, Sample};
 use crate::daylog::{Decoded, LineDecoder, MAX_LINE, ReadStats, open_day_file};
-use crate::energy::{DayCollector, DayParams, DayStats, GapRule, Integrator, Sample};
 
 /// The facts of one day file, brought up to date by `refresh`.
 #[derive(Debug, Clone)]

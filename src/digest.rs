@@ -5,13 +5,14 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use time::Date;
+use crate::core::calendar::Date;
 
-use crate::config::Config;
+use crate::core::calendar::{date_name, days_of};
+use crate::core::config::Config;
+use crate::core::energy::{DayCollector, DayParams, DayStats};
 use crate::daylog::{DayReader, ReadStats, day_path, list_days, mostly_skipped, open_day_file};
-use crate::energy::{DayCollector, DayParams, DayStats};
 use crate::exit::{self, Failure, Outcome};
-use crate::localtime::{date_name, days_of, local_date, local_day_bounds, local_label};
+use crate::localtime::{local_date, local_day_bounds, local_label};
 use crate::store::{RawFile, Store};
 
 /// Keeps one open database per year while a catch-up runs.

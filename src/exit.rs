@@ -44,8 +44,8 @@ impl fmt::Display for Failure {
     }
 }
 
-impl From<crate::config::ConfigError> for Failure {
-    fn from(e: crate::config::ConfigError) -> Self {
+impl From<crate::core::config::ConfigError> for Failure {
+    fn from(e: crate::core::config::ConfigError) -> Self {
         Failure::new(CONFIG, e.to_string())
     }
 }

@@ -4,12 +4,13 @@
 
 use std::io::{self, Write};
 
-use time::Date;
+use crate::core::calendar::Date;
 
-use crate::config::Config;
+use crate::core::calendar::date_name;
+use crate::core::config::Config;
 use crate::daylog::{DayReader, day_path, list_days};
 use crate::exit::{self, Failure, Outcome};
-use crate::localtime::{OffsetCache, date_name, local_day_bounds};
+use crate::localtime::{OffsetCache, local_day_bounds};
 use crate::store::Store;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -283,7 +284,7 @@ pub fn earliest(cfg: &Config) -> Option<Date> {
     let first_db = crate::store::years(cfg).into_iter().find_map(|year| {
         let store = Store::read_year(cfg, year).ok()??;
         let day = store.first_day().ok()??;
-        crate::localtime::parse_date(&day)
+        crate::core::calendar::parse_date(&day)
     });
     match (first_file, first_db) {
         (Some(a), Some(b)) => Some(a.min(b)),

@@ -11,7 +11,7 @@ use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 
-use crate::config::Config;
+use crate::core::config::Config;
 use crate::status::Status;
 
 /// The directories' locks; each is held as long as its open directory is.

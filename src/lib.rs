@@ -6,7 +6,7 @@
 //! - [`energy`]: a day's samples into energy, coverage, gaps and buckets;
 //! - [`alarm`]: when the cap alarm sounds; [`trip`] and [`warning`]: the
 //!   meter's trip model and what to sound for it;
-//! - [`clock::aligned_origin`] and [`clock::next_tick`]: the poll schedule;
+//! - [`crate::core::schedule::aligned_origin`] and [`crate::core::schedule::next_tick`]: the poll schedule;
 //! - [`config::Config::parse`]: the configuration's keys and rules;
 //! - [`localtime`]'s calendar arithmetic and [`space`]'s thresholds.
 //!
@@ -23,18 +23,15 @@
 //! Adapters and the daemon return their own errors; exit codes ([`exit`])
 //! are picked only by [`cmd`] and the batch work it runs.
 
-pub mod alarm;
 pub mod clock;
 pub mod cmd;
-pub mod config;
+pub mod core;
 pub mod daemon;
 pub mod daylog;
 pub mod daytotal;
 pub mod digest;
-pub mod energy;
 pub mod exit;
 pub mod export;
-pub mod frame;
 pub mod gpio;
 pub mod http;
 pub mod instance;
@@ -50,9 +47,6 @@ pub mod serve;
 pub mod signals;
 pub mod sim;
 pub mod siren;
-pub mod space;
 pub mod status;
 pub mod store;
 pub mod sys;
-pub mod trip;
-pub mod warning;

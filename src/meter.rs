@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serialport::{ClearBuffer, SerialPort, TTYPort};
 
-use crate::frame::{Decoder, TRIGGER};
+use crate::core::mcee::{Decoder, TRIGGER};
 
 /// What the poller needs from a serial line. Reads return `TimedOut` or
 /// `WouldBlock` after a short wait with no data.

@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use crate::config::Config;
+use crate::core::config::Config;
 use crate::exit::{Failure, Outcome};
 use crate::store::{DayRow, Store};
 
@@ -238,7 +238,7 @@ mod tests {
     fn near_trips_column_with_a_contract() {
         let cfg = Config::default();
         let mut rows = vec![row("2025-01-01", 10.0), row("2025-01-02", 5.0)];
-        rows[1].bands = Some(crate::energy::BandSeconds {
+        rows[1].bands = Some(crate::core::energy::BandSeconds {
             free: 86_000,
             tolerated: 300,
             over: 100,

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use serialport::{SerialPort, TTYPort};
 
 use crate::clock::Clock;
-use crate::frame::{END, START, TRIGGER, encode_field};
+use crate::core::mcee::{END, START, TRIGGER, encode_field};
 use crate::localtime::offset_at;
 
 /// A deterministic household on a 3 kW contract (docs/trip.md): standby, a
@@ -382,7 +382,7 @@ fn write_out(master: &mut TTYPort, bytes: &[u8], split: bool) -> io::Result<()> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::frame::decode_all;
+    use crate::core::mcee::decode_all;
 
     /// The demo's day on a 3 kW contract (docs/trip.md), polled every 5 s,
     /// whatever the seed: the breakfast kettle chirps only; the evening
@@ -396,8 +396,8 @@ mod tests {
     }
 
     fn demo_day(seed: u64) {
-        use crate::trip::{Band, TripSettings};
-        use crate::warning::{ContractAlarm, Sound, Urgency};
+        use crate::core::trip::{Band, TripSettings};
+        use crate::core::warning::{ContractAlarm, Sound, Urgency};
         let p = Profile { seed };
         let settings = TripSettings::published(3000);
         let mut alarm =

@@ -6,9 +6,9 @@ use std::io;
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
-use crate::energy::Sample;
-use crate::trip::Band;
-use crate::warning::Urgency;
+use crate::core::energy::Sample;
+use crate::core::trip::Band;
+use crate::core::warning::Urgency;
 
 /// Whether readings reach the day file (`mcce status` exits 74 unless
 /// they do, or no reading came yet).
@@ -131,7 +131,7 @@ pub struct Status {
     pub alarm: AlarmStatus,
     pub recording: Recording,
     /// Free and total bytes on DATA_DIR's file system, when known.
-    pub space: Option<crate::sys::Space>,
+    pub space: Option<crate::core::space::Space>,
     /// Polls since the daemon started by outcome, in `MeterState::ALL`
     /// order (for `mcce serve`'s metrics); `None` in a file without them.
     pub polls: Option<[u64; 4]>,
@@ -218,7 +218,7 @@ impl Status {
                 }
             },
             space: match (get("data_free"), get("data_total")) {
-                (Some(f), Some(t)) if !f.is_empty() => Some(crate::sys::Space {
+                (Some(f), Some(t)) if !f.is_empty() => Some(crate::core::space::Space {
                     free: f.parse().ok()?,
                     total: t.parse().ok()?,
                 }),
@@ -370,7 +370,7 @@ mod tests {
                 since: 1_699_999_000,
                 error: "No space left on device".into(),
             },
-            space: Some(crate::sys::Space {
+            space: Some(crate::core::space::Space {
                 free: 1_000,
                 total: 16_000_000_000,
             }),
@@ -462,7 +462,7 @@ mod tests {
                 since: 1_700_000_000,
                 error: error_text(&io::Error::other("x".repeat(300))),
             },
-            space: Some(crate::sys::Space {
+            space: Some(crate::core::space::Space {
                 free: u64::MAX,
                 total: u64::MAX,
             }),

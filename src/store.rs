@@ -13,9 +13,10 @@ use std::time::Duration;
 
 use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
 
-use crate::config::Config;
-use crate::energy::{BandSeconds, Bucket, DayStats};
-use crate::localtime::{days_from_civil, local_label, offset_at, unix_of_local};
+use crate::core::calendar::days_from_civil;
+use crate::core::config::Config;
+use crate::core::energy::{BandSeconds, Bucket, DayStats};
+use crate::localtime::{local_label, offset_at, unix_of_local};
 
 /// `PRAGMA user_version` of the layout written here. 1: the first mcce
 /// layout (`avg` carried extra columns); 2: `avg` has pwrApp's two columns
@@ -117,7 +118,7 @@ fn day_view(day: &str) -> String {
 }
 
 fn is_day_name(s: &str) -> bool {
-    crate::localtime::parse_date(s).is_some()
+    crate::core::calendar::parse_date(s).is_some()
 }
 
 fn busy_timeout(cfg: &Config) -> Duration {
@@ -654,7 +655,7 @@ pub struct BucketRow {
 /// A local `YYYY-MM-DD HH:MM:SS` label back to Unix time (the earlier
 /// instant when the label is ambiguous); for files without stored starts.
 pub fn label_to_unix(label: &str) -> Option<i64> {
-    let date = crate::localtime::parse_date(label.get(0..10)?)?;
+    let date = crate::core::calendar::parse_date(label.get(0..10)?)?;
     let t = label.get(11..19)?;
     let mut parts = t.split(':').map(|p| p.parse::<i64>().ok());
     let (h, m, s) = (parts.next()??, parts.next()??, parts.next()??);

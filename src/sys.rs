@@ -9,6 +9,8 @@ use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
+use crate::core::space::Space;
+
 /// Takes an exclusive `flock` on `f` without waiting: `Ok(false)` when
 /// another open file holds it. The lock lives as long as the file is open.
 pub fn try_lock_exclusive(f: &File) -> io::Result<bool> {
@@ -25,14 +27,7 @@ pub fn try_lock_exclusive(f: &File) -> io::Result<bool> {
     }
 }
 
-/// Space on the file system holding a path, in bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Space {
-    /// Free for an unprivileged user (the daemon runs as one).
-    pub free: u64,
-    pub total: u64,
-}
-
+/// Space on the file system holding `path` (statvfs).
 pub fn space(path: &Path) -> io::Result<Space> {
     let c = CString::new(path.as_os_str().as_bytes())
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in path"))?;

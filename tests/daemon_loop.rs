@@ -9,9 +9,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use mcce::clock::{Clock, ManualClock};
-use mcce::config::{BuzzerKind, BuzzerSettings, Config, ConfigError};
+use mcce::core::calendar::parse_date;
+use mcce::core::config::{BuzzerKind, BuzzerSettings, Config, ConfigError};
 use mcce::daemon::{Daemon, Event, Hardware};
-use mcce::localtime::{local_day_start, parse_date};
+use mcce::localtime::local_day_start;
 use mcce::meter::Link;
 use mcce::signals::Signals;
 use mcce::sim::frame_bytes;

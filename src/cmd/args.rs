@@ -7,10 +7,10 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::str::FromStr;
 
-use time::Date;
+use crate::core::calendar::Date;
 
+use crate::core::calendar::parse_date;
 use crate::exit::{Failure, USAGE};
-use crate::localtime::parse_date;
 
 /// A usage error (exit 64).
 pub fn usage(msg: impl std::fmt::Display) -> Failure {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::args::{Arg, Options, Parser, usage};
 use super::setup::{init_logger, open_buzzer, signal_flags};
-use crate::config::{BuzzerKind, Config};
+use crate::core::config::{BuzzerKind, Config};
 use crate::exit::{self, Failure, Outcome};
 use crate::gpio;
 use crate::siren::{Buzzer, ChirpShape, Siren, SirenShape, Sound};

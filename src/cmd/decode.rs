@@ -3,8 +3,8 @@
 use std::io::{self, BufRead, Read, Write};
 
 use super::args::{Arg, Options, Parser};
+use crate::core::mcee;
 use crate::exit::{self, Failure, Outcome};
-use crate::frame;
 
 const HELP: &str = "\
 Usage: mcce decode [--hex] < capture
@@ -31,7 +31,7 @@ impl Options for Args {
 /// Reads the input a piece at a time and prints each reading as its frame
 /// completes, so a capture of any size decodes in constant memory.
 pub fn run(a: Args) -> Outcome {
-    let mut decoder = frame::Decoder::new();
+    let mut decoder = mcee::Decoder::new();
     let mut out = crate::output::Stdout::lock();
     let mut readings = 0u64;
     let mut bytes = 0u64;
@@ -58,7 +58,7 @@ pub fn run(a: Args) -> Outcome {
             if input.read_until(b'\n', &mut raw).map_err(read_failed)? == 0 {
                 break;
             }
-            frame::parse_hex_line(&String::from_utf8_lossy(&raw), &mut parsed)
+            crate::core::hex::parse_hex_line(&String::from_utf8_lossy(&raw), &mut parsed)
                 .map_err(|e| Failure::new(exit::DATAERR, format!("stdin: line {lineno}: {e}")))?;
             if !feed(&parsed) {
                 break;

@@ -11,7 +11,9 @@ use std::time::Duration;
 use super::args::{Arg, Options, Parser, usage};
 use super::setup::init_logger;
 use crate::clock::{Clock, SteppedClock, system_wall};
-use crate::config::{BuzzerKind, BuzzerSettings, Config, ConfigError};
+use crate::core::config::{BuzzerKind, BuzzerSettings, Config, ConfigError};
+use crate::core::trip::{Band, TripSettings};
+use crate::core::warning::Urgency;
 use crate::daemon::{Daemon, Event, Hardware, Observer};
 use crate::exit::{self, Failure, Outcome};
 use crate::instance::InstanceLock;
@@ -20,8 +22,6 @@ use crate::meter::{self, Link};
 use crate::signals::Signals;
 use crate::sim::{Profile, Sim, SimOptions};
 use crate::siren::{Buzzer, BuzzerUnavailable, Silent, SirenShape};
-use crate::trip::{Band, TripSettings};
-use crate::warning::Urgency;
 use log::Level;
 
 const HELP: &str = "\
@@ -139,7 +139,7 @@ pub fn run(a: Args) -> Outcome {
     crate::outln!(
         "mcce demo: simulated meter on {}, day {} at {}x speed, data in {}",
         sim.path().display(),
-        localtime::date_name(day),
+        crate::core::calendar::date_name(day),
         a.speed,
         dir.display()
     );
@@ -175,9 +175,9 @@ fn demo_config(dir: &Path, port: &Path) -> Config {
             ..BuzzerSettings::default()
         },
         reply_timeout_ms: 100,
-        trip: crate::trip::TripConfig {
+        trip: crate::core::trip::TripConfig {
             contract_watts: Some(DEMO_CONTRACT_WATTS),
-            ..crate::trip::TripConfig::default()
+            ..crate::core::trip::TripConfig::default()
         },
         ..Config::default()
     }
@@ -344,12 +344,15 @@ fn refuse_used_dir(dir: &Path) -> Outcome {
 }
 
 /// Act two: digest the simulated day and show the month's report.
-fn digest_and_report(cfg: &Config, day: time::Date) -> Outcome {
-    crate::outln!("\n$ mcce digest --date {}", localtime::date_name(day));
+fn digest_and_report(cfg: &Config, day: crate::core::calendar::Date) -> Outcome {
+    crate::outln!(
+        "\n$ mcce digest --date {}",
+        crate::core::calendar::date_name(day)
+    );
     crate::digest::digest(cfg, Some(day), system_wall())?;
     crate::outln!(
         "\n$ mcce report --month {}",
-        &localtime::date_name(day)[..7]
+        &crate::core::calendar::date_name(day)[..7]
     );
     crate::report::report(
         cfg,

@@ -3,11 +3,11 @@
 
 use std::path::PathBuf;
 
-use time::Date;
+use crate::core::calendar::Date;
 
 use super::args::{Arg, Options, Parser};
 use crate::clock::system_wall;
-use crate::config::Config;
+use crate::core::config::Config;
 use crate::exit::{Failure, Outcome};
 
 const HELP: &str = "\

@@ -3,10 +3,10 @@
 
 use std::path::PathBuf;
 
-use time::Date;
+use crate::core::calendar::Date;
 
 use super::args::{Arg, Options, Parser, usage};
-use crate::config::Config;
+use crate::core::config::Config;
 use crate::exit::{Failure, Outcome};
 use crate::export::{Format, Resolution};
 use crate::localtime;

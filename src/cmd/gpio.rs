@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use super::args::{Arg, Options, Parser, usage};
-use crate::config::{BuzzerKind, Config};
+use crate::core::config::{BuzzerKind, Config};
 use crate::exit::{self, Failure, Outcome};
 use crate::gpio;
 

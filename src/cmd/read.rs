@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::args::config_only_args;
 use super::setup::init_logger;
-use crate::config::Config;
+use crate::core::config::Config;
 use crate::exit::{self, Failure, Outcome};
 use crate::meter::{self, Meter, PollError};
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use super::args::config_only_args;
 use super::setup::{init_logger, open_buzzer, signal_flags};
 use crate::clock::RealClock;
-use crate::config::{Config, ConfigError};
+use crate::core::config::{Config, ConfigError};
 use crate::daemon::{Daemon, Hardware, build_epoch};
 use crate::exit::{CANTCREAT, Failure, Outcome, UNAVAILABLE};
 use crate::gpio;

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use super::args::{Arg, Options, Parser, usage};
 use super::setup;
-use crate::config::Config;
+use crate::core::config::Config;
 use crate::exit::{Failure, Outcome};
 
 const HELP: &str = "\

@@ -3,7 +3,7 @@
 
 use std::io::Write;
 
-use crate::config::{BuzzerKind, Config};
+use crate::core::config::{BuzzerKind, Config};
 use crate::exit::{self, Failure};
 use crate::gpio;
 use crate::signals::Signals;

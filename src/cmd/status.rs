@@ -5,11 +5,11 @@ use std::io;
 
 use super::args::config_only_args;
 use crate::clock::system_wall;
-use crate::config::Config;
+use crate::core::config::Config;
+use crate::core::space;
 use crate::daemon::trip_label;
 use crate::exit::{self, Failure, Outcome};
 use crate::localtime;
-use crate::space;
 use crate::status::{AlarmStatus, ContractStatus, Recording, Status};
 use std::time::Duration;
 
@@ -188,7 +188,7 @@ fn show_contract(cfg: &Config, c: &ContractStatus, alarm: AlarmStatus, now: i64)
     }
 }
 
-fn show_space(cfg: &Config, known: Option<crate::sys::Space>) {
+fn show_space(cfg: &Config, known: Option<crate::core::space::Space>) {
     let Some(sp) = known else {
         crate::outln!("data:   free space unknown ({})", cfg.data_dir.display());
         return;

@@ -31,7 +31,7 @@ pub fn http_date(t: SystemTime) -> String {
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
     let days = secs.div_euclid(86_400);
     let s = secs.rem_euclid(86_400);
-    let (y, m, d) = crate::localtime::civil_from_days(days);
+    let (y, m, d) = crate::core::calendar::civil_from_days(days);
     const WEEKDAY: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
     const MONTH: [&str; 12] = [
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",

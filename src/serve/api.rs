@@ -7,17 +7,18 @@ use std::path::PathBuf;
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, SystemTime};
 
-use time::Date;
+use crate::core::calendar::Date;
 
 use crate::clock::system_wall;
-use crate::config::Config;
+use crate::core::calendar::{date_name, parse_date};
+use crate::core::config::Config;
+use crate::core::energy::{DayCollector, DayParams, DayStats, Sample, digest_day, measure};
 use crate::daylog::{DayReader, day_path, list_days, open_day_file};
 use crate::daytotal::{Ask, DayTotals};
-use crate::energy::{DayCollector, DayParams, DayStats, Sample, digest_day, measure};
 use crate::exit::{self, Failure};
 use crate::export::{Format, Resolution};
 use crate::http::{Body, Request, Response, push_json_str};
-use crate::localtime::{date_name, local_date, local_day_bounds, local_label, parse_date};
+use crate::localtime::{local_date, local_day_bounds, local_label};
 use crate::status::{ContractStatus, Status};
 use crate::store::{DayRow, Store};
 
@@ -284,7 +285,7 @@ fn day_stats(
     date: Date,
     samples: &[Sample],
     now: i64,
-) -> (DayStats, Vec<crate::energy::Bucket>) {
+) -> (DayStats, Vec<crate::core::energy::Bucket>) {
     digest_day(samples, &day_params(cfg, date, measured_until(date, now)))
 }
 
@@ -717,8 +718,8 @@ pub(super) fn months(cfg: &Config, req: &Request) -> Result<Response, Response> 
         },
     };
     let (Ok(first), Ok(last)) = (
-        Date::from_calendar_date(year, time::Month::January, 1),
-        Date::from_calendar_date(year, time::Month::December, 31),
+        Date::from_calendar_date(year, crate::core::calendar::Month::January, 1),
+        Date::from_calendar_date(year, crate::core::calendar::Month::December, 31),
     ) else {
         return Err(bad(format!("year: {year} is not in the calendar")));
     };
@@ -749,7 +750,7 @@ pub(super) fn months(cfg: &Config, req: &Request) -> Result<Response, Response> 
         if *n == 0 {
             o.extend_from_slice(b"null");
         } else {
-            real(&mut o, crate::energy::round2(*kwh));
+            real(&mut o, crate::core::energy::round2(*kwh));
         }
         o.push(b'}');
     }

@@ -6,10 +6,10 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use crate::config::Config;
+use crate::core::config::Config;
+use crate::core::trip::Band;
 use crate::http::{Body, Response};
 use crate::localtime::local_date;
-use crate::trip::Band;
 
 use super::api::live;
 

@@ -6,14 +6,13 @@
 //! digest never waits on it past its busy timeout). Nothing from a URL
 //! becomes a path except a date that parsed as one.
 
-pub mod allow;
 mod api;
 mod metrics;
 
 use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::sync::Arc;
 
-use crate::config::Config;
+use crate::core::config::Config;
 use crate::exit::{self, Failure, Outcome};
 use crate::http::{self, Body, Request, Response};
 
@@ -41,7 +40,7 @@ impl App {
     /// The answer for a client outside `SERVE_ALLOW`, given at accept
     /// before it sends anything; `None` for a client we serve.
     pub fn refuse(&self, peer: IpAddr) -> Option<Response> {
-        (!allow::allowed(&self.cfg.serve_allow, peer))
+        (!crate::core::allow::allowed(&self.cfg.serve_allow, peer))
             .then(|| Response::error(403, &format!("client {peer} is not in SERVE_ALLOW")))
     }
 
@@ -127,7 +126,7 @@ mod tests {
             let now = crate::clock::system_wall();
             for (name, start) in [
                 (
-                    crate::localtime::date_name(crate::localtime::today()),
+                    crate::core::calendar::date_name(crate::localtime::today()),
                     now - 600,
                 ),
                 ("2025-01-10".to_string(), 1_736_463_600),

@@ -9,8 +9,8 @@
 
 use std::time::Duration;
 
-use crate::trip::{Band, TripSettings};
-use crate::warning::{ContractAlarm, Urgency};
+use crate::core::trip::{Band, TripSettings};
+use crate::core::warning::{ContractAlarm, Urgency};
 
 /// One reading and when it was taken: the unit of everything mcce records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -34,7 +34,7 @@ pub struct DayParams {
     pub bucket_seconds: u32,
     /// With `CONTRACT_WATTS`: the meter's bands (docs/trip.md), to count
     /// the time in each and the warnings the contract alarm gave.
-    pub trip: Option<crate::trip::TripSettings>,
+    pub trip: Option<crate::core::trip::TripSettings>,
 }
 
 /// The gap rule (docs/data.md#energy-rule), the one place it is decided

@@ -22,7 +22,7 @@
 
 use std::time::Duration;
 
-use crate::trip::{Band, TripModel, TripSettings, TripState};
+use crate::core::trip::{Band, TripModel, TripSettings, TripState};
 
 /// How urgent the situation is; ordered from calm to urgent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -203,7 +203,7 @@ impl ContractAlarm {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::energy::{Sample, count_warnings};
+    use crate::core::energy::{Sample, count_warnings};
     use proptest::prelude::*;
 
     const POLL: u64 = 5;

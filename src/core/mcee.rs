@@ -157,49 +157,6 @@ pub fn encode_field(watts: u16) -> [u8; 2] {
     watts.to_le_bytes()
 }
 
-/// Parses hex text (whitespace, `:` and `,` separators allowed, optional
-/// `0x` prefixes) into bytes, for `mcce decode --hex`.
-pub fn parse_hex(text: &str) -> Result<Vec<u8>, String> {
-    let mut out = Vec::with_capacity(text.len() / 2);
-    for (lineno, line) in text.lines().enumerate() {
-        parse_hex_line(line, &mut out).map_err(|e| format!("line {}: {e}", lineno + 1))?;
-    }
-    Ok(out)
-}
-
-/// One line of hex text appended to `out` as bytes: a byte never spans two
-/// lines, so `mcce decode --hex` can read its input a line at a time.
-pub fn parse_hex_line(line: &str, out: &mut Vec<u8>) -> Result<(), String> {
-    let digits: Vec<u8> = line
-        .split(|c: char| c.is_whitespace() || c == ':' || c == ',')
-        .map(|tok| {
-            tok.strip_prefix("0x")
-                .or(tok.strip_prefix("0X"))
-                .unwrap_or(tok)
-        })
-        .flat_map(|tok| tok.bytes())
-        .collect();
-    if !digits.len().is_multiple_of(2) {
-        return Err("odd number of hex digits".to_string());
-    }
-    for pair in digits.chunks(2) {
-        match (hex_digit(pair[0]), hex_digit(pair[1])) {
-            (Some(h), Some(l)) => out.push(h << 4 | l),
-            _ => {
-                return Err(format!(
-                    "'{}{}' is not a hex byte",
-                    pair[0] as char, pair[1] as char
-                ));
-            }
-        }
-    }
-    Ok(())
-}
-
-fn hex_digit(c: u8) -> Option<u8> {
-    (c as char).to_digit(16).map(|d| d as u8)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -322,16 +279,6 @@ mod tests {
         s.extend_from_slice(END);
         s.extend(frame(&[9]));
         assert_eq!(decode_all(&s), vec![9]);
-    }
-
-    #[test]
-    fn hex_input() {
-        assert_eq!(
-            parse_hex("53 30 0x32\n32:32,30 0C").unwrap(),
-            b"S0222\x30\x0C"
-        );
-        assert!(parse_hex("5").unwrap_err().contains("odd"));
-        assert!(parse_hex("zz").unwrap_err().contains("not a hex byte"));
     }
 
     mod props {

@@ -19,7 +19,7 @@
 
 use std::time::Duration;
 
-use crate::config::{Conflict, number};
+use crate::core::config::{Conflict, number};
 
 /// Where the power sits with respect to the contract.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -1,5 +1,5 @@
 //! The power-cap alarm's decision (docs/protocol.md#the-alarm): when to
-//! sound, a pure policy fed one reading at a time. Sounding it is `crate::siren`.
+//! sound, a pure policy fed one reading at a time. Sounding it is the siren adapter's.
 
 use std::time::Duration;
 

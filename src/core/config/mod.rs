@@ -71,7 +71,7 @@ pub struct Config {
     pub alarm_repeat_seconds: u32,
     /// The contract-aware alarm's settings (docs/trip.md); with no
     /// `CONTRACT_WATTS` the single-threshold alarm above is used.
-    pub trip: crate::trip::TripConfig,
+    pub trip: crate::core::trip::TripConfig,
     pub buzzer: BuzzerSettings,
     pub keep_raw_days: u32,
     pub price_per_kwh: Option<f64>,
@@ -83,7 +83,7 @@ pub struct Config {
     /// `mcce serve`: address and port to listen on.
     pub serve_listen: std::net::SocketAddr,
     /// `mcce serve`: client networks answered; others get 403.
-    pub serve_allow: Vec<crate::serve::allow::Net>,
+    pub serve_allow: Vec<crate::core::allow::Net>,
 }
 
 impl Default for Config {
@@ -103,15 +103,15 @@ impl Default for Config {
             alarm_hysteresis_watts: 200,
             alarm_delay_seconds: 0,
             alarm_repeat_seconds: 30,
-            trip: crate::trip::TripConfig::default(),
+            trip: crate::core::trip::TripConfig::default(),
             buzzer: BuzzerSettings::default(),
             keep_raw_days: 0,
             price_per_kwh: None,
             db_busy_timeout_seconds: 10,
             log_level: log::Level::Info,
-            low_space_percent: crate::space::DEFAULT_LOW_PERCENT,
+            low_space_percent: crate::core::space::DEFAULT_LOW_PERCENT,
             serve_listen: std::net::SocketAddr::from(([0, 0, 0, 0], 8080)),
-            serve_allow: crate::serve::allow::parse_list(crate::serve::allow::DEFAULT)
+            serve_allow: crate::core::allow::parse_list(crate::core::allow::DEFAULT)
                 .expect("the default list parses"),
         }
     }
@@ -402,8 +402,8 @@ impl Config {
                     .parse()
                     .map_err(|_| format!("'{value}' is not ADDRESS:PORT (e.g. 0.0.0.0:8080)"))?
             }
-            "SERVE_ALLOW" => self.serve_allow = crate::serve::allow::parse_list(value)?,
-            k if crate::trip::KEYS.contains(&k) => self.trip.set(k, value)?,
+            "SERVE_ALLOW" => self.serve_allow = crate::core::allow::parse_list(value)?,
+            k if crate::core::trip::KEYS.contains(&k) => self.trip.set(k, value)?,
             _ => return Err(unknown_key_message(key)),
         }
         Ok(())
@@ -520,8 +520,8 @@ impl Config {
     }
 
     /// The gap rule every reader of day files applies (docs/data.md#energy-rule).
-    pub fn gap_rule(&self) -> crate::energy::GapRule {
-        crate::energy::GapRule {
+    pub fn gap_rule(&self) -> crate::core::energy::GapRule {
+        crate::core::energy::GapRule {
             max_gap_seconds: self.max_gap_set.then_some(self.max_gap_seconds),
             poll_seconds: self.poll_seconds,
         }
@@ -983,7 +983,7 @@ mod tests {
 
     #[test]
     fn the_shipped_config_parses_and_documents_every_key() {
-        let text = include_str!("../overlay/etc/mcce.conf");
+        let text = include_str!("../../../overlay/etc/mcce.conf");
         assert_eq!(parse(text).unwrap(), Config::default());
         for k in KEYS {
             assert!(
@@ -995,7 +995,7 @@ mod tests {
 
     #[test]
     fn every_trip_key_is_a_config_key() {
-        for k in crate::trip::KEYS {
+        for k in crate::core::trip::KEYS {
             assert!(KEYS.contains(k), "{k} missing from config::KEYS");
         }
     }

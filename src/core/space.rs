@@ -5,6 +5,14 @@
 /// few years of raw days at ~100 MB a year.
 pub const DEFAULT_LOW_PERCENT: u32 = 5;
 
+/// Space on a file system, in bytes (`adapters::sys::space` measures it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Space {
+    /// Free for an unprivileged user (the daemon runs as one).
+    pub free: u64,
+    pub total: u64,
+}
+
 /// What changed at an observation, for one log line each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Change {
