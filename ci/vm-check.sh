@@ -62,8 +62,8 @@ bbdir=$(fetch_deb busybox-static)
 # What S05mcce-data needs beyond busybox, as the image's util-linux and
 # e2fsprogs give it: sfdisk, partx, mke2fs (dynamic: with their libraries).
 tooldirs=()
-for pkg in fdisk util-linux e2fsprogs libc6 libfdisk1 libsmartcols1 libblkid1 libuuid1 libmount1 \
-	libselinux1 libpcre2-8-0 libext2fs2 libcom-err2 libreadline8 libtinfo6 libudev1; do
+for pkg in fdisk util-linux e2fsprogs libc6 libfdisk1 libsmartcols1 libblkid1 libuuid1 \
+	libext2fs2 libcom-err2 libreadline8 libtinfo6; do
 	tooldirs+=("$(fetch_deb "$pkg")")
 done
 kernel=$(ls "$kdir"/boot/vmlinuz-*)

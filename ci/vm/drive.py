@@ -589,21 +589,23 @@ class Scenario:
         self.power_cut()
 
         # U1, U2. Image B written with dd; a power cut while the first
-        # boot restores partition 3; the next boot finishes.
-        self.new_image("U1", before, kept, "dd conv=notrunc", cut=r"mcce-data: restoring partition 3")
+        # boot restores partition 3, another while the next one prunes the
+        # kept settings to what outlives a flash; the boot after finishes.
+        self.new_image("U1", before, kept, "dd conv=notrunc",
+                       cuts=[r"mcce-data: restoring partition 3", r"mcce-data: a new image: keeping"])
         # U3, U4. Image B again, as Raspberry Pi Imager writes it.
         self.con.ok("sync")
         before = self.recorded()
         self.power_cut()
         self.new_image("U3", before, kept, "Raspberry Pi Imager (first and last MiB zeroed first)", imager=True)
 
-    def new_image(self, n, before, kept, how, imager=False, cut=None):
+    def new_image(self, n, before, kept, how, imager=False, cuts=()):
         """Writes image B over the card with `how`, cutting the power of its
-        first boot at `cut` if given; checks the boot after that finished
+        first boots at each of `cuts`; checks the boot after that finished
         the data partition (n) and what was kept (n + 1)."""
         self.flash(self.a.image_b, imager=imager)
         gone = self.card_state()
-        cut = f"; power cut while restoring ({self.cut_at(cut)})" if cut else ""
+        cut = "".join(f"; power cut at {c!r} ({self.cut_at(c)})" for c in cuts)
         self.start_vm()
         self.wait_boot()
         self.check(n, self.data_partition_ready(),

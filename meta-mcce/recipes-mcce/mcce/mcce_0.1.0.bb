@@ -91,11 +91,11 @@ INITSCRIPT_NAME:${PN} = "mcce"
 INITSCRIPT_PARAMS:${PN} = "start 90 2 3 4 5 . stop 10 0 1 6 ."
 INITSCRIPT_NAME:${PN}-serve = "mcce-serve"
 INITSCRIPT_PARAMS:${PN}-serve = "start 91 2 3 4 5 . stop 09 0 1 6 ."
-# In rcS, after the local file systems are mounted (mountall is S35) and
-# before the runlevel's services (crond, dropbear, mcce) read the kept
-# settings.
+# In rcS, after the local file systems are mounted (mountall is S35,
+# populate-volatile S37) and before the runlevel's services (crond,
+# dropbear, mcce) read the kept settings.
 INITSCRIPT_NAME:${PN}-data = "mcce-data"
-INITSCRIPT_PARAMS:${PN}-data = "start 37 S ."
+INITSCRIPT_PARAMS:${PN}-data = "start 39 S ."
 
 # systemd: the daemon's unit, and the nightly digest's timer (enabled) with
 # the service it starts (packaged here: the systemd class follows a
