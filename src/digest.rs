@@ -9,7 +9,7 @@ use crate::core::calendar::Date;
 
 use crate::core::calendar::{date_name, days_of};
 use crate::core::config::Config;
-use crate::core::energy::{DayCollector, DayParams, DayStats};
+use crate::core::energy::{DayCollector, DayStats};
 use crate::daylog::{DayReader, ReadStats, day_path, list_days, mostly_skipped, open_day_file};
 use crate::exit::{self, Failure, Outcome};
 use crate::localtime::{local_date, local_day_bounds, local_label};
@@ -93,16 +93,7 @@ fn digest_one(cfg: &Config, stores: &mut Stores<'_>, date: Date) -> Result<Diges
     let path = day_path(&cfg.days_dir(), date);
     let (start, end) = local_day_bounds(date);
     let (day, read, bytes) = read_day(&path, start, end)?;
-    let params = DayParams {
-        start,
-        end,
-        until: end,
-        gap: cfg.gap_rule(),
-        cap_watts: cfg.alarm_watts,
-        bucket_seconds: cfg.min_time_res * 60,
-        trip: cfg.trip.settings(),
-    };
-    let (stats, buckets) = day.finish(&params);
+    let (stats, buckets) = day.finish(&cfg.day_params((start, end), end));
     if stats.energy_wh <= 0.0 {
         return Err(Problem::Day(Failure::new(
             exit::DATAERR,

@@ -19,8 +19,6 @@
 
 use std::time::Duration;
 
-use crate::core::config::{Conflict, number};
-
 /// Where the power sits with respect to the contract.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Band {
@@ -362,18 +360,6 @@ impl TripModel {
     }
 }
 
-/// The configuration keys of the contract-aware alarm, in the order
-/// `mcce.conf` documents them.
-pub const KEYS: &[&str] = &[
-    "CONTRACT_WATTS",
-    "TOLERANCE_PERCENT",
-    "SHORT_LIMIT_PERCENT",
-    "LONG_TRIP_MINUTES",
-    "SHORT_TRIP_SECONDS",
-    "RESET_AFTER_SECONDS",
-    "WARN_BEFORE_SECONDS",
-];
-
 /// The keys as read from the configuration. `contract_watts` empty (`None`)
 /// means today's single-threshold alarm (`ALARM_WATTS`); the rules are
 /// still read and checked then, so a typo shows before the contract is set.
@@ -398,110 +384,13 @@ impl Default for TripRules {
     }
 }
 
-impl TripRules {
-    /// Sets one rule's key from its value; the message says what is wrong.
-    fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
-        match key {
-            "TOLERANCE_PERCENT" => self.tolerance_percent = number(value, 1, 100)?,
-            "SHORT_LIMIT_PERCENT" => self.short_limit_percent = number(value, 2, 200)?,
-            "LONG_TRIP_MINUTES" => self.long_trip_minutes = number(value, 1, 1440)?,
-            "SHORT_TRIP_SECONDS" => self.short_trip_seconds = number(value, 1, 3600)?,
-            "RESET_AFTER_SECONDS" => self.reset_after_seconds = number(value, 0, 86_400)?,
-            "WARN_BEFORE_SECONDS" => self.warn_before_seconds = number(value, 0, 86_400)?,
-            _ => return Err("unknown key".into()),
-        }
-        Ok(())
-    }
-
-    /// Rules between keys, each said from both keys' sides.
-    fn check(&self) -> Result<(), Conflict> {
-        if self.short_limit_percent <= self.tolerance_percent {
-            return Err(Conflict::new(
-                (
-                    "SHORT_LIMIT_PERCENT",
-                    format!(
-                        "must be above TOLERANCE_PERCENT ({})",
-                        self.tolerance_percent
-                    ),
-                ),
-                (
-                    "TOLERANCE_PERCENT",
-                    format!(
-                        "must be below SHORT_LIMIT_PERCENT ({})",
-                        self.short_limit_percent
-                    ),
-                ),
-            ));
-        }
-        let long = u64::from(self.long_trip_minutes) * 60;
-        for (key, seconds) in [
-            ("SHORT_TRIP_SECONDS", self.short_trip_seconds),
-            ("WARN_BEFORE_SECONDS", self.warn_before_seconds),
-        ] {
-            if u64::from(seconds) >= long {
-                return Err(Conflict::new(
-                    (
-                        key,
-                        format!(
-                            "must be shorter than LONG_TRIP_MINUTES ({} min)",
-                            self.long_trip_minutes
-                        ),
-                    ),
-                    (
-                        "LONG_TRIP_MINUTES",
-                        format!("must be longer than {key} ({seconds} s)"),
-                    ),
-                ));
-            }
-        }
-        Ok(())
-    }
-}
-
 impl TripConfig {
-    /// Sets one key from its value; the message says what is wrong.
-    pub fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
-        if key != "CONTRACT_WATTS" {
-            return self.rules.set(key, value);
-        }
-        self.contract_watts = if value.is_empty() {
-            None
-        } else {
-            Some(number(value, 100, 60_000).map_err(|e| {
-                format!("{e} (the contract's power in watts, e.g. 3000 for 3 kW, or empty)")
-            })?)
-        };
-        Ok(())
-    }
-
-    /// Rules between keys, checked once everything is read.
-    pub fn check(&self) -> Result<(), Conflict> {
-        self.rules.check()
-    }
-
     /// The trip rules, or `None` in single-threshold mode.
     pub fn settings(&self) -> Option<TripSettings> {
         self.contract_watts.map(|contract_watts| TripSettings {
             contract_watts,
             rules: self.rules,
         })
-    }
-
-    /// Parses `KEY`/`value` pairs of these keys (already unquoted), then
-    /// checks them together. On error: the key and what is wrong (for a
-    /// rule between keys, a key among the pairs when one is).
-    pub fn from_pairs<'a>(
-        pairs: impl IntoIterator<Item = (&'a str, &'a str)> + Clone,
-    ) -> Result<TripConfig, (String, String)> {
-        let mut c = TripConfig::default();
-        for (k, v) in pairs.clone() {
-            c.set(k, v).map_err(|m| (k.to_string(), m))?;
-        }
-        c.check().map_err(|conflict| {
-            let (k, m) = conflict.side(&|key| pairs.clone().into_iter().any(|(k, _)| k == key));
-            (k.to_string(), m)
-        })?;
-        Ok(c)
     }
 }
 
@@ -666,55 +555,5 @@ mod tests {
         assert_eq!(m.state().band_since, secs(60));
         assert_eq!(m.state().trip_in, None);
         assert_eq!(m.resets_at(), Some(secs(360)));
-    }
-
-    #[test]
-    fn config_keys_parse_and_check() {
-        let c = TripConfig::from_pairs([]).unwrap();
-        assert_eq!(c, TripConfig::default());
-        assert_eq!(c.settings(), None, "no contract: single-threshold mode");
-        let c = TripConfig::from_pairs([("CONTRACT_WATTS", "")]).unwrap();
-        assert_eq!(c.settings(), None);
-        let c = TripConfig::from_pairs([("CONTRACT_WATTS", "4500"), ("WARN_BEFORE_SECONDS", "90")])
-            .unwrap();
-        let s = c.settings().unwrap();
-        assert_eq!(
-            s,
-            TripSettings {
-                contract_watts: 4500,
-                rules: TripRules {
-                    warn_before_seconds: 90,
-                    ..TripRules::default()
-                }
-            }
-        );
-        let e = TripConfig::from_pairs([("CONTRACT_WATTS", "3kW")]).unwrap_err();
-        assert_eq!(e.0, "CONTRACT_WATTS");
-        assert!(
-            e.1.starts_with("'3kW' is not a whole number (the contract's"),
-            "{}",
-            e.1
-        );
-        let e = TripConfig::from_pairs([("TOLERANCE_PERCENT", "0")]).unwrap_err();
-        assert_eq!(
-            e,
-            (
-                "TOLERANCE_PERCENT".into(),
-                "0 is out of range 1..=100".into()
-            )
-        );
-        let e = TripConfig::from_pairs([("SHORT_LIMIT_PERCENT", "10")]).unwrap_err();
-        assert_eq!(e.0, "SHORT_LIMIT_PERCENT");
-        assert_eq!(e.1, "must be above TOLERANCE_PERCENT (10)");
-        let e = TripConfig::from_pairs([("LONG_TRIP_MINUTES", "2"), ("SHORT_TRIP_SECONDS", "120")])
-            .unwrap_err();
-        assert_eq!(e.0, "SHORT_TRIP_SECONDS");
-        let e = TripConfig::from_pairs([("WARN_BEFORE_SECONDS", "10800")]).unwrap_err();
-        assert_eq!(e.0, "WARN_BEFORE_SECONDS");
-        let e = TripConfig::from_pairs([("ALARM_WATTS", "1")]).unwrap_err();
-        assert_eq!(e.1, "unknown key");
-        for k in KEYS {
-            assert!(TripConfig::default().set(k, "x").is_err(), "{k}");
-        }
     }
 }

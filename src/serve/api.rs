@@ -265,16 +265,10 @@ fn measured_until(date: Date, now: i64) -> i64 {
 
 /// The parameters of `date` by the digest's rule, measured up to `until`.
 fn day_params(cfg: &Config, date: Date, until: i64) -> DayParams {
-    let (start, end) = local_day_bounds(date);
     DayParams {
-        start,
-        end,
-        until,
-        gap: cfg.gap_rule(),
-        cap_watts: cfg.alarm_watts,
-        bucket_seconds: cfg.min_time_res * 60,
         // The live page shows no band times; the digest stores them.
         trip: None,
+        ..cfg.day_params(local_day_bounds(date), until)
     }
 }
 

@@ -7,6 +7,12 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+mod keys;
+mod number;
+
+use crate::core::energy::{DayParams, GapRule};
+use crate::core::trip::TripRules;
+
 pub const DEFAULT_PATH: &str = "/etc/mcce.conf";
 
 /// The meter's reply timeout when `REPLY_TIMEOUT_MS` is not set and the
@@ -116,42 +122,6 @@ impl Default for Config {
         }
     }
 }
-
-/// Every key the file may hold, in the order `mcce.conf` documents them.
-pub const KEYS: &[&str] = &[
-    "PORT",
-    "BAUD",
-    "POLL_SECONDS",
-    "REPLY_TIMEOUT_MS",
-    "DATA_DIR",
-    "RUN_DIR",
-    "DATABASE_URL",
-    "MIN_TIME_RES",
-    "MAX_GAP_SECONDS",
-    "ALARM_WATTS",
-    "ALARM_HYSTERESIS_WATTS",
-    "ALARM_DELAY_SECONDS",
-    "ALARM_REPEAT_SECONDS",
-    "ALARM_SIREN_SECONDS",
-    "CONTRACT_WATTS",
-    "TOLERANCE_PERCENT",
-    "SHORT_LIMIT_PERCENT",
-    "LONG_TRIP_MINUTES",
-    "SHORT_TRIP_SECONDS",
-    "RESET_AFTER_SECONDS",
-    "WARN_BEFORE_SECONDS",
-    "BUZZER",
-    "BUZZER_ENABLE_GPIO",
-    "BUZZER_TONE_GPIO",
-    "BUZZER_GPIO_CHIP",
-    "KEEP_RAW_DAYS",
-    "PRICE_PER_KWH",
-    "DB_BUSY_TIMEOUT_SECONDS",
-    "LOG_LEVEL",
-    "LOW_SPACE_PERCENT",
-    "SERVE_LISTEN",
-    "SERVE_ALLOW",
-];
 
 /// Where a bad setting came from, so the message points at what to edit.
 #[derive(Debug, Clone, PartialEq)]
@@ -295,9 +265,9 @@ impl Config {
         // the line to edit; a key left at its default may adapt to others.
         let mut set_at: Vec<(&'static str, Origin)> = Vec::new();
         let mut note = |key: &str, origin: Origin| {
-            if let Some(k) = KEYS.iter().find(|k| **k == key) {
-                set_at.retain(|(s, _)| s != k);
-                set_at.push((k, origin));
+            if let Some(k) = keys::find(key) {
+                set_at.retain(|(s, _)| *s != k.name);
+                set_at.push((k.name, origin));
             }
         };
         for (i, raw) in text.lines().enumerate() {
@@ -320,14 +290,14 @@ impl Config {
             })?;
             note(&key, origin);
         }
-        for key in KEYS {
-            if let Some(value) = env(key) {
-                cfg.set(key, &value).map_err(|message| ConfigError {
+        for key in keys::KEYS {
+            if let Some(value) = env(key.name) {
+                (key.set)(&mut cfg, &value).map_err(|message| ConfigError {
                     origin: Origin::Env,
-                    key: key.to_string(),
+                    key: key.name.to_string(),
                     message,
                 })?;
-                note(key, Origin::Env);
+                note(key.name, Origin::Env);
             }
         }
         let is_set = |key: &str| set_at.iter().any(|(k, _)| *k == key);
@@ -344,69 +314,12 @@ impl Config {
         Ok(cfg)
     }
 
+    /// Sets `key` from `value` by the key table; the message says what is wrong.
     fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
-        match key {
-            "PORT" => self.port = non_empty(value)?,
-            "BAUD" => self.baud = number(value, 50, 4_000_000)?,
-            "POLL_SECONDS" => self.poll_seconds = number(value, 1, 3600)?,
-            "REPLY_TIMEOUT_MS" => self.reply_timeout_ms = number(value, 10, 60_000)?,
-            "DATA_DIR" => self.data_dir = normalise(Path::new(&non_empty(value)?)),
-            "RUN_DIR" => self.run_dir = non_empty(value)?.into(),
-            "DATABASE_URL" => self.database_url = database_prefix(&non_empty(value)?)?,
-            "MIN_TIME_RES" => self.min_time_res = number(value, 1, 1440)?,
-            "MAX_GAP_SECONDS" => self.max_gap_seconds = number(value, 1, 86_400)?,
-            "ALARM_WATTS" => self.alarm_watts = number(value, 1, 65_535)?,
-            "ALARM_HYSTERESIS_WATTS" => self.alarm_hysteresis_watts = number(value, 0, 65_535)?,
-            "ALARM_DELAY_SECONDS" => self.alarm_delay_seconds = number(value, 0, 86_400)?,
-            "ALARM_REPEAT_SECONDS" => self.alarm_repeat_seconds = number(value, 1, 86_400)?,
-            "ALARM_SIREN_SECONDS" => self.buzzer.siren_seconds = number(value, 1, 60)?,
-            "BUZZER" => {
-                self.buzzer.kind = match value {
-                    "gpio" => BuzzerKind::Gpio,
-                    "none" => BuzzerKind::None,
-                    _ => return Err(format!("'{value}' is not one of: gpio, none")),
-                }
-            }
-            "BUZZER_ENABLE_GPIO" => self.buzzer.enable_gpio = number(value, 0, 53)?,
-            "BUZZER_TONE_GPIO" => self.buzzer.tone_gpio = number(value, 0, 53)?,
-            "BUZZER_GPIO_CHIP" => self.buzzer.gpio_chip = non_empty(value)?,
-            "KEEP_RAW_DAYS" => self.keep_raw_days = number(value, 0, 100_000)?,
-            "PRICE_PER_KWH" => {
-                self.price_per_kwh = if value.is_empty() {
-                    None
-                } else {
-                    match value.parse::<f64>() {
-                        Ok(p) if p.is_finite() && p >= 0.0 => Some(p),
-                        _ => return Err(format!("'{value}' is not a price (e.g. 0.25)")),
-                    }
-                }
-            }
-            "DB_BUSY_TIMEOUT_SECONDS" => self.db_busy_timeout_seconds = number(value, 0, 3600)?,
-            "LOW_SPACE_PERCENT" => self.low_space_percent = number(value, 0, 100)?,
-            "LOG_LEVEL" => {
-                self.log_level = match value {
-                    "error" => log::Level::Error,
-                    "warn" => log::Level::Warn,
-                    "info" => log::Level::Info,
-                    "debug" => log::Level::Debug,
-                    "trace" => log::Level::Trace,
-                    _ => {
-                        return Err(format!(
-                            "'{value}' is not one of: error, warn, info, debug, trace"
-                        ));
-                    }
-                }
-            }
-            "SERVE_LISTEN" => {
-                self.serve_listen = value
-                    .parse()
-                    .map_err(|_| format!("'{value}' is not ADDRESS:PORT (e.g. 0.0.0.0:8080)"))?
-            }
-            "SERVE_ALLOW" => self.serve_allow = crate::core::allow::parse_list(value)?,
-            k if crate::core::trip::KEYS.contains(&k) => self.trip.set(k, value)?,
-            _ => return Err(unknown_key_message(key)),
+        match keys::find(key) {
+            Some(k) => (k.set)(self, value),
+            None => Err(unknown_key_message(key)),
         }
-        Ok(())
     }
 
     /// Rules that involve several keys; the error names a key of the rule
@@ -433,9 +346,17 @@ impl Config {
 
     /// The first rule between keys that the values break.
     fn conflict(&self) -> Option<Conflict> {
+        self.buzzer_conflict()
+            .or_else(|| self.alarm_conflict())
+            .or_else(|| trip_conflict(&self.trip.rules))
+            .or_else(|| self.reply_conflict())
+            .or_else(|| self.database_conflict())
+    }
+
+    fn buzzer_conflict(&self) -> Option<Conflict> {
         let b = &self.buzzer;
-        if b.kind == BuzzerKind::Gpio && b.enable_gpio == b.tone_gpio {
-            return Some(Conflict::new(
+        (b.kind == BuzzerKind::Gpio && b.enable_gpio == b.tone_gpio).then(|| {
+            Conflict::new(
                 (
                     "BUZZER_TONE_GPIO",
                     format!("must differ from BUZZER_ENABLE_GPIO ({})", b.enable_gpio),
@@ -444,10 +365,13 @@ impl Config {
                     "BUZZER_ENABLE_GPIO",
                     format!("must differ from BUZZER_TONE_GPIO ({})", b.tone_gpio),
                 ),
-            ));
-        }
-        if self.alarm_hysteresis_watts >= self.alarm_watts {
-            return Some(Conflict::new(
+            )
+        })
+    }
+
+    fn alarm_conflict(&self) -> Option<Conflict> {
+        (self.alarm_hysteresis_watts >= self.alarm_watts).then(|| {
+            Conflict::new(
                 (
                     "ALARM_HYSTERESIS_WATTS",
                     format!("must be below ALARM_WATTS ({})", self.alarm_watts),
@@ -459,13 +383,13 @@ impl Config {
                         self.alarm_hysteresis_watts
                     ),
                 ),
-            ));
-        }
-        if let Err(c) = self.trip.check() {
-            return Some(c);
-        }
-        if u64::from(self.reply_timeout_ms) >= u64::from(self.poll_seconds) * 1000 {
-            return Some(Conflict::new(
+            )
+        })
+    }
+
+    fn reply_conflict(&self) -> Option<Conflict> {
+        (u64::from(self.reply_timeout_ms) >= u64::from(self.poll_seconds) * 1000).then(|| {
+            Conflict::new(
                 (
                     "REPLY_TIMEOUT_MS",
                     format!(
@@ -480,13 +404,16 @@ impl Config {
                         self.reply_timeout_ms
                     ),
                 ),
-            ));
-        }
-        // pwrApp lists the database directory and expects a year in every
-        // name there; the raw `days/` folder must live elsewhere.
+            )
+        })
+    }
+
+    /// pwrApp lists the database directory and expects a year in every
+    /// name there; the raw `days/` folder must live elsewhere.
+    fn database_conflict(&self) -> Option<Conflict> {
         let db_dir = self.database_url.parent().unwrap_or(Path::new(""));
-        if db_dir == self.data_dir.as_path() {
-            return Some(Conflict::new(
+        (db_dir == self.data_dir.as_path()).then(|| {
+            Conflict::new(
                 (
                     "DATABASE_URL",
                     format!(
@@ -503,9 +430,8 @@ impl Config {
                         self.database_url.display()
                     ),
                 ),
-            ));
-        }
-        None
+            )
+        })
     }
 
     /// The yearly database file for `year` (docs/data.md#yearly-databases).
@@ -520,18 +446,74 @@ impl Config {
     }
 
     /// The gap rule every reader of day files applies (docs/data.md#energy-rule).
-    pub fn gap_rule(&self) -> crate::core::energy::GapRule {
-        crate::core::energy::GapRule {
+    pub fn gap_rule(&self) -> GapRule {
+        GapRule {
             max_gap_seconds: self.max_gap_set.then_some(self.max_gap_seconds),
             poll_seconds: self.poll_seconds,
         }
     }
+
+    /// How a day of `[start, end)` is measured (up to `until`) by the
+    /// digest's rule with these settings: the one place a day's parameters
+    /// are put together.
+    pub fn day_params(&self, (start, end): (i64, i64), until: i64) -> DayParams {
+        DayParams {
+            start,
+            end,
+            until,
+            gap: self.gap_rule(),
+            cap_watts: self.alarm_watts,
+            bucket_seconds: self.min_time_res * 60,
+            trip: self.trip.settings(),
+        }
+    }
+}
+
+/// The trip rules between keys, each said from both keys' sides.
+fn trip_conflict(r: &TripRules) -> Option<Conflict> {
+    if r.short_limit_percent <= r.tolerance_percent {
+        return Some(Conflict::new(
+            (
+                "SHORT_LIMIT_PERCENT",
+                format!("must be above TOLERANCE_PERCENT ({})", r.tolerance_percent),
+            ),
+            (
+                "TOLERANCE_PERCENT",
+                format!(
+                    "must be below SHORT_LIMIT_PERCENT ({})",
+                    r.short_limit_percent
+                ),
+            ),
+        ));
+    }
+    let long = u64::from(r.long_trip_minutes) * 60;
+    [
+        ("SHORT_TRIP_SECONDS", r.short_trip_seconds),
+        ("WARN_BEFORE_SECONDS", r.warn_before_seconds),
+    ]
+    .into_iter()
+    .find(|(_, seconds)| u64::from(*seconds) >= long)
+    .map(|(key, seconds)| {
+        Conflict::new(
+            (
+                key,
+                format!(
+                    "must be shorter than LONG_TRIP_MINUTES ({} min)",
+                    r.long_trip_minutes
+                ),
+            ),
+            (
+                "LONG_TRIP_MINUTES",
+                format!("must be longer than {key} ({seconds} s)"),
+            ),
+        )
+    })
 }
 
 fn unknown_key_message(key: &str) -> String {
-    let close = KEYS.iter().find(|k| edit_distance(k, key) <= 2);
+    let close = keys::KEYS.iter().find(|k| edit_distance(k.name, key) <= 2);
     match close {
-        Some(k) => format!("unknown key (did you mean {k}?)"),
+        Some(k) => format!("unknown key (did you mean {}?)", k.name),
         None => "unknown key".into(),
     }
 }
@@ -594,19 +576,6 @@ fn non_empty(value: &str) -> Result<String, String> {
         Err("must not be empty".into())
     } else {
         Ok(value.to_string())
-    }
-}
-
-/// A whole number within `min..=max`. Digits that do not fit (too big for
-/// any setting, or negative) are out of range, not "not a number".
-pub(crate) fn number(value: &str, min: u32, max: u32) -> Result<u32, String> {
-    let digits = value.strip_prefix(['+', '-']).unwrap_or(value);
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(format!("'{value}' is not a whole number"));
-    }
-    match value.parse::<u32>() {
-        Ok(n) if (min..=max).contains(&n) => Ok(n),
-        _ => Err(format!("{value} is out of range {min}..={max}")),
     }
 }
 
@@ -899,6 +868,10 @@ mod tests {
                 "/etc/mcce.conf:1: CONTRACT_WATTS: 99999999999 is out of range 100..=60000",
             ),
             (
+                "TOLERANCE_PERCENT=0\n",
+                "/etc/mcce.conf:1: TOLERANCE_PERCENT: 0 is out of range 1..=100",
+            ),
+            (
                 "POLL_SECONDS=5s\n",
                 "/etc/mcce.conf:1: POLL_SECONDS: '5s' is not a whole number",
             ),
@@ -985,18 +958,12 @@ mod tests {
     fn the_shipped_config_parses_and_documents_every_key() {
         let text = include_str!("../../../overlay/etc/mcce.conf");
         assert_eq!(parse(text).unwrap(), Config::default());
-        for k in KEYS {
+        for k in keys::KEYS {
             assert!(
-                text.contains(&format!("{k}=")),
-                "{k} not in overlay/etc/mcce.conf"
+                text.contains(&format!("{}=", k.name)),
+                "{} not in overlay/etc/mcce.conf",
+                k.name
             );
-        }
-    }
-
-    #[test]
-    fn every_trip_key_is_a_config_key() {
-        for k in crate::core::trip::KEYS {
-            assert!(KEYS.contains(k), "{k} missing from config::KEYS");
         }
     }
 
