@@ -104,7 +104,7 @@ impl Published {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::energy::{GapRule, Integrator, Sample};
+    use crate::core::energy::{GapRule, Integrator, Sample};
     use proptest::prelude::*;
 
     fn map(pairs: &[(Day, f64)]) -> BTreeMap<Day, f64> {
