@@ -7,7 +7,16 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::clock::Clock;
+use crate::adapters::clock::Clock;
+use crate::adapters::daylog::DayWriter;
+use crate::adapters::instance::InstanceLock;
+use crate::adapters::meter::{Meter, PollError};
+use crate::adapters::serial::Link;
+use crate::adapters::signals::Signals;
+use crate::adapters::siren::{Buzzer, BuzzerUnavailable, ChirpShape, Silent, Siren, SirenShape};
+use crate::adapters::status::{
+    AlarmStatus, ContractStatus, MeterState, Publisher, Recording, Status,
+};
 use crate::core::alarm::{AlarmState, Policy, PolicyConfig};
 use crate::core::config::{Config, ConfigError};
 use crate::core::energy::Sample;
@@ -16,12 +25,6 @@ use crate::core::space::Space;
 use crate::core::space::{Change, SpaceWatch};
 use crate::core::trip::{Band, TripSettings, TripState};
 use crate::core::warning::{ContractAlarm, Decision, Sound, Urgency};
-use crate::daylog::DayWriter;
-use crate::instance::InstanceLock;
-use crate::meter::{Link, Meter, PollError};
-use crate::signals::Signals;
-use crate::siren::{Buzzer, BuzzerUnavailable, ChirpShape, Silent, Siren, SirenShape};
-use crate::status::{AlarmStatus, ContractStatus, MeterState, Publisher, Recording, Status};
 
 /// How often the daemon looks at the data partition's free space.
 const SPACE_CHECK_EVERY: Duration = Duration::from_secs(60);
@@ -34,8 +37,8 @@ pub trait Hardware: Send {
     fn reload(&mut self) -> Result<Config, ConfigError>;
     /// Starts the siren's thread; a test refuses it, as a system out of
     /// processes or memory would.
-    fn start_thread(&self) -> crate::siren::Spawn {
-        crate::siren::start_thread
+    fn start_thread(&self) -> crate::adapters::siren::Spawn {
+        crate::adapters::siren::start_thread
     }
 }
 
@@ -478,7 +481,7 @@ impl Daemon {
             return;
         }
         run.next_space_check = now + SPACE_CHECK_EVERY;
-        run.space = crate::sys::space(&self.cfg.data_dir).ok();
+        run.space = crate::adapters::sys::space(&self.cfg.data_dir).ok();
         let Some(sp) = run.space else { return };
         // The text is built only for the rare minute that logs a change.
         let Some(change) = run.space_watch.observe(sp.free, sp.total) else {
@@ -601,7 +604,7 @@ impl Daemon {
             if !episodes.clock_unset {
                 log::warn!(
                     "wall clock reads {} (before this build): samples are not recorded until the clock is set (NTP)",
-                    crate::localtime::iso8601(wall)
+                    crate::adapters::localtime::iso8601(wall)
                 );
                 episodes.clock_unset = true;
             }
@@ -613,7 +616,7 @@ impl Daemon {
         if episodes.clock_unset {
             log::info!(
                 "wall clock is set ({}): recording",
-                crate::localtime::iso8601(wall)
+                crate::adapters::localtime::iso8601(wall)
             );
             episodes.clock_unset = false;
         }
@@ -636,7 +639,7 @@ impl Daemon {
                 if !matches!(episodes.recording, Recording::Failing { .. }) {
                     episodes.recording = Recording::Failing {
                         since: wall,
-                        error: crate::status::error_text(&e),
+                        error: crate::adapters::status::error_text(&e),
                     };
                 }
             }

@@ -7,13 +7,15 @@ use std::path::Path;
 
 use crate::core::calendar::Date;
 
+use crate::adapters::daylog::{
+    DayReader, ReadStats, day_path, list_days, mostly_skipped, open_day_file,
+};
+use crate::adapters::localtime::{local_date, local_day_bounds, local_label};
+use crate::adapters::store::{RawFile, Store};
 use crate::core::calendar::{date_name, days_of};
 use crate::core::config::Config;
 use crate::core::energy::{DayCollector, DayStats};
-use crate::daylog::{DayReader, ReadStats, day_path, list_days, mostly_skipped, open_day_file};
 use crate::exit::{self, Failure, Outcome};
-use crate::localtime::{local_date, local_day_bounds, local_label};
-use crate::store::{RawFile, Store};
 
 /// Keeps one open database per year while a catch-up runs.
 struct Stores<'a> {

@@ -6,12 +6,12 @@ use std::io::{self, Write};
 
 use crate::core::calendar::Date;
 
+use crate::adapters::daylog::{DayReader, day_path, list_days};
+use crate::adapters::localtime::{OffsetCache, local_day_bounds};
+use crate::adapters::store::Store;
 use crate::core::calendar::date_name;
 use crate::core::config::Config;
-use crate::daylog::{DayReader, day_path, list_days};
 use crate::exit::{self, Failure, Outcome};
-use crate::localtime::{OffsetCache, local_day_bounds};
-use crate::store::Store;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Resolution {
@@ -109,7 +109,7 @@ impl<W: Write> RowWriter<W> {
 /// doubling); always quoted and escaped in JSON.
 fn push_text(l: &mut Vec<u8>, t: &[u8], format: Format) {
     if format == Format::Json {
-        crate::http::push_json_bytes(l, t);
+        crate::adapters::http::push_json_bytes(l, t);
         return;
     }
     if !t.iter().any(|c| matches!(c, b',' | b'"' | b'\n' | b'\r')) {
@@ -281,11 +281,13 @@ pub fn earliest(cfg: &Config) -> Option<Date> {
         days.into_iter()
             .find(|d| std::fs::metadata(day_path(&dir, *d)).is_ok_and(|m| m.len() > 0))
     });
-    let first_db = crate::store::years(cfg).into_iter().find_map(|year| {
-        let store = Store::read_year(cfg, year).ok()??;
-        let day = store.first_day().ok()??;
-        crate::core::calendar::parse_date(&day)
-    });
+    let first_db = crate::adapters::store::years(cfg)
+        .into_iter()
+        .find_map(|year| {
+            let store = Store::read_year(cfg, year).ok()??;
+            let day = store.first_day().ok()??;
+            crate::core::calendar::parse_date(&day)
+        });
     match (first_file, first_db) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),

@@ -3,9 +3,9 @@
 
 use std::fmt::Write as _;
 
+use crate::adapters::store::{DayRow, Store};
 use crate::core::config::Config;
 use crate::exit::{Failure, Outcome};
-use crate::store::{DayRow, Store};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Period {

@@ -10,11 +10,10 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use serialport::{SerialPort, TTYPort};
-
-use crate::clock::Clock;
+use crate::adapters::clock::Clock;
+use crate::adapters::localtime::offset_at;
+use crate::adapters::serial::{Pty, open_pty};
 use crate::core::mcee::{END, START, TRIGGER, encode_field};
-use crate::localtime::offset_at;
 
 /// A deterministic household on a 3 kW contract (docs/trip.md): standby, a
 /// fridge cycling, breakfast (the kettle and the microwave together take
@@ -154,37 +153,6 @@ pub struct Sim {
     thread: Option<JoinHandle<()>>,
 }
 
-struct Pty {
-    master: TTYPort,
-    _slave: TTYPort,
-    name: PathBuf,
-}
-
-fn open_pty(link: Option<&Path>) -> io::Result<Pty> {
-    let (mut master, slave) = TTYPort::pair().map_err(io::Error::from)?;
-    master
-        .set_timeout(Duration::from_millis(20))
-        .map_err(io::Error::from)?;
-    let name = PathBuf::from(
-        slave
-            .name()
-            .ok_or_else(|| io::Error::other("pty has no name"))?,
-    );
-    if let Some(link) = link {
-        let tmp = link.with_extension("mcce-sim-tmp");
-        let _ = std::fs::remove_file(&tmp);
-        std::os::unix::fs::symlink(&name, &tmp)?;
-        std::fs::rename(&tmp, link)?;
-    }
-    // The slave stays open here so the master never sees a hang-up while
-    // the daemon is between opens.
-    Ok(Pty {
-        master,
-        _slave: slave,
-        name,
-    })
-}
-
 impl Sim {
     pub fn start(opts: SimOptions, clock: Arc<dyn Clock>) -> io::Result<Sim> {
         let pty = open_pty(opts.link.as_deref())?;
@@ -318,7 +286,7 @@ fn hang_up(pty: Pty, link: Option<&Path>, len: Duration, stop: &AtomicBool) -> i
 /// Reads what the daemon sent (waiting up to the pty's 20 ms timeout);
 /// true when the trigger sequence arrived. `window` holds the last bytes
 /// across reads, so a trigger split between reads is seen.
-fn read_trigger(master: &mut TTYPort, window: &mut Vec<u8>) -> bool {
+fn read_trigger(master: &mut impl Read, window: &mut Vec<u8>) -> bool {
     let mut buf = [0u8; 64];
     let mut triggered = false;
     match master.read(&mut buf) {
@@ -345,7 +313,7 @@ fn read_trigger(master: &mut TTYPort, window: &mut Vec<u8>) -> bool {
 /// Sends the frame for the profile's power at the clock's time of day,
 /// with noise before it if asked.
 fn answer(
-    master: &mut TTYPort,
+    master: &mut impl Write,
     opts: &SimOptions,
     clock: &dyn Clock,
     counter: u64,
@@ -366,7 +334,7 @@ fn answer(
     write_out(master, &bytes, opts.split)
 }
 
-fn write_out(master: &mut TTYPort, bytes: &[u8], split: bool) -> io::Result<()> {
+fn write_out(master: &mut impl Write, bytes: &[u8], split: bool) -> io::Result<()> {
     if split {
         for chunk in bytes.chunks(3) {
             master.write_all(chunk)?;

@@ -8,18 +8,18 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use mcce::clock::{Clock, ManualClock};
+use mcce::adapters::clock::{Clock, ManualClock};
+use mcce::adapters::localtime::local_day_start;
+use mcce::adapters::serial::Link;
+use mcce::adapters::signals::Signals;
 use mcce::core::calendar::parse_date;
 use mcce::core::config::{BuzzerKind, BuzzerSettings, Config, ConfigError};
 use mcce::daemon::{Daemon, Event, Hardware};
-use mcce::localtime::local_day_start;
-use mcce::meter::Link;
-use mcce::signals::Signals;
 use mcce::sim::frame_bytes;
 
 use common::Scratch;
-use mcce::instance::InstanceLock;
-use mcce::siren::{Buzzer, BuzzerUnavailable, SirenShape, Spawn, start_thread};
+use mcce::adapters::instance::InstanceLock;
+use mcce::adapters::siren::{Buzzer, BuzzerUnavailable, SirenShape, Spawn, start_thread};
 
 /// A SIGHUP at a monotonic time, rereading the config changed by a function.
 type Reload = Option<(Duration, fn(&mut Config))>;

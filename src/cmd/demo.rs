@@ -10,18 +10,18 @@ use std::time::Duration;
 
 use super::args::{Arg, Options, Parser, usage};
 use super::setup::init_logger;
-use crate::clock::{Clock, SteppedClock, system_wall};
+use crate::adapters::clock::{Clock, SteppedClock, system_wall};
+use crate::adapters::instance::InstanceLock;
+use crate::adapters::localtime;
+use crate::adapters::serial::Link;
+use crate::adapters::signals::Signals;
+use crate::adapters::siren::{Buzzer, BuzzerUnavailable, Silent, SirenShape};
 use crate::core::config::{BuzzerKind, BuzzerSettings, Config, ConfigError};
 use crate::core::trip::{Band, TripSettings};
 use crate::core::warning::Urgency;
 use crate::daemon::{Daemon, Event, Hardware, Observer};
 use crate::exit::{self, Failure, Outcome};
-use crate::instance::InstanceLock;
-use crate::localtime;
-use crate::meter::{self, Link};
-use crate::signals::Signals;
 use crate::sim::{Profile, Sim, SimOptions};
-use crate::siren::{Buzzer, BuzzerUnavailable, Silent, SirenShape};
 use log::Level;
 
 const HELP: &str = "\
@@ -89,7 +89,9 @@ struct DemoHardware {
 
 impl Hardware for DemoHardware {
     fn open_link(&mut self, cfg: &Config) -> io::Result<Box<dyn Link>> {
-        Ok(Box::new(meter::open_port(&cfg.port, cfg.baud)?))
+        Ok(Box::new(crate::adapters::serial::open_port(
+            &cfg.port, cfg.baud,
+        )?))
     }
     fn buzzer(&mut self, _: &Config) -> Result<Box<dyn Buzzer>, BuzzerUnavailable> {
         // The screen draws the sounds from the daemon's events.

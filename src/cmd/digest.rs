@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use crate::core::calendar::Date;
 
 use super::args::{Arg, Options, Parser};
-use crate::clock::system_wall;
+use crate::adapters::clock::system_wall;
 use crate::core::config::Config;
 use crate::exit::{Failure, Outcome};
 

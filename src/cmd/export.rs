@@ -6,10 +6,10 @@ use std::path::PathBuf;
 use crate::core::calendar::Date;
 
 use super::args::{Arg, Options, Parser, usage};
+use crate::adapters::localtime;
 use crate::core::config::Config;
 use crate::exit::{Failure, Outcome};
 use crate::export::{Format, Resolution};
-use crate::localtime;
 
 const HELP: &str = "\
 Usage: mcce export [-c FILE] [--from D] [--to D] [--resolution R] [--format F]

@@ -3,9 +3,9 @@
 use std::path::PathBuf;
 
 use super::args::{Arg, Options, Parser, usage};
+use crate::adapters::gpio;
 use crate::core::config::{BuzzerKind, Config};
 use crate::exit::{self, Failure, Outcome};
-use crate::gpio;
 
 const HELP: &str = "\
 Usage: mcce gpio setup|low [-c FILE]

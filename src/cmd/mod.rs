@@ -7,8 +7,8 @@
 
 use std::ffi::OsString;
 
+use crate::adapters::store::{StoreError, Trouble};
 use crate::exit::{self, Failure, Outcome};
-use crate::store::{StoreError, Trouble};
 
 mod args;
 pub mod beep;

@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use super::args::config_only_args;
 use super::setup::init_logger;
+use crate::adapters::meter::{Meter, PollError};
 use crate::core::config::Config;
 use crate::exit::{self, Failure, Outcome};
-use crate::meter::{self, Meter, PollError};
 
 const HELP: &str = "\
 Usage: mcce read [-c FILE]
@@ -24,7 +24,7 @@ config_only_args!(HELP);
 pub fn run(a: Args) -> Outcome {
     let cfg = Config::read(a.config.as_deref())?;
     init_logger(log::Level::Warn);
-    let port = meter::open_port(&cfg.port, cfg.baud).map_err(|e| {
+    let port = crate::adapters::serial::open_port(&cfg.port, cfg.baud).map_err(|e| {
         let hint = match e.kind() {
             io::ErrorKind::NotFound => " (is the meter plugged in?)",
             io::ErrorKind::PermissionDenied => " (is this user in group dialout?)",

@@ -4,10 +4,10 @@
 use std::path::PathBuf;
 
 use super::args::{Arg, Options, Parser, usage};
+use crate::adapters::localtime::{self};
 use crate::core::calendar::parse_date;
 use crate::core::config::Config;
 use crate::exit::{Failure, Outcome};
-use crate::localtime::{self};
 use crate::report::Period;
 
 const HELP: &str = "\

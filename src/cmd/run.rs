@@ -6,14 +6,14 @@ use std::sync::Arc;
 
 use super::args::config_only_args;
 use super::setup::{init_logger, open_buzzer, signal_flags};
-use crate::clock::RealClock;
+use crate::adapters::clock::RealClock;
+use crate::adapters::gpio;
+use crate::adapters::instance::{InstanceLock, LockError};
+use crate::adapters::serial::Link;
+use crate::adapters::siren::{Buzzer, BuzzerUnavailable};
 use crate::core::config::{Config, ConfigError};
 use crate::daemon::{Daemon, Hardware, build_epoch};
 use crate::exit::{CANTCREAT, Failure, Outcome, UNAVAILABLE};
-use crate::gpio;
-use crate::instance::{InstanceLock, LockError};
-use crate::meter::{self, Link};
-use crate::siren::{Buzzer, BuzzerUnavailable};
 
 const HELP: &str = "\
 Usage: mcce run [-c FILE]
@@ -37,7 +37,9 @@ struct RealHardware {
 
 impl Hardware for RealHardware {
     fn open_link(&mut self, cfg: &Config) -> io::Result<Box<dyn Link>> {
-        Ok(Box::new(meter::open_port(&cfg.port, cfg.baud)?))
+        Ok(Box::new(crate::adapters::serial::open_port(
+            &cfg.port, cfg.baud,
+        )?))
     }
     fn buzzer(&mut self, cfg: &Config) -> Result<Box<dyn Buzzer>, BuzzerUnavailable> {
         open_buzzer(cfg)

@@ -3,11 +3,11 @@
 
 use std::io::Write;
 
+use crate::adapters::gpio;
+use crate::adapters::signals::Signals;
+use crate::adapters::siren::{Buzzer, BuzzerUnavailable, Silent};
 use crate::core::config::{BuzzerKind, Config};
 use crate::exit::{self, Failure};
-use crate::gpio;
-use crate::signals::Signals;
-use crate::siren::{Buzzer, BuzzerUnavailable, Silent};
 
 /// Plain `LEVEL: message` lines on stderr: the init script hands them to
 /// syslog, which adds time and tag. `RUST_LOG` overrides `level`.

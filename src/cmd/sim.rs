@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use super::args::{Arg, Options, Parser, number, usage};
 use super::setup::{init_logger, signal_flags};
-use crate::clock::{Clock, RealClock, ScaledClock, system_wall};
+use crate::adapters::clock::{Clock, RealClock, ScaledClock, system_wall};
+use crate::adapters::localtime;
 use crate::exit::{self, Failure, Outcome};
-use crate::localtime;
 use crate::sim::{Mode, Profile, Sim, SimOptions};
 
 const HELP: &str = "\

@@ -1,16 +1,16 @@
 //! `mcce status`: what the running daemon last published in
-//! RUN_DIR/status (the file format is in `crate::status`).
+//! RUN_DIR/status (the file format is in `crate::adapters::status`).
 
 use std::io;
 
 use super::args::config_only_args;
-use crate::clock::system_wall;
+use crate::adapters::clock::system_wall;
+use crate::adapters::localtime;
+use crate::adapters::status::{AlarmStatus, ContractStatus, Recording, Status};
 use crate::core::config::Config;
 use crate::core::space;
 use crate::daemon::trip_label;
 use crate::exit::{self, Failure, Outcome};
-use crate::localtime;
-use crate::status::{AlarmStatus, ContractStatus, Recording, Status};
 use std::time::Duration;
 
 const HELP: &str = "\
@@ -102,7 +102,7 @@ fn data_partition_note(cfg: &Config) -> Option<String> {
 }
 
 fn read_status(cfg: &Config) -> Result<Status, Failure> {
-    let p = crate::status::path(&cfg.run_dir);
+    let p = crate::adapters::status::path(&cfg.run_dir);
     Status::read(&cfg.run_dir).map_err(|e| {
         if e.kind() == io::ErrorKind::NotFound {
             Failure::new(

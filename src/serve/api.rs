@@ -9,18 +9,18 @@ use std::time::{Duration, SystemTime};
 
 use crate::core::calendar::Date;
 
-use crate::clock::system_wall;
+use crate::adapters::clock::system_wall;
+use crate::adapters::daylog::{DayReader, day_path, list_days, open_day_file};
+use crate::adapters::daytotal::{Ask, DayTotals};
+use crate::adapters::http::{Body, Request, Response, push_json_str};
+use crate::adapters::localtime::{local_date, local_day_bounds, local_label};
+use crate::adapters::status::{ContractStatus, Status};
+use crate::adapters::store::{DayRow, Store};
 use crate::core::calendar::{date_name, parse_date};
 use crate::core::config::Config;
 use crate::core::energy::{DayCollector, DayParams, DayStats, Sample, digest_day, measure};
-use crate::daylog::{DayReader, day_path, list_days, open_day_file};
-use crate::daytotal::{Ask, DayTotals};
 use crate::exit::{self, Failure};
 use crate::export::{Format, Resolution};
-use crate::http::{Body, Request, Response, push_json_str};
-use crate::localtime::{local_date, local_day_bounds, local_label};
-use crate::status::{ContractStatus, Status};
-use crate::store::{DayRow, Store};
 
 const JSON: &str = "application/json";
 
@@ -87,7 +87,7 @@ pub(super) fn live(cfg: &Config) -> Live {
         .is_some_and(|s| now.saturating_sub(s.updated) <= stale);
     let recording = running
         && status.as_ref().is_some_and(|s| {
-            s.recording == crate::status::Recording::Ok
+            s.recording == crate::adapters::status::Recording::Ok
                 && s.last_reading
                     .is_some_and(|r| now.saturating_sub(r.ts) <= stale)
         });
@@ -205,9 +205,9 @@ fn failure_response(f: Failure) -> Response {
     }
 }
 
-fn store_response(e: crate::store::StoreError) -> Response {
+fn store_response(e: crate::adapters::store::StoreError) -> Response {
     match e.trouble {
-        crate::store::Trouble::Busy => busy(&e.message),
+        crate::adapters::store::Trouble::Busy => busy(&e.message),
         _ => Response::error(500, &e.message),
     }
 }

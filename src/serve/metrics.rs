@@ -4,12 +4,11 @@
 //! than reported as zero.
 
 use std::fmt::Write as _;
-use std::path::Path;
 
+use crate::adapters::http::{Body, Response};
+use crate::adapters::localtime::local_date;
 use crate::core::config::Config;
 use crate::core::trip::Band;
-use crate::http::{Body, Response};
-use crate::localtime::local_date;
 
 use super::api::live;
 
@@ -162,17 +161,6 @@ fn contract(o: &mut String, v: &Values) {
     }
 }
 
-/// Free bytes for an unprivileged user on the file system holding `path`.
-#[allow(clippy::unnecessary_cast)] // the field types differ between targets
-fn free_bytes(path: &Path) -> Option<u64> {
-    use std::os::unix::ffi::OsStrExt;
-    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
-    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-    // SAFETY: `c` is a valid NUL-terminated path, `st` a writable statvfs.
-    let r = unsafe { libc::statvfs(c.as_ptr(), &mut st) };
-    (r == 0).then(|| st.f_bavail as u64 * st.f_frsize as u64)
-}
-
 pub(super) fn metrics(cfg: &Config) -> Response {
     let l = live(cfg);
     let s = l.status.as_ref();
@@ -185,27 +173,31 @@ pub(super) fn metrics(cfg: &Config) -> Response {
         power_watts: reading.filter(|_| l.running).map(|r| r.watts),
         last_sample: reading.map(|r| r.ts),
         daemon_up: l.running,
-        meter_up: l.running && s.is_some_and(|s| s.meter == crate::status::MeterState::Ok),
+        meter_up: l.running
+            && s.is_some_and(|s| s.meter == crate::adapters::status::MeterState::Ok),
         recording: l.recording,
         alarm_active: l.running
             && s.is_some_and(|s| {
                 matches!(
                     s.alarm,
-                    crate::status::AlarmStatus::On | crate::status::AlarmStatus::Sounding
+                    crate::adapters::status::AlarmStatus::On
+                        | crate::adapters::status::AlarmStatus::Sounding
                 )
             }),
         energy_today_joules: energy,
         polls: s
             .and_then(|s| s.polls)
             .map(|n| {
-                crate::status::MeterState::ALL
+                crate::adapters::status::MeterState::ALL
                     .iter()
                     .zip(n)
                     .map(|(m, n)| (m.word().to_string(), n))
                     .collect()
             })
             .unwrap_or_default(),
-        free_bytes: free_bytes(&cfg.data_dir),
+        free_bytes: crate::adapters::sys::space(&cfg.data_dir)
+            .ok()
+            .map(|s| s.free),
         band: contract.map(|c| c.band),
         band_since: contract.map(|c| c.band_since),
         trip_in_seconds: contract.and_then(|c| c.trip_in_seconds),

@@ -12,9 +12,9 @@ mod metrics;
 use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::sync::Arc;
 
+use crate::adapters::http::{self, Body, Request, Response};
 use crate::core::config::Config;
 use crate::exit::{self, Failure, Outcome};
-use crate::http::{self, Body, Request, Response};
 
 /// The page: HTML, CSS and script in one file, no external resource.
 const PAGE: &str = include_str!("assets/index.html");
@@ -83,7 +83,7 @@ pub fn run(cfg: Config, listen: Option<SocketAddr>) -> Outcome {
         listener.local_addr().unwrap_or(addr),
         nets.join(" ")
     );
-    limit_malloc_arenas();
+    crate::adapters::sys::limit_malloc_arenas();
     let app = Arc::new(App { cfg });
     let gate = Arc::clone(&app);
     http::serve(
@@ -93,19 +93,6 @@ pub fn run(cfg: Config, listen: Option<SocketAddr>) -> Outcome {
         Arc::new(move |req: &Request| app.handle(req)),
     )
     .map_err(|e| Failure::new(exit::FAILURE, format!("{addr}: {e}")))
-}
-
-/// glibc gives each thread that allocates its own malloc arena and keeps
-/// what it freed there: eight workers rendering days would hold eight
-/// arenas of half a megabyte each. One arena keeps the resident size to
-/// what is in use. (The Pi's static musl build has no arenas.)
-fn limit_malloc_arenas() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only sets a malloc parameter; called before the
-    // worker threads start.
-    unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, 1);
-    }
 }
 
 #[cfg(test)]
@@ -123,10 +110,10 @@ mod tests {
             let dir = std::env::temp_dir().join(format!("mcce-router-{}", std::process::id()));
             let _ = std::fs::remove_dir_all(&dir);
             std::fs::create_dir_all(dir.join("data/days")).unwrap();
-            let now = crate::clock::system_wall();
+            let now = crate::adapters::clock::system_wall();
             for (name, start) in [
                 (
-                    crate::core::calendar::date_name(crate::localtime::today()),
+                    crate::core::calendar::date_name(crate::adapters::localtime::today()),
                     now - 600,
                 ),
                 ("2025-01-10".to_string(), 1_736_463_600),

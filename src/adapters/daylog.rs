@@ -9,9 +9,9 @@ use std::path::{Path, PathBuf};
 
 use crate::core::calendar::Date;
 
+use crate::adapters::localtime::{local_date, local_day_bounds};
 use crate::core::calendar::{date_name, parse_date};
 use crate::core::energy::Sample;
-use crate::localtime::{local_date, local_day_bounds};
 
 /// Interval of the original Python poller, which legacy files assume.
 pub const LEGACY_PERIOD_SECONDS: i64 = 5;

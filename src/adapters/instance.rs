@@ -11,8 +11,8 @@ use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 
+use crate::adapters::status::Status;
 use crate::core::config::Config;
-use crate::status::Status;
 
 /// The directories' locks; each is held as long as its open directory is.
 #[derive(Default)]
@@ -109,7 +109,7 @@ impl InstanceLock {
                 next.push((self.held.swap_remove(i), true));
                 continue;
             }
-            if !crate::sys::try_lock_exclusive(&f).map_err(fail)? {
+            if !crate::adapters::sys::try_lock_exclusive(&f).map_err(fail)? {
                 // A RUN_DIR's status names its daemon; a DATA_DIR says
                 // nothing of whose it is.
                 let pid = if key == "RUN_DIR" {

@@ -5,12 +5,12 @@
 
 use std::io::{self, Write};
 use std::net::TcpStream;
-use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use super::head::etag_matches;
 use super::{Body, Limits, Response, Writer, reason};
+use crate::adapters::sys::{PollFd, Wait, poll};
 
 /// How a body is delimited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -247,35 +247,6 @@ impl Pace {
     }
 }
 
-/// `poll(2)` on `fds` for at most `timeout` (none: no limit); the number of
-/// descriptors with events (0 also when a signal interrupted it).
-pub fn poll(fds: &mut [libc::pollfd], timeout: Option<Duration>) -> io::Result<usize> {
-    let ms = match timeout {
-        None => -1,
-        // Rounded up, so a deadline is never woken for just before it.
-        Some(t) => i32::try_from(t.as_nanos().div_ceil(1_000_000)).unwrap_or(i32::MAX),
-    };
-    // SAFETY: `fds` is a valid, writable slice of pollfd for its length.
-    let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
-    if n < 0 {
-        let e = io::Error::last_os_error();
-        return if e.kind() == io::ErrorKind::Interrupted {
-            Ok(0)
-        } else {
-            Err(e)
-        };
-    }
-    Ok(n as usize)
-}
-
-pub fn pollfd(fd: &impl AsRawFd, events: libc::c_short) -> libc::pollfd {
-    libc::pollfd {
-        fd: fd.as_raw_fd(),
-        events,
-        revents: 0,
-    }
-}
-
 /// Writes all of `bytes` to the non-blocking `stream`, waiting for room
 /// until `pace` says the client is too slow (then `TimedOut`).
 pub fn write_paced(
@@ -299,7 +270,7 @@ pub fn write_paced(
                 if left.is_zero() {
                     return Err(io::ErrorKind::TimedOut.into());
                 }
-                let mut fds = [pollfd(stream, libc::POLLOUT)];
+                let mut fds = [PollFd::new(stream, Wait::Write)];
                 poll(&mut fds, Some(left))?;
             }
             Err(e) => return Err(e),

@@ -13,7 +13,7 @@ use std::sync::Mutex;
 
 use sysfs_gpio::{Direction, Pin};
 
-use crate::siren::Buzzer;
+use crate::adapters::siren::Buzzer;
 
 pub const SYSFS_GPIO: &str = "/sys/class/gpio";
 
@@ -215,7 +215,7 @@ impl Line {
     fn set(&mut self, high: bool) -> io::Result<()> {
         let level: &[u8] = if high { b"1" } else { b"0" };
         match self.file.write_all_at(level, 0) {
-            Err(e) if e.raw_os_error() == Some(libc::ESPIPE) => self.file.write_all(level),
+            Err(e) if e.kind() == io::ErrorKind::NotSeekable => self.file.write_all(level),
             other => other,
         }
     }

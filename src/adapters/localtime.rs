@@ -104,7 +104,7 @@ impl OffsetCache {
 
 /// Today's local date by the wall clock.
 pub fn today() -> Date {
-    local_date(crate::clock::system_wall())
+    local_date(crate::adapters::clock::system_wall())
 }
 
 #[cfg(test)]

@@ -13,8 +13,9 @@ use std::time::{Duration, Instant};
 
 use super::conn::{Conn, Job, LINGER_BYTES, Shared, State, Then};
 use super::head::{self, Head, Scan};
-use super::respond::{Outgoing, poll, pollfd};
+use super::respond::Outgoing;
 use super::{Limits, Refuse, Response};
+use crate::adapters::sys::{PollFd, Wait, poll};
 
 /// Connections accepted per wake-up at most, so a burst of them cannot
 /// keep the sockets already open waiting.
@@ -44,7 +45,7 @@ pub fn run(
         refuse,
         conns: Vec::new(),
     };
-    let mut fds: Vec<libc::pollfd> = Vec::new();
+    let mut fds: Vec<PollFd> = Vec::new();
     let mut paused_until: Option<Instant> = None;
     loop {
         for c in shared.take_back() {
@@ -54,10 +55,17 @@ pub fn run(
         g.expire(now);
         paused_until = paused_until.filter(|t| *t > now);
         fds.clear();
-        fds.push(pollfd(&wake, libc::POLLIN));
+        fds.push(PollFd::new(&wake, Wait::Read));
         let accepting = paused_until.is_none();
-        fds.push(pollfd(&listener, if accepting { libc::POLLIN } else { 0 }));
-        fds.extend(g.conns.iter().map(|c| pollfd(&c.stream, c.poll_events())));
+        fds.push(PollFd::new(
+            &listener,
+            if accepting { Wait::Read } else { Wait::Nothing },
+        ));
+        fds.extend(
+            g.conns
+                .iter()
+                .map(|c| PollFd::new(&c.stream, c.poll_events())),
+        );
         let nearest = g
             .conns
             .iter()
@@ -65,19 +73,19 @@ pub fn run(
             .chain(paused_until)
             .min();
         poll(&mut fds, nearest.map(|t| t.saturating_duration_since(now)))?;
-        if fds[0].revents != 0 {
+        if fds[0].ready() {
             let mut scratch = [0u8; 64];
             while matches!(wake.read(&mut scratch), Ok(n) if n > 0) {}
         }
         let conns = std::mem::take(&mut g.conns);
         for (c, fd) in conns.into_iter().zip(&fds[2..]) {
-            if fd.revents == 0 {
+            if !fd.ready() {
                 g.conns.push(c);
             } else {
                 g.advance(c);
             }
         }
-        if accepting && fds[1].revents != 0 && !g.accept(&listener) {
+        if accepting && fds[1].ready() && !g.accept(&listener) {
             paused_until = Some(Instant::now() + ACCEPT_PAUSE);
         }
     }

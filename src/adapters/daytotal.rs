@@ -22,8 +22,8 @@ use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
+use crate::adapters::daylog::{Decoded, LineDecoder, MAX_LINE, ReadStats, open_day_file};
 use crate::core::energy::{DayCollector, DayParams, DayStats, GapRule, Integrator, Sample};
-use crate::daylog::{Decoded, LineDecoder, MAX_LINE, ReadStats, open_day_file};
 
 /// The facts of one day file, brought up to date by `refresh`.
 #[derive(Debug, Clone)]
@@ -414,7 +414,7 @@ impl Days {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::daylog::DayReader;
+    use crate::adapters::daylog::DayReader;
     use proptest::prelude::*;
     use std::io::Write;
 

@@ -10,8 +10,9 @@ use std::time::Duration;
 
 use super::conn::{Conn, Job, Shared, State, Then};
 use super::head::Parsed;
-use super::respond::{Framing, Outgoing, StreamOut, not_modified, poll, pollfd, split};
+use super::respond::{Framing, Outgoing, StreamOut, not_modified, split};
 use super::{Body, Handler, Limits, Request, Response, Writer};
+use crate::adapters::sys::{PollFd, Wait, poll};
 
 pub fn run(shared: &Shared, limits: &Limits, handler: &Handler) {
     loop {
@@ -89,7 +90,7 @@ fn send(mut conn: Conn, mut out: Outgoing, then: Then, shared: &Shared, limits: 
         match out.push(&mut conn.stream) {
             Ok(true) => return finish(conn, then, shared, limits),
             Ok(false) => {
-                let mut fds = [pollfd(&conn.stream, libc::POLLOUT)];
+                let mut fds = [PollFd::new(&conn.stream, Wait::Write)];
                 if matches!(poll(&mut fds, Some(HAND_OVER)), Ok(n) if n > 0) {
                     continue;
                 }

@@ -13,10 +13,10 @@ use std::time::Duration;
 
 use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
 
+use crate::adapters::localtime::{local_label, offset_at, unix_of_local};
 use crate::core::calendar::days_from_civil;
 use crate::core::config::Config;
 use crate::core::energy::{BandSeconds, Bucket, DayStats};
-use crate::localtime::{local_label, offset_at, unix_of_local};
 
 /// `PRAGMA user_version` of the layout written here. 1: the first mcce
 /// layout (`avg` carried extra columns); 2: `avg` has pwrApp's two columns

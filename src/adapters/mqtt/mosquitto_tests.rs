@@ -291,7 +291,7 @@ fn a_killed_client_leaves_its_will() {
     let child = Command::new(&exe)
         .args([
             "--exact",
-            "mqtt::mosquitto_tests::will_child",
+            "adapters::mqtt::mosquitto_tests::will_child",
             "--ignored",
             "--nocapture",
             "--test-threads",

@@ -14,6 +14,7 @@ use std::time::Instant;
 use super::Limits;
 use super::head::Parsed;
 use super::respond::Outgoing;
+use crate::adapters::sys::Wait;
 
 pub struct Conn {
     pub stream: TcpStream,
@@ -94,10 +95,10 @@ impl Conn {
         matches!(self.state, State::Head { .. }) && self.buf.is_empty()
     }
 
-    pub fn poll_events(&self) -> libc::c_short {
+    pub fn poll_events(&self) -> Wait {
         match self.state {
-            State::Send { .. } => libc::POLLOUT,
-            _ => libc::POLLIN,
+            State::Send { .. } => Wait::Write,
+            _ => Wait::Read,
         }
     }
 }

@@ -2,97 +2,12 @@
 //! the newest. Works whether the MCEE answers once per trigger or streams
 //! frames after it (docs/protocol.md#reading-a-reply leaves that open).
 
-use std::fs::File;
-use std::io::{self, Read, Write};
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use serialport::{ClearBuffer, SerialPort, TTYPort};
-
+use crate::adapters::serial::Link;
 use crate::core::mcee::{Decoder, TRIGGER};
-
-/// What the poller needs from a serial line. Reads return `TimedOut` or
-/// `WouldBlock` after a short wait with no data.
-pub trait Link: Read + Write + Send {
-    /// Drops whatever the line already holds: an answer to an earlier
-    /// trigger is not the power now.
-    fn discard_input(&mut self) -> io::Result<()>;
-    /// Bytes already received and not yet read.
-    fn pending(&mut self) -> io::Result<u32>;
-}
-
-/// The meter's serial port. Reads use serialport's timeouts; the trigger
-/// goes straight to a duplicate of the descriptor, because serialport polls
-/// before every write: a system call 17 280 times a day for 4 bytes that
-/// always fit.
-pub struct SerialLink {
-    port: TTYPort,
-    out: File,
-}
-
-impl Read for SerialLink {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.port.read(buf)
-    }
-}
-
-impl Write for SerialLink {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.out.write(buf)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Link for SerialLink {
-    fn discard_input(&mut self) -> io::Result<()> {
-        self.port.clear(ClearBuffer::Input).map_err(io::Error::from)
-    }
-    fn pending(&mut self) -> io::Result<u32> {
-        self.port.bytes_to_read().map_err(io::Error::from)
-    }
-}
-
-impl<T: Link + ?Sized> Link for Box<T> {
-    fn discard_input(&mut self) -> io::Result<()> {
-        (**self).discard_input()
-    }
-    fn pending(&mut self) -> io::Result<u32> {
-        (**self).pending()
-    }
-}
-
-/// How long one read may block: short, so a poll's deadline is honoured.
-pub const READ_SLICE: Duration = Duration::from_millis(50);
-
-/// Opens the meter's port as docs/protocol.md#serial-line describes it: 8N1, no flow control.
-pub fn open_port(path: &str, baud: u32) -> io::Result<SerialLink> {
-    let port = serialport::new(path, baud)
-        .data_bits(serialport::DataBits::Eight)
-        .parity(serialport::Parity::None)
-        .stop_bits(serialport::StopBits::One)
-        .flow_control(serialport::FlowControl::None)
-        .timeout(READ_SLICE)
-        .open_native()
-        .map_err(|e| {
-            // serialport reports a held lock as "no device", like a missing
-            // one; tell them apart here so callers can say what to do.
-            if e.description.contains("exclusive lock") {
-                io::Error::new(io::ErrorKind::ResourceBusy, "held by another process")
-            } else {
-                io::Error::from(e)
-            }
-        })?;
-    // SAFETY: the descriptor belongs to `port`, which is alive here; the
-    // duplicate made from it is owned by the returned link.
-    let fd = unsafe { BorrowedFd::borrow_raw(port.as_raw_fd()) }.try_clone_to_owned()?;
-    Ok(SerialLink {
-        port,
-        out: File::from(fd),
-    })
-}
 
 #[derive(Debug)]
 pub enum PollError {
@@ -177,6 +92,7 @@ fn is_timeout(e: &io::Error) -> bool {
 mod tests {
     use super::*;
     use std::collections::VecDeque;
+    use std::io::{Read, Write};
 
     /// A scripted line: each trigger releases the next batch of reads.
     struct Script {

@@ -1,7 +1,7 @@
 //! The siren: one thread owns the buzzer and plays one sound at a time (a
 //! siren or a chirp), so polling never waits for it and two sounds can
 //! never overlap (the original spawned a process per poll and alarms did).
-//! The buzzer's lines are reached through [`Buzzer`]; `crate::gpio` drives
+//! The buzzer's lines are reached through [`Buzzer`]; `crate::adapters::gpio` drives
 //! the real ones.
 
 use std::io;
