@@ -3,6 +3,11 @@
 //! or slow never delays a poll or a siren).
 //!
 //! [`total`] decides the lifetime energy total that Home Assistant's
-//! Energy dashboard counts (it must never decrease).
+//! Energy dashboard counts (it must never decrease); [`discovery`] makes
+//! Home Assistant's device and entities; [`state`] the state message they
+//! read; [`json`] writes their JSON.
 
+pub(crate) mod discovery;
+mod json;
+pub(crate) mod state;
 pub(crate) mod total;
