@@ -26,15 +26,6 @@
 pub mod adapters;
 pub mod cmd;
 pub mod core;
-pub mod daemon;
-pub mod digest;
 pub mod exit;
-pub mod export;
 pub mod output;
-// Its parts are tested on their own until `mcce publish` wires them in:
-// then this allow goes.
-#[allow(dead_code)]
-pub(crate) mod publish;
-pub mod report;
-pub mod serve;
-pub mod sim;
+pub mod processes;

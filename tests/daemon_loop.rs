@@ -14,8 +14,8 @@ use mcce::adapters::serial::Link;
 use mcce::adapters::signals::Signals;
 use mcce::core::calendar::parse_date;
 use mcce::core::config::{BuzzerKind, BuzzerSettings, Config, ConfigError};
-use mcce::daemon::{Daemon, Event, Hardware};
-use mcce::sim::frame_bytes;
+use mcce::processes::daemon::{Daemon, Event, Hardware};
+use mcce::processes::sim::frame_bytes;
 
 use common::Scratch;
 use mcce::adapters::instance::InstanceLock;

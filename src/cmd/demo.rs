@@ -19,9 +19,9 @@ use crate::adapters::siren::{Buzzer, BuzzerUnavailable, Silent, SirenShape};
 use crate::core::config::{BuzzerKind, BuzzerSettings, Config, ConfigError};
 use crate::core::trip::{Band, TripSettings};
 use crate::core::warning::Urgency;
-use crate::daemon::{Daemon, Event, Hardware, Observer};
 use crate::exit::{self, Failure, Outcome};
-use crate::sim::{Profile, Sim, SimOptions};
+use crate::processes::daemon::{Daemon, Event, Hardware, Observer};
+use crate::processes::sim::{Profile, Sim, SimOptions};
 use log::Level;
 
 const HELP: &str = "\
@@ -185,7 +185,7 @@ fn demo_config(dir: &Path, port: &Path) -> Config {
     }
 }
 
-/// The simulated household's contract (see `crate::sim::Profile`).
+/// The simulated household's contract (see `crate::processes::sim::Profile`).
 const DEMO_CONTRACT_WATTS: u32 = 3000;
 
 /// How the polls went.
@@ -240,7 +240,7 @@ fn band_label(band: Band, trip_in: Option<u64>, stale: bool, urgency: Urgency) -
         .map(|t| {
             format!(
                 ", trip in {} if nothing is switched off",
-                crate::daemon::trip_label(Duration::from_secs(t))
+                crate::processes::daemon::trip_label(Duration::from_secs(t))
             )
         })
         .unwrap_or_default();
@@ -351,14 +351,14 @@ fn digest_and_report(cfg: &Config, day: crate::core::calendar::Date) -> Outcome 
         "\n$ mcce digest --date {}",
         crate::core::calendar::date_name(day)
     );
-    crate::digest::digest(cfg, Some(day), system_wall())?;
+    crate::processes::digest::digest(cfg, Some(day), system_wall())?;
     crate::outln!(
         "\n$ mcce report --month {}",
         &crate::core::calendar::date_name(day)[..7]
     );
-    crate::report::report(
+    crate::processes::report::report(
         cfg,
-        crate::report::Period::Month(day.year(), u8::from(day.month())),
+        crate::processes::report::Period::Month(day.year(), u8::from(day.month())),
     )?;
     crate::outln!("\ndata kept in {}", cfg.data_dir.display());
     Ok(())

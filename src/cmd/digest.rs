@@ -1,5 +1,5 @@
 //! `mcce digest`: complete days into the yearly databases (the work is
-//! `crate::digest`).
+//! `crate::processes::digest`).
 
 use std::path::PathBuf;
 
@@ -45,5 +45,5 @@ impl Options for Args {
 
 pub fn run(a: Args) -> Outcome {
     let cfg = Config::read(a.config.as_deref())?;
-    crate::digest::digest(&cfg, a.date, system_wall())
+    crate::processes::digest::digest(&cfg, a.date, system_wall())
 }

@@ -1,5 +1,5 @@
 //! `mcce export`: history as CSV or JSON on stdout (the work is
-//! `crate::export`).
+//! `crate::processes::export`).
 
 use std::path::PathBuf;
 
@@ -9,7 +9,7 @@ use super::args::{Arg, Options, Parser, usage};
 use crate::adapters::localtime;
 use crate::core::config::Config;
 use crate::exit::{Failure, Outcome};
-use crate::export::{Format, Resolution};
+use crate::processes::export::{Format, Resolution};
 
 const HELP: &str = "\
 Usage: mcce export [-c FILE] [--from D] [--to D] [--resolution R] [--format F]
@@ -95,10 +95,10 @@ pub fn run(a: Args) -> Outcome {
     let today = localtime::today();
     let from = a
         .from
-        .or_else(|| crate::export::earliest(&cfg))
+        .or_else(|| crate::processes::export::earliest(&cfg))
         .unwrap_or(today);
     let to = a.to.unwrap_or(today);
-    crate::export::export(
+    crate::processes::export::export(
         &cfg,
         from,
         to,

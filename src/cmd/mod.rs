@@ -152,7 +152,7 @@ mod tests {
 
     use super::*;
     use crate::exit::USAGE;
-    use crate::sim::Mode;
+    use crate::processes::sim::Mode;
 
     fn p(args: &[&str]) -> Result<Command, Failure> {
         parse(args.iter().map(OsString::from))

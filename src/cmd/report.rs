@@ -1,5 +1,5 @@
 //! `mcce report`: a month or a year in the terminal (the work is
-//! `crate::report`).
+//! `crate::processes::report`).
 
 use std::path::PathBuf;
 
@@ -8,7 +8,7 @@ use crate::adapters::localtime::{self};
 use crate::core::calendar::parse_date;
 use crate::core::config::Config;
 use crate::exit::{Failure, Outcome};
-use crate::report::Period;
+use crate::processes::report::Period;
 
 const HELP: &str = "\
 Usage: mcce report [-c FILE] [--month YYYY-MM | --year YYYY]
@@ -55,5 +55,5 @@ pub fn run(a: Args) -> Outcome {
     let period = a
         .period
         .unwrap_or(Period::Month(today.year(), u8::from(today.month())));
-    crate::report::report(&cfg, period)
+    crate::processes::report::report(&cfg, period)
 }

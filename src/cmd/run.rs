@@ -12,8 +12,8 @@ use crate::adapters::instance::{InstanceLock, LockError};
 use crate::adapters::serial::Link;
 use crate::adapters::siren::{Buzzer, BuzzerUnavailable};
 use crate::core::config::{Config, ConfigError};
-use crate::daemon::{Daemon, Hardware, build_epoch};
 use crate::exit::{CANTCREAT, Failure, Outcome, UNAVAILABLE};
+use crate::processes::daemon::{Daemon, Hardware, build_epoch};
 
 const HELP: &str = "\
 Usage: mcce run [-c FILE]

@@ -1,5 +1,5 @@
 //! `mcce serve`: the live page, JSON and Prometheus metrics over HTTP (the
-//! work is `crate::serve`).
+//! work is `crate::processes::serve`).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -48,5 +48,5 @@ impl Options for Args {
 pub fn run(a: Args) -> Outcome {
     let cfg = Config::read(a.config.as_deref())?;
     setup::init_logger(cfg.log_level);
-    crate::serve::run(cfg, a.listen)
+    crate::processes::serve::run(cfg, a.listen)
 }

@@ -1,5 +1,5 @@
 //! `mcce sim`: a simulated meter on a pseudo-terminal (the simulator
-//! itself is `crate::sim`).
+//! itself is `crate::processes::sim`).
 
 use std::io::{self, Write};
 use std::path::PathBuf;
@@ -11,7 +11,7 @@ use super::setup::{init_logger, signal_flags};
 use crate::adapters::clock::{Clock, RealClock, ScaledClock, system_wall};
 use crate::adapters::localtime;
 use crate::exit::{self, Failure, Outcome};
-use crate::sim::{Mode, Profile, Sim, SimOptions};
+use crate::processes::sim::{Mode, Profile, Sim, SimOptions};
 
 const HELP: &str = "\
 Usage: mcce sim [options]

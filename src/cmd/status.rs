@@ -9,8 +9,8 @@ use crate::adapters::localtime;
 use crate::adapters::status::{AlarmStatus, ContractStatus, Recording, Status};
 use crate::core::config::Config;
 use crate::core::space;
-use crate::daemon::trip_label;
 use crate::exit::{self, Failure, Outcome};
+use crate::processes::daemon::trip_label;
 use std::time::Duration;
 
 const HELP: &str = "\

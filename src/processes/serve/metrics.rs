@@ -10,7 +10,7 @@ use crate::adapters::localtime::local_date;
 use crate::core::config::Config;
 use crate::core::trip::Band;
 
-use super::api::live;
+use crate::processes::view::{energy_so_far, free_bytes, live};
 
 /// Renders the metrics from the values gathered by `metrics`. Pure.
 pub(super) struct Values {
@@ -166,7 +166,7 @@ pub(super) fn metrics(cfg: &Config) -> Response {
     let s = l.status.as_ref();
     let reading = s.and_then(|s| s.last_reading);
     let today = local_date(l.now);
-    let energy = super::api::energy_so_far(cfg, today, l.now);
+    let energy = energy_so_far(cfg, today, l.now);
     // A stopped daemon's band is history, not the state now.
     let contract = s.and_then(|s| s.contract).filter(|_| l.running);
     let v = Values {
@@ -195,9 +195,7 @@ pub(super) fn metrics(cfg: &Config) -> Response {
                     .collect()
             })
             .unwrap_or_default(),
-        free_bytes: crate::adapters::sys::space(&cfg.data_dir)
-            .ok()
-            .map(|s| s.free),
+        free_bytes: free_bytes(cfg),
         band: contract.map(|c| c.band),
         band_since: contract.map(|c| c.band_since),
         trip_in_seconds: contract.and_then(|c| c.trip_in_seconds),

@@ -11,16 +11,16 @@ use crate::core::calendar::Date;
 
 use crate::adapters::clock::system_wall;
 use crate::adapters::daylog::{DayReader, day_path, list_days, open_day_file};
-use crate::adapters::daytotal::{Ask, DayTotals};
 use crate::adapters::http::{Body, Request, Response, push_json_str};
 use crate::adapters::localtime::{local_date, local_day_bounds, local_label};
-use crate::adapters::status::{ContractStatus, Status};
+use crate::adapters::status::ContractStatus;
 use crate::adapters::store::{DayRow, Store};
 use crate::core::calendar::{date_name, parse_date};
 use crate::core::config::Config;
 use crate::core::energy::{DayCollector, DayParams, DayStats, Sample, digest_day, measure};
 use crate::exit::{self, Failure};
-use crate::export::{Format, Resolution};
+use crate::processes::export::{Format, Resolution};
+use crate::processes::view::{DayFileError, live, measured_until, running_facts};
 
 const JSON: &str = "application/json";
 
@@ -65,37 +65,6 @@ fn real(out: &mut Vec<u8>, x: f64) {
         let _ = write!(out, "{x}");
     } else {
         out.extend_from_slice(b"null");
-    }
-}
-
-/// What the daemon last published, and whether it is current.
-pub(super) struct Live {
-    pub status: Option<Status>,
-    pub now: i64,
-    /// The daemon updated its status within three polls.
-    pub running: bool,
-    /// Running, the last sample is recent and was written to its day file.
-    pub recording: bool,
-}
-
-pub(super) fn live(cfg: &Config) -> Live {
-    let now = system_wall();
-    let status = Status::read(&cfg.run_dir).ok();
-    let stale = i64::from(cfg.poll_seconds).max(10) * 3;
-    let running = status
-        .as_ref()
-        .is_some_and(|s| now.saturating_sub(s.updated) <= stale);
-    let recording = running
-        && status.as_ref().is_some_and(|s| {
-            s.recording == crate::adapters::status::Recording::Ok
-                && s.last_reading
-                    .is_some_and(|r| now.saturating_sub(r.ts) <= stale)
-        });
-    Live {
-        status,
-        now,
-        running,
-        recording,
     }
 }
 
@@ -226,8 +195,12 @@ fn digest_running(cfg: &Config, year: i32) -> bool {
 
 /// A day file that exists but can't be read: the path, so whoever runs the
 /// server can look at its permissions or the disk.
-fn day_file_error(path: &std::path::Path, e: std::io::Error) -> Response {
-    Response::error(500, &format!("day file {}: {e}", path.display()))
+fn day_file_error(path: &std::path::Path, error: std::io::Error) -> Response {
+    let e = DayFileError {
+        path: path.to_path_buf(),
+        error,
+    };
+    Response::error(500, &e.to_string())
 }
 
 /// The samples of `date`'s day file that belong to the day (one per
@@ -252,17 +225,6 @@ fn day_file(cfg: &Config, date: Date) -> Result<Option<Vec<Sample>>, Response> {
     Ok(Some(day.into_samples()))
 }
 
-/// How far a day file's facts run: to now while the day runs, else to the
-/// day's end.
-fn measured_until(date: Date, now: i64) -> i64 {
-    let (start, end) = local_day_bounds(date);
-    if (start..end).contains(&now) {
-        now.max(start + 1)
-    } else {
-        end
-    }
-}
-
 /// The parameters of `date` by the digest's rule, measured up to `until`.
 fn day_params(cfg: &Config, date: Date, until: i64) -> DayParams {
     DayParams {
@@ -281,29 +243,6 @@ fn day_stats(
     now: i64,
 ) -> (DayStats, Vec<crate::core::energy::Bucket>) {
     digest_day(samples, &day_params(cfg, date, measured_until(date, now)))
-}
-
-/// Running totals of the day files not digested yet (today's above all),
-/// so a scrape or a month's page reads only what was appended since.
-static TOTALS: DayTotals = DayTotals::new();
-
-/// The facts of `date`'s day file up to `until`, from its running total;
-/// `None` when there is no file.
-fn running_facts(cfg: &Config, date: Date, until: i64) -> Result<Option<DayStats>, Response> {
-    let path = day_path(&cfg.days_dir(), date);
-    let (start, end) = local_day_bounds(date);
-    let ask = Ask {
-        path: &path,
-        start,
-        end,
-        until,
-        cap_watts: cfg.alarm_watts,
-        gap: cfg.gap_rule(),
-    };
-    match TOTALS.facts(&ask) {
-        Ok(f) => Ok(f.map(|(st, _)| st)),
-        Err(e) => Err(day_file_error(&path, e)),
-    }
 }
 
 fn push_stats(o: &mut Vec<u8>, st: &DayStats) {
@@ -640,7 +579,9 @@ fn facts(cfg: &Config, from: Date, to: Date) -> Result<(Vec<Fact>, bool), Respon
             continue;
         }
         let until = measured_until(d, now);
-        let Some(st) = running_facts(cfg, d, until)? else {
+        let Some(st) =
+            running_facts(cfg, d, until).map_err(|e| Response::error(500, &e.to_string()))?
+        else {
             continue;
         };
         out.push(Fact {
@@ -770,7 +711,7 @@ pub(super) fn export(cfg: &Config, req: &Request) -> Result<Response, Response> 
     let to = date_param(req, "to")?.unwrap_or(today);
     let from = match date_param(req, "from")? {
         Some(f) => f,
-        None => crate::export::earliest(cfg).unwrap_or(today),
+        None => crate::processes::export::earliest(cfg).unwrap_or(today),
     };
     if from > to {
         return Err(bad("from is after to".into()));
@@ -787,7 +728,8 @@ pub(super) fn export(cfg: &Config, req: &Request) -> Result<Response, Response> 
     let name = format!("mcce-{res}-{}-{}.{ext}", date_name(from), date_name(to));
     let cfg = cfg.clone();
     let writer = move |w: &mut dyn Write| {
-        crate::export::export(&cfg, from, to, resolution, format, w).map_err(failure_response)
+        crate::processes::export::export(&cfg, from, to, resolution, format, w)
+            .map_err(failure_response)
     };
     Ok(Response::new(200, ctype, Body::Stream(Box::new(writer)))
         .header(
@@ -795,13 +737,6 @@ pub(super) fn export(cfg: &Config, req: &Request) -> Result<Response, Response> 
             format!("attachment; filename=\"{name}\""),
         )
         .header("Cache-Control", "no-store"))
-}
-
-/// Joules drawn from local midnight of `today` to `now`, by the digest's
-/// rule; `None` without a day file (nothing measured).
-pub(super) fn energy_so_far(cfg: &Config, today: Date, now: i64) -> Option<f64> {
-    let st = running_facts(cfg, today, measured_until(today, now)).ok()??;
-    Some(st.energy_wh * 3600.0)
 }
 
 #[cfg(test)]
