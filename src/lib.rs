@@ -26,6 +26,4 @@
 pub mod adapters;
 pub mod cmd;
 pub mod core;
-pub mod exit;
-pub mod output;
 pub mod processes;

@@ -9,8 +9,8 @@ use std::str::FromStr;
 
 use crate::core::calendar::Date;
 
+use crate::cmd::exit::{Failure, USAGE};
 use crate::core::calendar::parse_date;
-use crate::exit::{Failure, USAGE};
 
 /// A usage error (exit 64).
 pub fn usage(msg: impl std::fmt::Display) -> Failure {
@@ -178,7 +178,7 @@ macro_rules! config_only_args {
                 &mut self,
                 _: &$crate::cmd::args::Arg,
                 _: &mut $crate::cmd::args::Parser,
-            ) -> Result<bool, $crate::exit::Failure> {
+            ) -> Result<bool, $crate::cmd::exit::Failure> {
                 Ok(false)
             }
         }

@@ -8,8 +8,8 @@ use super::args::{Arg, Options, Parser, usage};
 use super::setup::{init_logger, open_buzzer, signal_flags};
 use crate::adapters::gpio;
 use crate::adapters::siren::{Buzzer, ChirpShape, Siren, SirenShape, Sound};
+use crate::cmd::exit::{self, Failure, Outcome};
 use crate::core::config::{BuzzerKind, Config};
-use crate::exit::{self, Failure, Outcome};
 
 const HELP: &str = "\
 Usage: mcce beep [-c FILE] [--seconds N | --chirp]

@@ -3,8 +3,8 @@
 use std::io::{self, BufRead, Read, Write};
 
 use super::args::{Arg, Options, Parser};
+use crate::cmd::exit::{self, Failure, Outcome};
 use crate::core::mcee;
-use crate::exit::{self, Failure, Outcome};
 
 const HELP: &str = "\
 Usage: mcce decode [--hex] < capture
@@ -32,7 +32,7 @@ impl Options for Args {
 /// completes, so a capture of any size decodes in constant memory.
 pub fn run(a: Args) -> Outcome {
     let mut decoder = mcee::Decoder::new();
-    let mut out = crate::output::Stdout::lock();
+    let mut out = crate::cmd::output::Stdout::lock();
     let mut readings = 0u64;
     let mut bytes = 0u64;
     let mut written = Ok(());
@@ -78,7 +78,7 @@ pub fn run(a: Args) -> Outcome {
             }
         }
     }
-    written.map_err(crate::output::failure)?;
+    written.map_err(crate::cmd::output::failure)?;
     if readings == 0 {
         return Err(Failure::new(
             exit::FAILURE,

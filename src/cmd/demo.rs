@@ -16,10 +16,10 @@ use crate::adapters::localtime;
 use crate::adapters::serial::Link;
 use crate::adapters::signals::Signals;
 use crate::adapters::siren::{Buzzer, BuzzerUnavailable, Silent, SirenShape};
+use crate::cmd::exit::{self, Failure, Outcome};
 use crate::core::config::{BuzzerKind, BuzzerSettings, Config, ConfigError};
 use crate::core::trip::{Band, TripSettings};
 use crate::core::warning::Urgency;
-use crate::exit::{self, Failure, Outcome};
 use crate::processes::daemon::{Daemon, Event, Hardware, Observer};
 use crate::processes::sim::{Profile, Sim, SimOptions};
 use log::Level;
@@ -351,12 +351,12 @@ fn digest_and_report(cfg: &Config, day: crate::core::calendar::Date) -> Outcome 
         "\n$ mcce digest --date {}",
         crate::core::calendar::date_name(day)
     );
-    crate::processes::digest::digest(cfg, Some(day), system_wall())?;
+    super::digest::digest(cfg, Some(day), system_wall())?;
     crate::outln!(
         "\n$ mcce report --month {}",
         &crate::core::calendar::date_name(day)[..7]
     );
-    crate::processes::report::report(
+    super::report::report(
         cfg,
         crate::processes::report::Period::Month(day.year(), u8::from(day.month())),
     )?;

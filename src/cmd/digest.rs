@@ -7,8 +7,9 @@ use crate::core::calendar::Date;
 
 use super::args::{Arg, Options, Parser};
 use crate::adapters::clock::system_wall;
+use crate::cmd::exit::{Failure, Outcome};
 use crate::core::config::Config;
-use crate::exit::{Failure, Outcome};
+use crate::processes::digest::Said;
 
 const HELP: &str = "\
 Usage: mcce digest [-c FILE] [--date YYYY-MM-DD]
@@ -45,5 +46,15 @@ impl Options for Args {
 
 pub fn run(a: Args) -> Outcome {
     let cfg = Config::read(a.config.as_deref())?;
-    crate::processes::digest::digest(&cfg, a.date, system_wall())
+    digest(&cfg, a.date, system_wall())
+}
+
+/// Runs the digest, its lines on stdout and its warnings on stderr as they
+/// come (the demo digests its day the same way).
+pub(super) fn digest(cfg: &Config, date: Option<Date>, now: i64) -> Outcome {
+    let mut say = |said: Said| match said {
+        Said::Line(l) => crate::outln!("{l}"),
+        Said::Warning(w) => eprintln!("mcce: {w}"),
+    };
+    crate::processes::digest::digest(cfg, date, now, &mut say).map_err(Failure::from)
 }

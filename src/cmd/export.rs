@@ -7,8 +7,8 @@ use crate::core::calendar::Date;
 
 use super::args::{Arg, Options, Parser, usage};
 use crate::adapters::localtime;
+use crate::cmd::exit::{Failure, Outcome};
 use crate::core::config::Config;
-use crate::exit::{Failure, Outcome};
 use crate::processes::export::{Format, Resolution};
 
 const HELP: &str = "\
@@ -104,6 +104,7 @@ pub fn run(a: Args) -> Outcome {
         to,
         a.resolution,
         a.format,
-        &mut crate::output::Stdout::lock(),
+        &mut crate::cmd::output::Stdout::lock(),
     )
+    .map_err(Failure::from)
 }

@@ -4,8 +4,8 @@ use std::path::PathBuf;
 
 use super::args::{Arg, Options, Parser, usage};
 use crate::adapters::gpio;
+use crate::cmd::exit::{self, Failure, Outcome};
 use crate::core::config::{BuzzerKind, Config};
-use crate::exit::{self, Failure, Outcome};
 
 const HELP: &str = "\
 Usage: mcce gpio setup|low [-c FILE]

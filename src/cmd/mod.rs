@@ -3,20 +3,21 @@
 //! command line to the right one; `args` reads options, `setup` starts
 //! the logger, the signal handlers and the buzzer for those that need them.
 //! The library modules they call never depend on this layer, and only this
-//! layer turns errors into exit codes (`crate::exit`).
+//! layer turns errors into exit codes (`crate::cmd::exit`).
 
 use std::ffi::OsString;
 
-use crate::adapters::store::{StoreError, Trouble};
-use crate::exit::{self, Failure, Outcome};
+use exit::{Failure, Outcome};
 
 mod args;
 pub mod beep;
 pub mod decode;
 pub mod demo;
 pub mod digest;
+pub mod exit;
 pub mod export;
 pub mod gpio;
+pub mod output;
 pub mod read;
 pub mod report;
 pub mod run;
@@ -107,6 +108,28 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, Failur
     }
 }
 
+/// The program: reads the command line, runs the command, says what
+/// failed in one line; the exit code.
+pub fn main() -> i32 {
+    let result = parse(std::env::args_os().skip(1)).and_then(execute);
+    let unwritten = output::finish();
+    match result {
+        // Stopped because stdout's reader went away (`| head`): done.
+        Err(_) if output::reader_gone() => exit::OK,
+        Err(f) => {
+            eprintln!("mcce: {f}");
+            f.code
+        }
+        Ok(()) => match unwritten {
+            Some(f) => {
+                eprintln!("mcce: {f}");
+                f.code
+            }
+            None => exit::OK,
+        },
+    }
+}
+
 /// Runs a command.
 pub fn execute(cmd: Command) -> Outcome {
     match cmd {
@@ -133,25 +156,12 @@ pub fn execute(cmd: Command) -> Outcome {
     }
 }
 
-/// A yearly database's trouble as an exit code: busy 75 (try again),
-/// damaged 74, cannot write 73, output 74.
-impl From<StoreError> for Failure {
-    fn from(e: StoreError) -> Self {
-        let code = match e.trouble {
-            Trouble::Busy => exit::TEMPFAIL,
-            Trouble::Damaged | Trouble::Output => exit::IOERR,
-            Trouble::CannotWrite => exit::CANTCREAT,
-        };
-        Failure::new(code, e.message)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::exit::USAGE;
+    use crate::cmd::exit::USAGE;
     use crate::processes::sim::Mode;
 
     fn p(args: &[&str]) -> Result<Command, Failure> {

@@ -7,8 +7,8 @@ use std::time::Duration;
 use super::args::config_only_args;
 use super::setup::init_logger;
 use crate::adapters::meter::{Meter, PollError};
+use crate::cmd::exit::{self, Failure, Outcome};
 use crate::core::config::Config;
-use crate::exit::{self, Failure, Outcome};
 
 const HELP: &str = "\
 Usage: mcce read [-c FILE]

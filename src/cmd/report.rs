@@ -5,9 +5,9 @@ use std::path::PathBuf;
 
 use super::args::{Arg, Options, Parser, usage};
 use crate::adapters::localtime::{self};
+use crate::cmd::exit::{Failure, Outcome};
 use crate::core::calendar::parse_date;
 use crate::core::config::Config;
-use crate::exit::{Failure, Outcome};
 use crate::processes::report::Period;
 
 const HELP: &str = "\
@@ -55,5 +55,12 @@ pub fn run(a: Args) -> Outcome {
     let period = a
         .period
         .unwrap_or(Period::Month(today.year(), u8::from(today.month())));
-    crate::processes::report::report(&cfg, period)
+    report(&cfg, period)
+}
+
+/// Prints the report of `period` (the demo prints its month the same way).
+pub(super) fn report(cfg: &Config, period: Period) -> Outcome {
+    let rows = crate::processes::report::rows(cfg, period)?;
+    crate::out!("{}", crate::processes::report::render(cfg, period, &rows));
+    Ok(())
 }

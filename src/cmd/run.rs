@@ -11,8 +11,8 @@ use crate::adapters::gpio;
 use crate::adapters::instance::{InstanceLock, LockError};
 use crate::adapters::serial::Link;
 use crate::adapters::siren::{Buzzer, BuzzerUnavailable};
+use crate::cmd::exit::{CANTCREAT, Failure, Outcome, UNAVAILABLE};
 use crate::core::config::{Config, ConfigError};
-use crate::exit::{CANTCREAT, Failure, Outcome, UNAVAILABLE};
 use crate::processes::daemon::{Daemon, Hardware, build_epoch};
 
 const HELP: &str = "\

@@ -1,13 +1,13 @@
 //! `mcce serve`: the live page, JSON and Prometheus metrics over HTTP (the
 //! work is `crate::processes::serve`).
 
-use std::net::SocketAddr;
+use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 
 use super::args::{Arg, Options, Parser, usage};
 use super::setup;
+use crate::cmd::exit::{self, Failure, Outcome};
 use crate::core::config::Config;
-use crate::exit::{Failure, Outcome};
 
 const HELP: &str = "\
 Usage: mcce serve [-c FILE] [--listen ADDR:PORT]
@@ -48,5 +48,13 @@ impl Options for Args {
 pub fn run(a: Args) -> Outcome {
     let cfg = Config::read(a.config.as_deref())?;
     setup::init_logger(cfg.log_level);
-    crate::processes::serve::run(cfg, a.listen)
+    let addr = a.listen.unwrap_or(cfg.serve_listen);
+    let listener = TcpListener::bind(addr).map_err(|e| {
+        Failure::new(
+            exit::UNAVAILABLE,
+            format!("{addr}: cannot listen: {e} (SERVE_LISTEN or --listen)"),
+        )
+    })?;
+    crate::processes::serve::serve(cfg, listener, addr)
+        .map_err(|e| Failure::new(exit::FAILURE, format!("{addr}: {e}")))
 }

@@ -6,8 +6,8 @@ use std::io::Write;
 use crate::adapters::gpio;
 use crate::adapters::signals::Signals;
 use crate::adapters::siren::{Buzzer, BuzzerUnavailable, Silent};
+use crate::cmd::exit::{self, Failure};
 use crate::core::config::{BuzzerKind, Config};
-use crate::exit::{self, Failure};
 
 /// Plain `LEVEL: message` lines on stderr: the init script hands them to
 /// syslog, which adds time and tag. `RUST_LOG` overrides `level`.

@@ -10,7 +10,7 @@ use super::args::{Arg, Options, Parser, number, usage};
 use super::setup::{init_logger, signal_flags};
 use crate::adapters::clock::{Clock, RealClock, ScaledClock, system_wall};
 use crate::adapters::localtime;
-use crate::exit::{self, Failure, Outcome};
+use crate::cmd::exit::{self, Failure, Outcome};
 use crate::processes::sim::{Mode, Profile, Sim, SimOptions};
 
 const HELP: &str = "\

@@ -7,9 +7,9 @@ use super::args::config_only_args;
 use crate::adapters::clock::system_wall;
 use crate::adapters::localtime;
 use crate::adapters::status::{AlarmStatus, ContractStatus, Recording, Status};
+use crate::cmd::exit::{self, Failure, Outcome};
 use crate::core::config::Config;
 use crate::core::space;
-use crate::exit::{self, Failure, Outcome};
 use crate::processes::daemon::trip_label;
 use std::time::Duration;
 

@@ -5,17 +5,66 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use crate::core::calendar::Date;
-
 use crate::adapters::daylog::{
     DayReader, ReadStats, day_path, list_days, mostly_skipped, open_day_file,
 };
 use crate::adapters::localtime::{local_date, local_day_bounds, local_label};
-use crate::adapters::store::{RawFile, Store};
-use crate::core::calendar::{date_name, days_of};
+use crate::adapters::store::{self, RawFile, Store, StoreError};
+use crate::core::calendar::{Date, date_name, days_of};
 use crate::core::config::Config;
 use crate::core::energy::{DayCollector, DayStats};
-use crate::exit::{self, Failure, Outcome};
+
+/// Why a digest did not store everything, for the command to say and to
+/// pick the exit code by.
+#[derive(Debug)]
+pub struct DigestError {
+    pub trouble: Trouble,
+    pub message: String,
+}
+
+/// What kind of trouble a digest met.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trouble {
+    /// `--date` names a day that is not over.
+    NotOver,
+    /// The day file, or the folder of day files, is missing.
+    Missing,
+    /// A day file, or the folder, cannot be read.
+    Unreadable,
+    /// A day's data is unusable (no energy, mostly not samples), or the
+    /// catch-up skipped days for that.
+    Unusable,
+    /// The yearly database failed: busy, damaged or not writable.
+    Store(store::Trouble),
+}
+
+impl DigestError {
+    fn new(trouble: Trouble, message: impl Into<String>) -> DigestError {
+        DigestError {
+            trouble,
+            message: message.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for DigestError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl From<StoreError> for DigestError {
+    fn from(e: StoreError) -> Self {
+        DigestError::new(Trouble::Store(e.trouble), e.message)
+    }
+}
+
+/// What a digest says as it goes: a line for its reader (a day stored, a
+/// file removed), or a warning about one day.
+pub enum Said {
+    Line(String),
+    Warning(String),
+}
 
 /// Keeps one open database per year while a catch-up runs.
 struct Stores<'a> {
@@ -24,7 +73,7 @@ struct Stores<'a> {
 }
 
 impl Stores<'_> {
-    fn get(&mut self, year: i32) -> Result<&mut Store, Failure> {
+    fn get(&mut self, year: i32) -> Result<&mut Store, StoreError> {
         if !self.open.contains_key(&year) {
             let s = Store::open_year(self.cfg, year)?;
             self.open.insert(year, s);
@@ -34,13 +83,13 @@ impl Stores<'_> {
 
     /// Whether `date` is stored, without creating a file that is not there
     /// (pwrApp would choke on an empty database).
-    fn has_day(&mut self, date: Date) -> Result<bool, Failure> {
+    fn has_day(&mut self, date: Date) -> Result<bool, StoreError> {
         if !self.open.contains_key(&date.year())
             && !self.cfg.database_for_year(date.year()).exists()
         {
             return Ok(false);
         }
-        Ok(self.get(date.year())?.has_day(&date_name(date))?)
+        self.get(date.year())?.has_day(&date_name(date))
     }
 }
 
@@ -48,9 +97,9 @@ impl Stores<'_> {
 enum Problem {
     /// The day cannot be digested now (its file is unreadable or holds no
     /// energy); other days can.
-    Day(Failure),
+    Day(DigestError),
     /// The database failed: busy, damaged or not writable. Stops the run.
-    Store(Failure),
+    Store(DigestError),
 }
 
 /// A day that was stored, with the line to print and, for a file that was
@@ -67,7 +116,7 @@ enum Stored {
 }
 
 impl Stores<'_> {
-    fn stored(&mut self, date: Date) -> Result<Stored, Failure> {
+    fn stored(&mut self, date: Date) -> Result<Stored, StoreError> {
         if !self.has_day(date)? {
             return Ok(Stored::No);
         }
@@ -97,8 +146,8 @@ fn digest_one(cfg: &Config, stores: &mut Stores<'_>, date: Date) -> Result<Diges
     let (day, read, bytes) = read_day(&path, start, end)?;
     let (stats, buckets) = day.finish(&cfg.day_params((start, end), end));
     if stats.energy_wh <= 0.0 {
-        return Err(Problem::Day(Failure::new(
-            exit::DATAERR,
+        return Err(Problem::Day(DigestError::new(
+            Trouble::Unusable,
             format!(
                 "{name}: zero energy ({} samples in {}, {} lines skipped): not written; \
                  every catch-up tries it again until the file is moved out of {}",
@@ -114,7 +163,9 @@ fn digest_one(cfg: &Config, stores: &mut Stores<'_>, date: Date) -> Result<Diges
         lines: read.lines,
         skipped: read.skipped,
     };
-    let store = stores.get(date.year()).map_err(Problem::Store)?;
+    let store = stores
+        .get(date.year())
+        .map_err(|e| Problem::Store(e.into()))?;
     store
         .write_day(&name, &stats, &raw, cfg.min_time_res, &buckets)
         .map_err(|e| Problem::Store(e.into()))?;
@@ -126,11 +177,11 @@ fn digest_one(cfg: &Config, stores: &mut Stores<'_>, date: Date) -> Result<Diges
 fn read_day(path: &Path, start: i64, end: i64) -> Result<(DayCollector, ReadStats, u64), Problem> {
     let unreadable = |e: std::io::Error| {
         let code = if e.kind() == std::io::ErrorKind::NotFound {
-            exit::NOINPUT
+            Trouble::Missing
         } else {
-            exit::IOERR
+            Trouble::Unreadable
         };
-        Problem::Day(Failure::new(
+        Problem::Day(DigestError::new(
             code,
             format!("{}: cannot read the day file: {e}", path.display()),
         ))
@@ -189,52 +240,58 @@ fn describe(name: &str, path: &Path, stats: &DayStats, read: &ReadStats, db: &Pa
     }
 }
 
-/// `mcce digest [--date D]` at Unix time `now`. Only days before today's
-/// local date are over; `--date` with today or later is refused.
-pub fn digest(cfg: &Config, date: Option<Date>, now: i64) -> Outcome {
+/// `mcce digest [--date D]` at Unix time `now`, saying what it does
+/// through `say` as it goes. Only days before today's local date are over;
+/// `--date` with today or later is refused.
+pub fn digest(
+    cfg: &Config,
+    date: Option<Date>,
+    now: i64,
+    say: &mut dyn FnMut(Said),
+) -> Result<(), DigestError> {
     let today = local_date(now);
     let mut stores = Stores {
         cfg,
         open: BTreeMap::new(),
     };
     if let Some(d) = date {
-        return digest_date(cfg, &mut stores, d, now);
+        return digest_date(cfg, &mut stores, d, now, say);
     }
-    let todo = pending_days(cfg, &mut stores, today)?;
+    let todo = pending_days(cfg, &mut stores, today, say)?;
     if todo.is_empty() {
-        crate::outln!(
+        say(Said::Line(format!(
             "nothing to digest: every complete day in {} is stored",
             cfg.days_dir().display()
-        );
+        )));
     }
     let (mut skipped, mut suspect) = (0u32, 0u32);
     for d in todo {
         match digest_one(cfg, &mut stores, d) {
             Ok(done) => {
-                crate::outln!("{}", done.line);
+                say(Said::Line(done.line));
                 if let Some(w) = done.warning {
-                    eprintln!("mcce: {w}");
+                    say(Said::Warning(w));
                     suspect += 1;
                 }
             }
             // A bad day does not keep the other days from being stored.
-            Err(Problem::Day(f)) => {
-                eprintln!("mcce: {f}");
+            Err(Problem::Day(e)) => {
+                say(Said::Warning(e.message));
                 skipped += 1;
             }
-            Err(Problem::Store(f)) => {
-                eprintln!("mcce: {f}");
-                return Err(Failure::new(
-                    f.code,
+            Err(Problem::Store(e)) => {
+                say(Said::Warning(e.message));
+                return Err(DigestError::new(
+                    e.trouble,
                     "digest stopped; days before it are stored",
                 ));
             }
         }
     }
-    prune(cfg, &mut stores, today)?;
+    prune(cfg, &mut stores, today, say)?;
     if skipped + suspect > 0 {
-        return Err(Failure::new(
-            exit::DATAERR,
+        return Err(DigestError::new(
+            Trouble::Unusable,
             format!(
                 "{skipped} day(s) skipped and {suspect} day(s) mostly not samples (see above); the other days are stored"
             ),
@@ -244,11 +301,17 @@ pub fn digest(cfg: &Config, date: Option<Date>, now: i64) -> Outcome {
 }
 
 /// `--date D`: that day again, if it is over.
-fn digest_date(cfg: &Config, stores: &mut Stores<'_>, d: Date, now: i64) -> Outcome {
+fn digest_date(
+    cfg: &Config,
+    stores: &mut Stores<'_>,
+    d: Date,
+    now: i64,
+    say: &mut dyn FnMut(Said),
+) -> Result<(), DigestError> {
     let today = local_date(now);
     if d >= today {
-        return Err(Failure::new(
-            exit::USAGE,
+        return Err(DigestError::new(
+            Trouble::NotOver,
             format!(
                 "--date {}: the day is not over (today is {}); only days before today can be digested",
                 date_name(d),
@@ -258,9 +321,9 @@ fn digest_date(cfg: &Config, stores: &mut Stores<'_>, d: Date, now: i64) -> Outc
     }
     match digest_one(cfg, stores, d) {
         Ok(done) => {
-            crate::outln!("{}", done.line);
+            say(Said::Line(done.line));
             match done.warning {
-                Some(w) => Err(Failure::new(exit::DATAERR, w)),
+                Some(w) => Err(DigestError::new(Trouble::Unusable, w)),
                 None => Ok(()),
             }
         }
@@ -270,7 +333,12 @@ fn digest_date(cfg: &Config, stores: &mut Stores<'_>, d: Date, now: i64) -> Outc
 
 /// The catch-up's days, oldest first: every day file before `today` not
 /// stored yet, or changed since it was stored.
-fn pending_days(cfg: &Config, stores: &mut Stores<'_>, today: Date) -> Result<Vec<Date>, Failure> {
+fn pending_days(
+    cfg: &Config,
+    stores: &mut Stores<'_>,
+    today: Date,
+    say: &mut dyn FnMut(Said),
+) -> Result<Vec<Date>, DigestError> {
     let days_dir = cfg.days_dir();
     if let Err(e) = std::fs::metadata(&days_dir) {
         let what = if e.kind() == std::io::ErrorKind::NotFound {
@@ -278,14 +346,14 @@ fn pending_days(cfg: &Config, stores: &mut Stores<'_>, today: Date) -> Result<Ve
         } else {
             format!("cannot read the folder of day files: {e}")
         };
-        return Err(Failure::new(
-            exit::NOINPUT,
+        return Err(DigestError::new(
+            Trouble::Missing,
             format!("{}: {what}", days_dir.display()),
         ));
     }
     let all = list_days(&days_dir).map_err(|e| {
-        Failure::new(
-            exit::IOERR,
+        DigestError::new(
+            Trouble::Unreadable,
             format!("{}: cannot list day files: {e}", days_dir.display()),
         )
     })?;
@@ -299,10 +367,10 @@ fn pending_days(cfg: &Config, stores: &mut Stores<'_>, today: Date) -> Result<Ve
                 if let (Some(was), Some(size)) = (was, now_size)
                     && was != size
                 {
-                    crate::outln!(
+                    say(Said::Line(format!(
                         "{}: the day file changed since it was digested ({was} -> {size} bytes): digesting again",
                         date_name(d)
-                    );
+                    )));
                     todo.push(d);
                 }
             }
@@ -314,7 +382,12 @@ fn pending_days(cfg: &Config, stores: &mut Stores<'_>, today: Date) -> Result<Ve
 /// Removes raw day files older than `KEEP_RAW_DAYS`, but only those whose
 /// day is stored from the file as it is now, and not from a file that was
 /// mostly not samples: a raw file is never the last copy of a day lost.
-fn prune(cfg: &Config, stores: &mut Stores<'_>, today: Date) -> Outcome {
+fn prune(
+    cfg: &Config,
+    stores: &mut Stores<'_>,
+    today: Date,
+    say: &mut dyn FnMut(Said),
+) -> Result<(), DigestError> {
     if cfg.keep_raw_days == 0 {
         return Ok(());
     }
@@ -333,12 +406,15 @@ fn prune(cfg: &Config, stores: &mut Stores<'_>, today: Date) -> Outcome {
             continue;
         }
         match std::fs::remove_file(&p) {
-            Ok(()) => crate::outln!(
+            Ok(()) => say(Said::Line(format!(
                 "removed {} (digested, older than {} days)",
                 p.display(),
                 cfg.keep_raw_days
-            ),
-            Err(e) => eprintln!("mcce: {}: cannot remove: {e}", p.display()),
+            ))),
+            Err(e) => say(Said::Warning(format!(
+                "{}: cannot remove: {e}",
+                p.display()
+            ))),
         }
     }
     Ok(())

@@ -8,10 +8,9 @@ use crate::core::calendar::Date;
 
 use crate::adapters::daylog::{DayReader, day_path, list_days};
 use crate::adapters::localtime::{OffsetCache, local_day_bounds};
-use crate::adapters::store::Store;
+use crate::adapters::store::{Store, StoreError};
 use crate::core::calendar::date_name;
 use crate::core::config::Config;
-use crate::exit::{self, Failure, Outcome};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Resolution {
@@ -126,8 +125,24 @@ fn push_text(l: &mut Vec<u8>, t: &[u8], format: Format) {
     l.push(b'"');
 }
 
-fn out_err(e: io::Error) -> Failure {
-    Failure::new(exit::IOERR, format!("output: {e}"))
+/// Why an export stopped: a file it could not read or an output it could
+/// not write (the message names it), or the database.
+#[derive(Debug)]
+pub enum ExportError {
+    Io(String),
+    Store(StoreError),
+}
+
+impl From<StoreError> for ExportError {
+    fn from(e: StoreError) -> Self {
+        ExportError::Store(e)
+    }
+}
+
+type Exported = Result<(), ExportError>;
+
+fn out_err(e: io::Error) -> ExportError {
+    ExportError::Io(format!("output: {e}"))
 }
 
 /// Exports `[from, to]` (local dates, inclusive) to `out`.
@@ -138,7 +153,7 @@ pub fn export(
     resolution: Resolution,
     format: Format,
     out: &mut dyn Write,
-) -> Outcome {
+) -> Exported {
     let out = io::BufWriter::with_capacity(256 * 1024, out);
     match resolution {
         Resolution::Raw => raw(cfg, from, to, format, out),
@@ -147,21 +162,20 @@ pub fn export(
     }
 }
 
-fn raw<W: Write>(cfg: &Config, from: Date, to: Date, format: Format, out: W) -> Outcome {
+fn raw<W: Write>(cfg: &Config, from: Date, to: Date, format: Format, out: W) -> Exported {
     let mut w = RowWriter::new(out, format, &["time", "unix", "watts"]).map_err(out_err)?;
     let dir = cfg.days_dir();
-    let days = list_days(&dir)
-        .map_err(|e| Failure::new(exit::IOERR, format!("{}: {e}", dir.display())))?;
+    let days = list_days(&dir).map_err(|e| ExportError::Io(format!("{}: {e}", dir.display())))?;
     let mut offsets = OffsetCache::default();
     let mut iso = Vec::with_capacity(32);
     for d in days.into_iter().filter(|d| (from..=to).contains(d)) {
         let path = day_path(&dir, d);
         let (start, end) = local_day_bounds(d);
         let mut r = DayReader::open(&path, start)
-            .map_err(|e| Failure::new(exit::IOERR, format!("{}: {e}", path.display())))?;
+            .map_err(|e| ExportError::Io(format!("{}: {e}", path.display())))?;
         while let Some(s) = r
             .next_sample()
-            .map_err(|e| Failure::new(exit::IOERR, format!("{}: {e}", path.display())))?
+            .map_err(|e| ExportError::Io(format!("{}: {e}", path.display())))?
         {
             // A stamp that cannot be the file's day (corrupt, or the
             // Python format's 24:00:00 line, which is the next day's) is
@@ -184,7 +198,7 @@ fn raw<W: Write>(cfg: &Config, from: Date, to: Date, format: Format, out: W) -> 
     Ok(())
 }
 
-fn buckets<W: Write>(cfg: &Config, from: Date, to: Date, format: Format, out: W) -> Outcome {
+fn buckets<W: Write>(cfg: &Config, from: Date, to: Date, format: Format, out: W) -> Exported {
     let mut w = RowWriter::new(out, format, &["time", "unix", "label", "mean_w", "samples"])
         .map_err(out_err)?;
     let mut offsets = OffsetCache::default();
@@ -215,7 +229,7 @@ fn buckets<W: Write>(cfg: &Config, from: Date, to: Date, format: Format, out: W)
     Ok(())
 }
 
-fn days<W: Write>(cfg: &Config, from: Date, to: Date, format: Format, out: W) -> Outcome {
+fn days<W: Write>(cfg: &Config, from: Date, to: Date, format: Format, out: W) -> Exported {
     let mut w = RowWriter::new(
         out,
         format,

@@ -3,9 +3,8 @@
 
 use std::fmt::Write as _;
 
-use crate::adapters::store::{DayRow, Store};
+use crate::adapters::store::{DayRow, Store, StoreError};
 use crate::core::config::Config;
-use crate::exit::{Failure, Outcome};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Period {
@@ -50,7 +49,7 @@ fn pct(c: Option<f64>) -> String {
 }
 
 /// Reads the rows of a period from the database(s).
-pub fn rows(cfg: &Config, period: Period) -> Result<Vec<DayRow>, Failure> {
+pub fn rows(cfg: &Config, period: Period) -> Result<Vec<DayRow>, StoreError> {
     let (year, from, to) = match period {
         Period::Month(y, m) => (y, format!("{y:04}-{m:02}-01"), format!("{y:04}-{m:02}-31")),
         Period::Year(y) => (y, format!("{y:04}-01-01"), format!("{y:04}-12-31")),
@@ -58,7 +57,7 @@ pub fn rows(cfg: &Config, period: Period) -> Result<Vec<DayRow>, Failure> {
     let Some(store) = Store::read_year(cfg, year)? else {
         return Ok(Vec::new());
     };
-    Ok(store.days(&from, &to)?)
+    store.days(&from, &to)
 }
 
 /// The report's text.
@@ -178,12 +177,6 @@ fn render_months(s: &mut String, rows: &[DayRow]) {
             bar(*sum, max, width)
         );
     }
-}
-
-pub fn report(cfg: &Config, period: Period) -> Outcome {
-    let rows = rows(cfg, period)?;
-    crate::out!("{}", render(cfg, period, &rows));
-    Ok(())
 }
 
 #[cfg(test)]

@@ -18,8 +18,7 @@ use crate::adapters::store::{DayRow, Store};
 use crate::core::calendar::{date_name, parse_date};
 use crate::core::config::Config;
 use crate::core::energy::{DayCollector, DayParams, DayStats, Sample, digest_day, measure};
-use crate::exit::{self, Failure};
-use crate::processes::export::{Format, Resolution};
+use crate::processes::export::{ExportError, Format, Resolution};
 use crate::processes::view::{DayFileError, live, measured_until, running_facts};
 
 const JSON: &str = "application/json";
@@ -166,11 +165,10 @@ fn busy(message: &str) -> Response {
     .header("Retry-After", "1")
 }
 
-fn failure_response(f: Failure) -> Response {
-    if f.code == exit::TEMPFAIL {
-        busy(&f.message)
-    } else {
-        Response::error(500, &f.message)
+fn export_response(e: ExportError) -> Response {
+    match e {
+        ExportError::Store(e) => store_response(e),
+        ExportError::Io(message) => Response::error(500, &message),
     }
 }
 
@@ -729,7 +727,7 @@ pub(super) fn export(cfg: &Config, req: &Request) -> Result<Response, Response> 
     let cfg = cfg.clone();
     let writer = move |w: &mut dyn Write| {
         crate::processes::export::export(&cfg, from, to, resolution, format, w)
-            .map_err(failure_response)
+            .map_err(export_response)
     };
     Ok(Response::new(200, ctype, Body::Stream(Box::new(writer)))
         .header(

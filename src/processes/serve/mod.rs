@@ -9,12 +9,12 @@
 mod api;
 mod metrics;
 
+use std::io;
 use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::sync::Arc;
 
 use crate::adapters::http::{self, Body, Request, Response};
 use crate::core::config::Config;
-use crate::exit::{self, Failure, Outcome};
 
 /// The page: HTML, CSS and script in one file, no external resource.
 const PAGE: &str = include_str!("assets/index.html");
@@ -67,16 +67,9 @@ impl App {
     }
 }
 
-/// Binds and serves until killed (SIGTERM's default action is the stop:
-/// there is nothing to flush).
-pub fn run(cfg: Config, listen: Option<SocketAddr>) -> Outcome {
-    let addr = listen.unwrap_or(cfg.serve_listen);
-    let listener = TcpListener::bind(addr).map_err(|e| {
-        Failure::new(
-            exit::UNAVAILABLE,
-            format!("{addr}: cannot listen: {e} (SERVE_LISTEN or --listen)"),
-        )
-    })?;
+/// Serves on `listener` (bound to `addr`) until killed (SIGTERM's default
+/// action is the stop: there is nothing to flush).
+pub fn serve(cfg: Config, listener: TcpListener, addr: SocketAddr) -> io::Result<()> {
     let nets: Vec<String> = cfg.serve_allow.iter().map(|n| n.to_string()).collect();
     log::info!(
         "serving http://{} to {}",
@@ -92,7 +85,6 @@ pub fn run(cfg: Config, listen: Option<SocketAddr>) -> Outcome {
         Arc::new(move |peer| gate.refuse(peer)),
         Arc::new(move |req: &Request| app.handle(req)),
     )
-    .map_err(|e| Failure::new(exit::FAILURE, format!("{addr}: {e}")))
 }
 
 #[cfg(test)]

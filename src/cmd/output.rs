@@ -19,7 +19,7 @@ use std::io::{self, Write};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::exit::{self, Failure};
+use crate::cmd::exit::{self, Failure};
 
 /// The reader of stdout went away.
 static GONE: AtomicBool = AtomicBool::new(false);
@@ -51,15 +51,15 @@ pub fn print(args: fmt::Arguments) {
 /// `print!` that survives a closed or failing stdout.
 #[macro_export]
 macro_rules! out {
-    ($($arg:tt)*) => { $crate::output::print(format_args!($($arg)*)) };
+    ($($arg:tt)*) => { $crate::cmd::output::print(format_args!($($arg)*)) };
 }
 
 /// `println!` that survives a closed or failing stdout.
 #[macro_export]
 macro_rules! outln {
-    () => { $crate::output::print(format_args!("\n")) };
+    () => { $crate::cmd::output::print(format_args!("\n")) };
     ($($arg:tt)*) => {
-        $crate::output::print(format_args!("{}\n", format_args!($($arg)*)))
+        $crate::cmd::output::print(format_args!("{}\n", format_args!($($arg)*)))
     };
 }
 
