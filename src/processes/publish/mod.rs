@@ -7,8 +7,8 @@
 //! Home Assistant's device and entities; [`state`] the state message they
 //! read; [`json`] writes their JSON. [`outbox`] decides what to send and
 //! in which order as the connection comes and goes, [`link`] when to try
-//! the broker again and what to log of it.
-
+//! the broker again and what to log of it; [`run`] is the loop.
+//!
 //! The loop (one thread, blocking, no runtime): wait for the daemon's
 //! status file to change, for the broker to say something, or for the next
 //! deadline (a reconnect, a reading growing too old, a keep-alive ping);
@@ -21,5 +21,6 @@ pub(crate) mod discovery;
 mod json;
 pub(crate) mod link;
 pub(crate) mod outbox;
+pub(crate) mod run;
 pub(crate) mod state;
 pub(crate) mod total;
