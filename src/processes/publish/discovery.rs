@@ -223,6 +223,9 @@ fn config(e: &Entity, node: &str, topics: &Topics, setup: &Setup) -> String {
         o.str("state_class", c);
     }
     if e.key == BAND {
+        // Home Assistant's MQTT sensor takes them from 2024.9 (2024.3
+        // ignores them) and then refuses a state not among them: the state
+        // message always carries one.
         o.strs("options", &BANDS);
     }
     if e.diagnostic {
