@@ -14,8 +14,9 @@ use mcce::adapters::serial::Link;
 use mcce::adapters::signals::Signals;
 use mcce::core::calendar::parse_date;
 use mcce::core::config::{BuzzerKind, BuzzerSettings, Config, ConfigError};
+use mcce::core::mcee::Mcee;
+use mcce::core::protocol::Protocol;
 use mcce::processes::daemon::{Daemon, Event, Hardware};
-use mcce::processes::sim::frame_bytes;
 
 use common::Scratch;
 use mcce::adapters::instance::InstanceLock;
@@ -60,7 +61,7 @@ impl Write for FakeMeter {
         if now >= self.until {
             self.signals.stop.store(true, Ordering::SeqCst);
         } else if let Some(w) = (self.script.lock().unwrap())(now, &self.clock) {
-            self.queued.extend(frame_bytes(w, 1));
+            self.queued.extend(Mcee.encode(w, 1));
         }
         self.clock.advance(self.cost);
         Ok(b.len())

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::adapters::serial::Link;
-use crate::core::mcee::{Decoder, TRIGGER};
+use crate::core::protocol::{Decode, Protocol};
 
 #[derive(Debug)]
 pub enum PollError {
@@ -27,17 +27,20 @@ impl std::fmt::Display for PollError {
     }
 }
 
+/// A meter on `link`, spoken to in its protocol.
 pub struct Meter<L> {
     link: L,
-    decoder: Decoder,
+    trigger: &'static [u8],
+    decoder: Box<dyn Decode>,
     buf: [u8; 256],
 }
 
 impl<L: Link> Meter<L> {
-    pub fn new(link: L) -> Self {
+    pub fn new(link: L, protocol: &dyn Protocol) -> Self {
         Meter {
             link,
-            decoder: Decoder::new(),
+            trigger: protocol.trigger(),
+            decoder: protocol.decoder(),
             buf: [0; 256],
         }
     }
@@ -56,7 +59,7 @@ impl<L: Link> Meter<L> {
         self.decoder.reset();
         // No flush: it would wait for the 4 bytes to leave the UART, and
         // the reply cannot come earlier anyway.
-        self.link.write_all(&TRIGGER).map_err(PollError::Lost)?;
+        self.link.write_all(self.trigger).map_err(PollError::Lost)?;
         let mut newest = None;
         loop {
             match self.link.read(&mut self.buf) {
@@ -66,7 +69,7 @@ impl<L: Link> Meter<L> {
                         "end of file on the serial port",
                     )));
                 }
-                Ok(n) => self.decoder.feed(&self.buf[..n], |w| newest = Some(w)),
+                Ok(n) => self.decoder.feed(&self.buf[..n], &mut |w| newest = Some(w)),
                 Err(e) if is_timeout(&e) => {}
                 Err(e) => return Err(PollError::Lost(e)),
             }
@@ -91,6 +94,7 @@ fn is_timeout(e: &io::Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::mcee::Mcee;
     use std::collections::VecDeque;
     use std::io::{Read, Write};
 
@@ -114,7 +118,7 @@ mod tests {
     }
     impl Write for Script {
         fn write(&mut self, b: &[u8]) -> io::Result<usize> {
-            assert_eq!(b, TRIGGER);
+            assert_eq!(b, Mcee.trigger());
             self.triggers += 1;
             if let Some(r) = self.replies.pop_front() {
                 self.queued.extend(r);
@@ -149,11 +153,14 @@ mod tests {
         replies.push_back(vec![f[..4].to_vec(), f[4..9].to_vec(), f[9..].to_vec()]);
         replies.push_back(vec![frame(1), frame(2), frame(3)]);
         replies.push_back(vec![b"garbage".to_vec()]);
-        let mut m = Meter::new(Script {
-            replies,
-            queued: VecDeque::new(),
-            triggers: 0,
-        });
+        let mut m = Meter::new(
+            Script {
+                replies,
+                queued: VecDeque::new(),
+                triggers: 0,
+            },
+            &Mcee,
+        );
         let t = Duration::from_millis(200);
         let go = AtomicBool::new(false);
         assert_eq!(m.poll(t, &go).unwrap(), 3120);

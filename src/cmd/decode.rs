@@ -4,7 +4,7 @@ use std::io::{self, BufRead, Read, Write};
 
 use super::args::{Arg, Options, Parser};
 use crate::cmd::exit::{self, Failure, Outcome};
-use crate::core::mcee;
+use crate::core::protocol;
 
 const HELP: &str = "\
 Usage: mcce decode [--hex] < capture
@@ -31,7 +31,8 @@ impl Options for Args {
 /// Reads the input a piece at a time and prints each reading as its frame
 /// completes, so a capture of any size decodes in constant memory.
 pub fn run(a: Args) -> Outcome {
-    let mut decoder = mcee::Decoder::new();
+    // decode reads no configuration: the default protocol, MCEE.
+    let mut decoder = protocol::Name::default().protocol().decoder();
     let mut out = crate::cmd::output::Stdout::lock();
     let mut readings = 0u64;
     let mut bytes = 0u64;
@@ -39,7 +40,7 @@ pub fn run(a: Args) -> Outcome {
     // Feeds one piece; false once stdout has failed (a reader gone away).
     let mut feed = |chunk: &[u8]| {
         bytes += chunk.len() as u64;
-        decoder.feed(chunk, |w| {
+        decoder.feed(chunk, &mut |w| {
             readings += 1;
             if written.is_ok() {
                 written = writeln!(out, "{w}");

@@ -38,7 +38,7 @@ pub fn run(a: Args) -> Outcome {
             format!("{}: cannot open: {e}{hint}", cfg.port),
         )
     })?;
-    let mut m = Meter::new(port);
+    let mut m = Meter::new(port, cfg.protocol.protocol());
     let timeout = Duration::from_millis(u64::from(cfg.reply_timeout_ms));
     let never = AtomicBool::new(false);
     let mut last = PollError::NoFrame;

@@ -133,6 +133,7 @@ pub fn run(a: Args) -> Outcome {
         silence: a.silence,
         hangup: a.hangup,
         link: a.link.clone(),
+        ..SimOptions::default()
     };
     let sim = Sim::start(opts, clock).map_err(|e| {
         Failure::new(

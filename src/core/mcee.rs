@@ -1,4 +1,6 @@
-//! Decoding of the MCEE meter's byte stream into watt readings (docs/protocol.md#frames).
+//! The MCEE meter's protocol (docs/protocol.md#frames): the trigger, the
+//! decoding of its byte stream into watt readings and the frames the
+//! simulator sends; [`Mcee`] is mcce's one [`Protocol`].
 //!
 //! The power field sits between the ASCII markers `S0222` and `1S03`. The
 //! original Python decoder searched a hex *string*, so markers could match at
@@ -6,12 +8,55 @@
 //! and incremental: bytes may arrive in any split across reads, surrounded by
 //! other fields or noise, and the same readings come out whatever the split.
 
+use super::protocol::{Decode, Protocol};
+
+/// The MCEE protocol.
+pub struct Mcee;
+
+impl Protocol for Mcee {
+    fn trigger(&self) -> &'static [u8] {
+        &TRIGGER
+    }
+
+    fn decoder(&self) -> Box<dyn Decode> {
+        Box::new(Decoder::new())
+    }
+
+    /// A frame with the neighbouring fields the real meter sends around
+    /// the power's; above 65 535 W the two-byte field says 65 535.
+    fn encode(&self, watts: u32, extra: u8) -> Vec<u8> {
+        let w = watts.min(65_535) as u16;
+        let mut v = Vec::with_capacity(24);
+        v.extend_from_slice(b"S0111");
+        v.extend_from_slice(&[extra, 0x00]);
+        v.extend_from_slice(START);
+        v.extend_from_slice(&encode_field(w));
+        v.extend_from_slice(END);
+        v.extend_from_slice(&[0x02, extra, b'\r', b'\n']);
+        v
+    }
+
+    fn cut_frame(&self) -> &'static [u8] {
+        b"S0222\x01"
+    }
+}
+
+impl Decode for Decoder {
+    fn feed(&mut self, bytes: &[u8], on_reading: &mut dyn FnMut(u32)) {
+        Decoder::feed(self, bytes, on_reading);
+    }
+
+    fn reset(&mut self) {
+        Decoder::reset(self);
+    }
+}
+
 /// Marks the start of the power field.
-pub const START: &[u8] = b"S0222";
+const START: &[u8] = b"S0222";
 /// Marks the end of the power field: the first one after a start marker.
-pub const END: &[u8] = b"1S03";
+const END: &[u8] = b"1S03";
 /// What the meter needs to hear before it sends anything.
-pub const TRIGGER: [u8; 4] = [0xAA, 0x02, 0x00, 0xAD];
+const TRIGGER: [u8; 4] = [0xAA, 0x02, 0x00, 0xAD];
 
 /// Longest field accepted between the markers. A real field is two bytes;
 /// anything much longer is noise, and reading a value out of it would
@@ -145,6 +190,7 @@ impl Decoder {
 }
 
 /// Every reading in a complete captured stream, in order.
+#[cfg(test)]
 pub fn decode_all(bytes: &[u8]) -> Vec<u32> {
     let mut out = Vec::new();
     Decoder::new().feed(bytes, |w| out.push(w));
@@ -153,7 +199,7 @@ pub fn decode_all(bytes: &[u8]) -> Vec<u32> {
 
 /// Encodes `watts` the way the meter does (the simulator's frames).
 /// Values above 65 535 W cannot be represented by the two-byte field.
-pub fn encode_field(watts: u16) -> [u8; 2] {
+fn encode_field(watts: u16) -> [u8; 2] {
     watts.to_le_bytes()
 }
 

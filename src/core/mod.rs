@@ -8,6 +8,7 @@ pub mod config;
 pub mod energy;
 pub mod hex;
 pub mod mcee;
+pub mod protocol;
 pub mod schedule;
 pub mod space;
 pub mod trip;

@@ -321,7 +321,7 @@ impl Daemon {
                 }
                 run.episodes.port_down = false;
                 run.backoff = Duration::from_secs(1);
-                run.meter = Some(Meter::new(link));
+                run.meter = Some(Meter::new(link, self.cfg.protocol.protocol()));
             }
             Err(e) => {
                 if !run.episodes.port_down {

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use crate::adapters::clock::Clock;
 use crate::adapters::localtime::offset_at;
 use crate::adapters::serial::{Pty, open_pty};
-use crate::core::mcee::{END, START, TRIGGER, encode_field};
+use crate::core::protocol;
 
 /// A deterministic household on a 3 kW contract (docs/trip.md): standby, a
 /// fridge cycling, breakfast (the kettle and the microwave together take
@@ -118,6 +118,8 @@ pub enum Mode {
 
 #[derive(Debug, Clone)]
 pub struct SimOptions {
+    /// The protocol the simulated meter speaks.
+    pub protocol: protocol::Name,
     pub profile: Profile,
     pub mode: Mode,
     /// Random bytes between frames and broken fragments.
@@ -135,6 +137,7 @@ pub struct SimOptions {
 impl Default for SimOptions {
     fn default() -> Self {
         SimOptions {
+            protocol: protocol::Name::Mcee,
             profile: Profile { seed: 1 },
             mode: Mode::PerTrigger,
             noise: false,
@@ -188,20 +191,6 @@ impl Drop for Sim {
     }
 }
 
-/// The bytes of one meter frame carrying `watts`, with the neighbouring
-/// fields the real meter sends around it.
-pub fn frame_bytes(watts: u32, extra: u8) -> Vec<u8> {
-    let w = watts.min(65_535) as u16;
-    let mut v = Vec::with_capacity(24);
-    v.extend_from_slice(b"S0111");
-    v.extend_from_slice(&[extra, 0x00]);
-    v.extend_from_slice(START);
-    v.extend_from_slice(&encode_field(w));
-    v.extend_from_slice(END);
-    v.extend_from_slice(&[0x02, extra, b'\r', b'\n']);
-    v
-}
-
 fn serve(
     mut pty: Pty,
     opts: &SimOptions,
@@ -228,7 +217,8 @@ fn serve(
         let silent = opts
             .silence
             .is_some_and(|(at, len)| elapsed >= at && elapsed < at + len);
-        let triggered = read_trigger(&mut pty.master, &mut window);
+        let trigger = opts.protocol.protocol().trigger();
+        let triggered = read_trigger(&mut pty.master, trigger, &mut window);
         let due = match opts.mode {
             Mode::PerTrigger => triggered,
             Mode::Stream(period) => stream.due(triggered, period),
@@ -286,17 +276,17 @@ fn hang_up(pty: Pty, link: Option<&Path>, len: Duration, stop: &AtomicBool) -> i
 /// Reads what the daemon sent (waiting up to the pty's 20 ms timeout);
 /// true when the trigger sequence arrived. `window` holds the last bytes
 /// across reads, so a trigger split between reads is seen.
-fn read_trigger(master: &mut impl Read, window: &mut Vec<u8>) -> bool {
+fn read_trigger(master: &mut impl Read, trigger: &[u8], window: &mut Vec<u8>) -> bool {
     let mut buf = [0u8; 64];
     let mut triggered = false;
     match master.read(&mut buf) {
         Ok(n) => {
             for b in &buf[..n] {
                 window.push(*b);
-                if window.len() > TRIGGER.len() {
+                if window.len() > trigger.len() {
                     window.remove(0);
                 }
-                if *window == TRIGGER {
+                if *window == trigger {
                     triggered = true;
                     window.clear();
                 }
@@ -321,16 +311,17 @@ fn answer(
     let wall = clock.wall();
     let sec = (wall + i64::from(offset_at(wall))).rem_euclid(86_400) as u32;
     let watts = opts.profile.watts(sec);
+    let protocol = opts.protocol.protocol();
     let mut bytes = Vec::new();
     if opts.noise {
         let r = mix(opts.profile.seed ^ counter);
         // Noise without 'S', and now and then a cut-off frame.
         bytes.extend((0..r % 12).map(|i| (mix(r + i) % 0x50) as u8));
         if r.is_multiple_of(5) {
-            bytes.extend_from_slice(&b"S0222\x01"[..]);
+            bytes.extend_from_slice(protocol.cut_frame());
         }
     }
-    bytes.extend(frame_bytes(watts, (counter % 200) as u8));
+    bytes.extend(protocol.encode(watts, (counter % 200) as u8));
     write_out(master, &bytes, opts.split)
 }
 
@@ -350,7 +341,8 @@ fn write_out(master: &mut impl Write, bytes: &[u8], split: bool) -> io::Result<(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::mcee::decode_all;
+    use crate::core::mcee::{Mcee, decode_all};
+    use crate::core::protocol::Protocol;
 
     /// The demo's day on a 3 kW contract (docs/trip.md), polled every 5 s,
     /// whatever the seed: the breakfast kettle chirps only; the evening
@@ -439,7 +431,7 @@ mod tests {
 
     #[test]
     fn frames_decode() {
-        assert_eq!(decode_all(&frame_bytes(3120, 83)), vec![3120]);
-        assert_eq!(decode_all(&frame_bytes(70_000, 0)), vec![65_535]);
+        assert_eq!(decode_all(&Mcee.encode(3120, 83)), vec![3120]);
+        assert_eq!(decode_all(&Mcee.encode(70_000, 0)), vec![65_535]);
     }
 }

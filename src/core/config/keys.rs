@@ -8,6 +8,7 @@ use std::path::Path;
 use super::number::number;
 use super::{BuzzerKind, Config, database_prefix, non_empty, normalise};
 use crate::core::allow;
+use crate::core::protocol;
 
 /// One key and how its value is read.
 pub(crate) struct Key {
@@ -46,6 +47,7 @@ macro_rules! text {
 pub(crate) const KEYS: &[Key] = &[
     key("PORT",                    text!(port)),
     key("BAUD",                    whole!(baud, 50, 4_000_000)),
+    key("PROTOCOL",                protocol),
     key("POLL_SECONDS",            whole!(poll_seconds, 1, 3600)),
     key("REPLY_TIMEOUT_MS",        whole!(reply_timeout_ms, 10, 60_000)),
     key("DATA_DIR",                |c, v| { c.data_dir = normalise(Path::new(&non_empty(v)?)); Ok(()) }),
@@ -81,6 +83,12 @@ pub(crate) const KEYS: &[Key] = &[
 /// The key named `name`.
 pub(crate) fn find(name: &str) -> Option<&'static Key> {
     KEYS.iter().find(|k| k.name == name)
+}
+
+fn protocol(c: &mut Config, v: &str) -> Result<(), String> {
+    c.protocol = protocol::Name::parse(v)
+        .ok_or_else(|| format!("unknown protocol (known: {})", protocol::Name::KNOWN))?;
+    Ok(())
 }
 
 /// Empty: the single-threshold alarm (`ALARM_WATTS`).

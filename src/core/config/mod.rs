@@ -61,6 +61,8 @@ impl Default for BuzzerSettings {
 pub struct Config {
     pub port: String,
     pub baud: u32,
+    /// The meter's protocol (`PROTOCOL`, only `mcee` today).
+    pub protocol: crate::core::protocol::Name,
     pub poll_seconds: u32,
     pub reply_timeout_ms: u32,
     pub data_dir: PathBuf,
@@ -97,6 +99,7 @@ impl Default for Config {
         Config {
             port: "/dev/ttyUSB0".into(),
             baud: 9600,
+            protocol: crate::core::protocol::Name::Mcee,
             poll_seconds: 5,
             reply_timeout_ms: DEFAULT_REPLY_TIMEOUT_MS,
             data_dir: "/var/lib/mcce".into(),
@@ -881,6 +884,18 @@ mod tests {
             ),
         ]);
         assert_eq!(parse("POLL_SECONDS=+10\n").unwrap().poll_seconds, 10);
+    }
+
+    #[test]
+    fn the_protocol_is_mcee_and_no_other() {
+        assert_eq!(
+            parse("PROTOCOL=mcee\n").unwrap().protocol,
+            crate::core::protocol::Name::Mcee
+        );
+        assert_eq!(
+            parse("# meter\nPROTOCOL=modbus\n").unwrap_err().to_string(),
+            "/etc/mcce.conf:2: PROTOCOL: unknown protocol (known: mcee)"
+        );
     }
 
     #[test]
