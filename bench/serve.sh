@@ -5,9 +5,13 @@
 # (17 280 samples) — the same day again (served from the cache, as for
 # several pages showing today) and three days in turn (rendered every
 # time); /metrics with a 160 MB day file for today (its running total is
-# read once); serve's peak RSS; its CPU while idle afterwards.
+# read once, then each scrape reads what was appended); serve's peak RSS;
+# its CPU while idle afterwards. Each figure beside its target
+# (bench/targets.sh).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=bench/targets.sh
+. "$top/bench/targets.sh"
 bin=$(realpath "${1:-$top/target/release/mcce}")
 command -v wrk > /dev/null || { echo "serve: wrk not installed (apt-get install wrk), skipped"; exit 0; }
 work=$(mktemp -d /tmp/mcce-bench-serve.XXXXXX)
@@ -52,27 +56,32 @@ request = function()
 	return wrk.format("GET", days[n % 3 + 1])
 end
 LUA
-load() { # label, connections, path [wrk options]
+load() { # label, connections, target requests/s, path [wrk options]
 	local rps
-	rps=$(wrk -t "$(( $2 < 2 ? 1 : 2 ))" -c "$2" -d 10s "${@:4}" "http://127.0.0.1:$port$3" | awk '/^Requests\/sec/ { print $2 }')
-	printf 'serve %s, %d connection(s): %s requests/s\n' "$1" "$2" "$rps"
+	rps=$(wrk -t "$(( $2 < 2 ? 1 : 2 ))" -c "$2" -d 10s "${@:5}" "http://127.0.0.1:$port$4" | awk '/^Requests\/sec/ { print $2 }')
+	figure "serve $1, $2 connection(s)" "$rps" requests/s ">=" "$3"
 }
-load "/api/now" 1 /api/now
-load "/api/now" 64 /api/now
+load "/api/now" 1 2000 /api/now
+load "/api/now" 64 2000 /api/now
 bytes=$(curl -s "http://127.0.0.1:$port/api/day/2025-06-15" | wc -c)
-load "/api/day raw ($bytes bytes)" 1 /api/day/2025-06-15
-load "/api/day raw ($bytes bytes)" 64 /api/day/2025-06-15
-load "/api/day raw, three days in turn (rendered every time)" 1 / -s "$work/alternate.lua"
-load "/api/day raw, three days in turn (rendered every time)" 64 / -s "$work/alternate.lua"
-t0=$(date +%s%N)
-curl -s -o /dev/null "http://127.0.0.1:$port/metrics"
-t1=$(date +%s%N)
-awk -v ns="$((t1 - t0))" 'BEGIN { printf "serve /metrics, first scrape with a 160 MB day file for today: %.2f s\n", ns / 1e9 }'
-load "/metrics (160 MB day file for today)" 1 /metrics
+load "/api/day raw ($bytes bytes)" 1 200 /api/day/2025-06-15
+load "/api/day raw ($bytes bytes)" 64 200 /api/day/2025-06-15
+load "/api/day raw, three days in turn (rendered every time)" 1 200 / -s "$work/alternate.lua"
+load "/api/day raw, three days in turn (rendered every time)" 64 200 / -s "$work/alternate.lua"
+scrape() { curl -s -o /dev/null -w '%{time_total}\n' "http://127.0.0.1:$port/metrics"; }
+first=$(scrape)
+# Then ten scrapes, each after the daemon's next sample: the slowest.
+today=$work/data/days/$(date +%F)
+for _ in $(seq 10); do
+	echo "$(date +%s) 1000" >> "$today"
+	scrape
+done | sort -g | tail -n 1 > "$work/slowest"
+figure "serve /metrics, 160 MB day file for today (10 million lines), slowest of 10 scrapes after the first" \
+	"$(awk '{ printf "%.1f", $1 * 1000 }' "$work/slowest")" ms "<=" 50 "first scrape $(awk -v f="$first" 'BEGIN { printf "%.2f", f }') s"
+load "/metrics (160 MB day file for today)" 1 20 /metrics
 hwm=$(awk '/^VmHWM/ { print $2 }' "/proc/$pid/status")
 cpu0=$(cat "/proc/$pid"/task/*/schedstat | awk '{ s += $1 } END { printf "%d", s }')
 sleep 10
 cpu1=$(cat "/proc/$pid"/task/*/schedstat | awk '{ s += $1 } END { printf "%d", s }')
-awk -v h="$hwm" -v c="$((cpu1 - cpu0))" 'BEGIN {
-	printf "serve: peak RSS under that load %.2f MiB; CPU over 10 s idle afterwards: %d ns\n", h / 1024, c
-}'
+figure "serve, peak RSS under that load (up to 64 clients)" "$(awk -v h="$hwm" 'BEGIN { printf "%.2f", h / 1024 }')" MiB "<=" 6
+figure "serve, CPU over 10 s idle afterwards" "$((cpu1 - cpu0))" ns "<=" 0
