@@ -128,7 +128,7 @@ impl Response {
     pub fn error(status: u16, message: &str) -> Response {
         let mut body = Vec::with_capacity(message.len() + 16);
         body.extend_from_slice(b"{\"error\":");
-        push_json_str(&mut body, message);
+        crate::core::json::push_str(&mut body, message);
         body.extend_from_slice(b"}\n");
         Response::new(status, "application/json", Body::Bytes(body))
     }
@@ -137,29 +137,6 @@ impl Response {
         self.headers.push((name, value.into()));
         self
     }
-}
-
-/// Appends `s` as a JSON string literal.
-pub fn push_json_str(out: &mut Vec<u8>, s: &str) {
-    push_json_bytes(out, s.as_bytes());
-}
-
-/// [`push_json_str`] for text already held as bytes (the export's fields).
-pub fn push_json_bytes(out: &mut Vec<u8>, s: &[u8]) {
-    out.push(b'"');
-    for &c in s {
-        match c {
-            b'"' | b'\\' => {
-                out.push(b'\\');
-                out.push(c);
-            }
-            c if c < 0x20 => {
-                let _ = write!(out, "\\u{c:04x}");
-            }
-            c => out.push(c),
-        }
-    }
-    out.push(b'"');
 }
 
 pub(crate) fn reason(status: u16) -> &'static str {

@@ -10,6 +10,8 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use crate::core::warning::Sound;
+
 /// The two lines of the A4988 buzzer circuit.
 pub trait Buzzer: Send {
     /// The driver's power ("DC on") line.
@@ -96,13 +98,6 @@ impl ChirpShape {
     pub fn duration(&self) -> Duration {
         self.beep * self.beeps + self.pause * self.beeps.saturating_sub(1)
     }
-}
-
-/// What the buzzer's thread is asked to play.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Sound {
-    Siren,
-    Chirp,
 }
 
 struct Shared {

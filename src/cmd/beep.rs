@@ -7,9 +7,10 @@ use std::time::Duration;
 use super::args::{Arg, Options, Parser, usage};
 use super::setup::{init_logger, open_buzzer, signal_flags};
 use crate::adapters::gpio;
-use crate::adapters::siren::{Buzzer, ChirpShape, Siren, SirenShape, Sound};
+use crate::adapters::siren::{Buzzer, ChirpShape, Siren, SirenShape};
 use crate::cmd::exit::{self, Failure, Outcome};
 use crate::core::config::{BuzzerKind, Config};
+use crate::core::warning::Sound;
 
 const HELP: &str = "\
 Usage: mcce beep [-c FILE] [--seconds N | --chirp]

@@ -7,6 +7,7 @@ pub mod calendar;
 pub mod config;
 pub mod energy;
 pub mod hex;
+pub mod json;
 pub mod mcee;
 pub mod protocol;
 pub mod schedule;

@@ -43,7 +43,8 @@ impl Urgency {
     }
 }
 
-/// A sound to start now.
+/// A sound to start now: what the contract alarm decides and the siren
+/// thread plays (the single-threshold alarm and `mcce beep` ask for them too).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Sound {
     /// A short chirp: the power entered the tolerated band.

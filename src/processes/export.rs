@@ -11,6 +11,7 @@ use crate::adapters::localtime::{OffsetCache, local_day_bounds};
 use crate::adapters::store::{Store, StoreError};
 use crate::core::calendar::date_name;
 use crate::core::config::Config;
+use crate::core::json;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Resolution {
@@ -76,6 +77,7 @@ impl<W: Write> RowWriter<W> {
                 Field::Int(n) => {
                     let _ = write!(l, "{n}");
                 }
+                Field::Real(x) if self.format == Format::Json => json::push_num(l, *x),
                 Field::Real(x) => {
                     let _ = write!(l, "{x}");
                 }
@@ -108,7 +110,7 @@ impl<W: Write> RowWriter<W> {
 /// doubling); always quoted and escaped in JSON.
 fn push_text(l: &mut Vec<u8>, t: &[u8], format: Format) {
     if format == Format::Json {
-        crate::adapters::http::push_json_bytes(l, t);
+        json::push_bytes(l, t);
         return;
     }
     if !t.iter().any(|c| matches!(c, b',' | b'"' | b'\n' | b'\r')) {
@@ -337,6 +339,23 @@ mod tests {
             "[\n{\"a\":\"x,\\\"y\\\"\",\"b\":-3,\"c\":null},\n{\"a\":\"plain\",\"b\":1.5,\"c\":2}\n]\n"
         );
         assert_eq!(render(Format::Json, &[]), "[]\n");
+    }
+
+    /// JSON has no word for a NaN or an infinity (a damaged database can
+    /// hold an infinite mean): such a number is `null`, the file stays
+    /// JSON. CSV writes what it read.
+    #[test]
+    fn a_number_that_is_not_finite_is_null_in_json() {
+        let rows = vec![vec![
+            Field::Real(f64::INFINITY),
+            Field::Real(f64::NAN),
+            Field::Real(f64::NEG_INFINITY),
+        ]];
+        assert_eq!(
+            render(Format::Json, &rows),
+            "[\n{\"a\":null,\"b\":null,\"c\":null}\n]\n"
+        );
+        assert_eq!(render(Format::Csv, &rows), "a,b,c\ninf,NaN,-inf\n");
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The JSON of the MQTT payloads: objects of strings, numbers, `null`,
 //! arrays and nested objects, written in one pass. Strings are escaped
-//! here, once; numbers come in as integers or as text the caller already
+//! by `core::json`, mcce's one JSON writer; numbers come in as integers or as text the caller already
 //! formatted (never a NaN or an infinity: the writer's callers hold whole
 //! watt-hours and watts).
 
@@ -108,23 +108,12 @@ impl Object {
     }
 }
 
-/// `s` as a JSON string: quotes, backslashes and control characters
-/// escaped.
+/// `s` as a JSON string, escaped by mcce's one JSON writer.
 fn push_str(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' | '\\' => {
-                out.push('\\');
-                out.push(c);
-            }
-            c if u32::from(c) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", u32::from(c));
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
+    let mut v = Vec::with_capacity(s.len() + 2);
+    crate::core::json::push_str(&mut v, s);
+    // Valid UTF-8 in, ASCII escapes added: nothing is lost.
+    out.push_str(&String::from_utf8_lossy(&v));
 }
 
 #[cfg(test)]

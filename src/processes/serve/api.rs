@@ -11,13 +11,14 @@ use crate::core::calendar::Date;
 
 use crate::adapters::clock::system_wall;
 use crate::adapters::daylog::{DayReader, day_path, list_days, open_day_file};
-use crate::adapters::http::{Body, Request, Response, push_json_str};
+use crate::adapters::http::{Body, Request, Response};
 use crate::adapters::localtime::{local_date, local_day_bounds, local_label};
 use crate::adapters::status::ContractStatus;
 use crate::adapters::store::{DayRow, Store};
 use crate::core::calendar::{date_name, parse_date};
 use crate::core::config::Config;
 use crate::core::energy::{DayCollector, DayParams, DayStats, Sample, digest_day, measure};
+use crate::core::json;
 use crate::processes::export::{ExportError, Format, Resolution};
 use crate::processes::view::{DayFileError, live, measured_until, running_facts};
 
@@ -28,43 +29,6 @@ const BUSY: Duration = Duration::from_secs(2);
 
 fn json(body: Vec<u8>) -> Response {
     Response::new(200, JSON, Body::Bytes(body)).header("Cache-Control", "no-store")
-}
-
-fn opt_num<T: std::fmt::Display>(out: &mut Vec<u8>, v: Option<T>) {
-    match v {
-        Some(v) => {
-            let _ = write!(out, "{v}");
-        }
-        None => out.extend_from_slice(b"null"),
-    }
-}
-
-/// Appends `n` in decimal: the raw day has 34 560 numbers to write, and
-/// `write!` spends most of the response's time on them.
-fn push_int(out: &mut Vec<u8>, n: i64) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    let mut v = n.unsigned_abs();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    if n < 0 {
-        out.push(b'-');
-    }
-    out.extend_from_slice(&digits[i..]);
-}
-
-fn real(out: &mut Vec<u8>, x: f64) {
-    if x.is_finite() {
-        let _ = write!(out, "{x}");
-    } else {
-        out.extend_from_slice(b"null");
-    }
 }
 
 /// `/api/now`: the live reading and states, from the status file alone (it
@@ -84,19 +48,19 @@ pub(super) fn now(cfg: &Config) -> Response {
         "{{\"now\":{},\"daemon\":\"{daemon}\",\"updated\":",
         l.now
     );
-    opt_num(&mut o, s.map(|s| s.updated));
+    json::push_opt(&mut o, s.map(|s| s.updated));
     o.extend_from_slice(b",\"watts\":");
-    opt_num(&mut o, reading.map(|r| r.watts));
+    json::push_opt(&mut o, reading.map(|r| r.watts));
     o.extend_from_slice(b",\"reading_at\":");
-    opt_num(&mut o, reading.map(|r| r.ts));
+    json::push_opt(&mut o, reading.map(|r| r.ts));
     o.extend_from_slice(b",\"meter\":");
     match s {
-        Some(s) => push_json_str(&mut o, s.meter.word()),
+        Some(s) => json::push_str(&mut o, s.meter.word()),
         None => o.extend_from_slice(b"null"),
     }
     o.extend_from_slice(b",\"alarm\":");
     match s {
-        Some(s) => push_json_str(&mut o, s.alarm.word()),
+        Some(s) => json::push_str(&mut o, s.alarm.word()),
         None => o.extend_from_slice(b"null"),
     }
     push_contract(&mut o, cfg, s.and_then(|s| s.contract), l.now);
@@ -118,29 +82,29 @@ pub(super) fn now(cfg: &Config) -> Response {
 fn push_contract(o: &mut Vec<u8>, cfg: &Config, c: Option<ContractStatus>, now: i64) {
     o.extend_from_slice(b",\"band\":");
     match c {
-        Some(c) => push_json_str(o, c.band.name()),
+        Some(c) => json::push_str(o, c.band.name()),
         None => o.extend_from_slice(b"null"),
     }
     o.extend_from_slice(b",\"band_since\":");
-    opt_num(o, c.map(|c| c.band_since));
+    json::push_opt(o, c.map(|c| c.band_since));
     o.extend_from_slice(b",\"band_seconds\":");
-    opt_num(o, c.map(|c| now.saturating_sub(c.band_since).max(0)));
+    json::push_opt(o, c.map(|c| now.saturating_sub(c.band_since).max(0)));
     o.extend_from_slice(b",\"trip_in_seconds\":");
-    opt_num(o, c.and_then(|c| c.trip_in_seconds));
+    json::push_opt(o, c.and_then(|c| c.trip_in_seconds));
     o.extend_from_slice(b",\"warning\":");
     match c {
-        Some(c) => push_json_str(o, c.warning.name()),
+        Some(c) => json::push_str(o, c.warning.name()),
         None => o.extend_from_slice(b"null"),
     }
     o.extend_from_slice(b",\"band_stale_since\":");
-    opt_num(o, c.and_then(|c| c.stale_since));
+    json::push_opt(o, c.and_then(|c| c.stale_since));
     let limits = cfg.trip.settings().filter(|_| c.is_some());
     o.extend_from_slice(b",\"contract_watts\":");
-    opt_num(o, limits.map(|s| s.contract_watts));
+    json::push_opt(o, limits.map(|s| s.contract_watts));
     o.extend_from_slice(b",\"free_limit_watts\":");
-    opt_num(o, limits.map(|s| s.free_limit_watts()));
+    json::push_opt(o, limits.map(|s| s.free_limit_watts()));
     o.extend_from_slice(b",\"short_limit_watts\":");
-    opt_num(o, limits.map(|s| s.short_limit_watts()));
+    json::push_opt(o, limits.map(|s| s.short_limit_watts()));
 }
 
 fn bad(msg: String) -> Response {
@@ -245,14 +209,14 @@ fn day_stats(
 
 fn push_stats(o: &mut Vec<u8>, st: &DayStats) {
     o.extend_from_slice(b"\"kwh\":");
-    real(o, st.kwh());
+    json::push_num(o, st.kwh());
     o.extend_from_slice(b",\"coverage\":");
-    real(o, (st.coverage() * 10_000.0).round() / 10_000.0);
+    json::push_num(o, (st.coverage() * 10_000.0).round() / 10_000.0);
     let _ = write!(o, ",\"samples\":{},\"peak_w\":", st.samples);
-    opt_num(o, st.peak.map(|p| p.watts));
+    json::push_opt(o, st.peak.map(|p| p.watts));
     o.extend_from_slice(b",\"peak_at\":");
     match st.peak {
-        Some(p) => push_json_str(o, &local_label(p.ts)),
+        Some(p) => json::push_str(o, &local_label(p.ts)),
         None => o.extend_from_slice(b"null"),
     }
     let _ = write!(
@@ -322,7 +286,7 @@ pub(super) fn day(cfg: &Config, name: &str, req: &Request) -> Result<Response, R
         if i > 0 {
             head.push(b',');
         }
-        real(&mut head, *x);
+        json::push_num(&mut head, *x);
     }
     head.extend_from_slice(b"]}\n");
     Ok(json(head))
@@ -358,22 +322,22 @@ fn stored_buckets(
 /// A stored day's facts as JSON fields.
 fn push_row(head: &mut Vec<u8>, row: &DayRow) {
     head.extend_from_slice(b"\"source\":\"database\",\"kwh\":");
-    real(head, row.kwh);
+    json::push_num(head, row.kwh);
     head.extend_from_slice(b",\"coverage\":");
-    opt_num(head, row.coverage);
+    json::push_opt(head, row.coverage);
     head.extend_from_slice(b",\"samples\":");
-    opt_num(head, row.samples);
+    json::push_opt(head, row.samples);
     head.extend_from_slice(b",\"peak_w\":");
-    opt_num(head, row.peak_w);
+    json::push_opt(head, row.peak_w);
     head.extend_from_slice(b",\"peak_at\":");
     match &row.peak_at {
-        Some(p) => push_json_str(head, p),
+        Some(p) => json::push_str(head, p),
         None => head.extend_from_slice(b"null"),
     }
     head.extend_from_slice(b",\"over_cap_seconds\":");
-    opt_num(head, row.over_cap_seconds);
+    json::push_opt(head, row.over_cap_seconds);
     head.extend_from_slice(b",\"gaps\":");
-    opt_num(head, row.gaps);
+    json::push_opt(head, row.gaps);
 }
 
 /// What a raw day is rendered from: the day file's path, length and
@@ -517,14 +481,14 @@ fn render_raw(cfg: &Config, date: Date, now: i64, mut head: Vec<u8>) -> Result<V
         if i > 0 {
             head.push(b',');
         }
-        push_int(&mut head, s.ts);
+        json::push_num(&mut head, s.ts);
     }
     head.extend_from_slice(b"],\"w\":[");
     for (i, s) in samples.iter().enumerate() {
         if i > 0 {
             head.push(b',');
         }
-        push_int(&mut head, i64::from(s.watts));
+        json::push_num(&mut head, i64::from(s.watts));
     }
     head.extend_from_slice(b"]}\n");
     Ok(head)
@@ -618,17 +582,17 @@ pub(super) fn days(cfg: &Config, req: &Request) -> Result<Response, Response> {
             o.push(b',');
         }
         o.extend_from_slice(b"\n{\"date\":");
-        push_json_str(&mut o, &f.date);
+        json::push_str(&mut o, &f.date);
         o.extend_from_slice(b",\"kwh\":");
-        real(&mut o, f.kwh);
+        json::push_num(&mut o, f.kwh);
         o.extend_from_slice(b",\"coverage\":");
-        opt_num(&mut o, f.coverage);
+        json::push_opt(&mut o, f.coverage);
         o.extend_from_slice(b",\"peak_w\":");
-        opt_num(&mut o, f.peak_w);
+        json::push_opt(&mut o, f.peak_w);
         o.extend_from_slice(b",\"over_cap_seconds\":");
-        opt_num(&mut o, f.over_cap_seconds);
+        json::push_opt(&mut o, f.over_cap_seconds);
         o.extend_from_slice(b",\"gaps\":");
-        opt_num(&mut o, f.gaps);
+        json::push_opt(&mut o, f.gaps);
         let _ = write!(
             o,
             ",\"source\":\"{}\",\"partial\":{}}}",
@@ -683,7 +647,7 @@ pub(super) fn months(cfg: &Config, req: &Request) -> Result<Response, Response> 
         if *n == 0 {
             o.extend_from_slice(b"null");
         } else {
-            real(&mut o, crate::core::energy::round2(*kwh));
+            json::push_num(&mut o, crate::core::energy::round2(*kwh));
         }
         o.push(b'}');
     }
@@ -735,16 +699,4 @@ pub(super) fn export(cfg: &Config, req: &Request) -> Result<Response, Response> 
             format!("attachment; filename=\"{name}\""),
         )
         .header("Cache-Control", "no-store"))
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn integers() {
-        for n in [0i64, 7, -7, 10, 1_795_651_200, i64::MIN, i64::MAX] {
-            let mut v = Vec::new();
-            super::push_int(&mut v, n);
-            assert_eq!(String::from_utf8(v).unwrap(), n.to_string());
-        }
-    }
 }
