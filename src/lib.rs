@@ -1,29 +1,37 @@
 //! mcce: a power logger for the MCEE energy monitor on a Raspberry Pi.
 //!
-//! The pure core does no I/O: its callers hand it bytes, readings, times
-//! and text, so every rule is testable without a meter, a clock or a disk.
-//! - [`frame`]: the meter's byte stream into watt readings;
-//! - [`energy`]: a day's samples into energy, coverage, gaps and buckets;
-//! - [`alarm`]: when the cap alarm sounds; [`trip`] and [`warning`]: the
-//!   meter's trip model and what to sound for it;
-//! - [`crate::core::schedule::aligned_origin`] and [`crate::core::schedule::next_tick`]: the poll schedule;
-//! - [`config::Config::parse`]: the configuration's keys and rules;
-//! - [`localtime`]'s calendar arithmetic and [`space`]'s thresholds.
+//! Four layers, each a folder, imports only going down
+//! (docs/architecture.md): [`cmd`] (one file per command a user types: its
+//! options, its printing, its exit codes) → `processes` (the daemon's
+//! loop, the readers' view, `mcce serve`, the batch work, the simulator)
+//! → `adapters` (each owns one outside thing: a device, a file, a crate,
+//! a system call) → `core` (the pure rules: bytes, readings, times and
+//! text in, facts out).
 //!
-//! Thin adapters around it each own one outside thing: [`meter`] (serial
-//! port), [`gpio`] and [`siren`] (the buzzer), [`daylog`] (day files),
-//! [`daytotal`] (running totals of growing day files), [`store`] (SQLite),
-//! [`status`] (`RUN_DIR/status`), [`signals`], [`sys`] (`flock`,
-//! `statvfs`), [`instance`] (one daemon per directory), [`clock`] (real and
-//! scaled clocks), [`output`] (stdout). [`daemon`] is the polling loop,
-//! reaching hardware only through its `Hardware` trait; [`digest`],
-//! [`export`] and [`report`] do the batch work; [`http`] and [`serve`] are
-//! `mcce serve`; [`sim`] is a simulated meter. [`cmd`] holds one file per
-//! command. `mqtt` is an MQTT client for the coming `mcce publish`.
-//! Adapters and the daemon return their own errors; exit codes ([`exit`])
-//! are picked only by [`cmd`] and the batch work it runs.
+//! The library shows only what the binary and the integration tests use:
+//! [`main`], and the daemon's loop with what it is built from, driven on a
+//! manual clock with fake hardware, plus local-day arithmetic for the
+//! tests' fixtures. Everything else is private to the crate, so the
+//! compiler names what nobody uses.
 
-pub mod adapters;
-pub mod cmd;
-pub mod core;
-pub mod processes;
+mod adapters;
+mod cmd;
+mod core;
+mod processes;
+
+pub use crate::cmd::main;
+
+// The daemon's loop and what the loop tests drive it with.
+pub use crate::adapters::clock::{Clock, ManualClock};
+pub use crate::adapters::instance::InstanceLock;
+pub use crate::adapters::serial::Link;
+pub use crate::adapters::signals::Signals;
+pub use crate::adapters::siren::{Buzzer, BuzzerUnavailable, SirenShape, Spawn, start_thread};
+pub use crate::core::config::{BuzzerKind, BuzzerSettings, Config, ConfigError};
+pub use crate::core::mcee::Mcee;
+pub use crate::core::protocol::Protocol;
+pub use crate::processes::daemon::{Daemon, Event, Hardware};
+
+// Local days, for the tests' fixtures.
+pub use crate::adapters::localtime::local_day_start;
+pub use crate::core::calendar::{days_from_civil, days_of, parse_date};

@@ -1,3 +1,3 @@
 fn main() {
-    std::process::exit(mcce::cmd::main());
+    std::process::exit(mcce::main());
 }

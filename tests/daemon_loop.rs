@@ -8,19 +8,19 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use mcce::adapters::clock::{Clock, ManualClock};
-use mcce::adapters::localtime::local_day_start;
-use mcce::adapters::serial::Link;
-use mcce::adapters::signals::Signals;
-use mcce::core::calendar::parse_date;
-use mcce::core::config::{BuzzerKind, BuzzerSettings, Config, ConfigError};
-use mcce::core::mcee::Mcee;
-use mcce::core::protocol::Protocol;
-use mcce::processes::daemon::{Daemon, Event, Hardware};
+use mcce::Link;
+use mcce::Mcee;
+use mcce::Protocol;
+use mcce::Signals;
+use mcce::local_day_start;
+use mcce::parse_date;
+use mcce::{BuzzerKind, BuzzerSettings, Config, ConfigError};
+use mcce::{Clock, ManualClock};
+use mcce::{Daemon, Event, Hardware};
 
 use common::Scratch;
-use mcce::adapters::instance::InstanceLock;
-use mcce::adapters::siren::{Buzzer, BuzzerUnavailable, SirenShape, Spawn, start_thread};
+use mcce::InstanceLock;
+use mcce::{Buzzer, BuzzerUnavailable, SirenShape, Spawn, start_thread};
 
 /// A SIGHUP at a monotonic time, rereading the config changed by a function.
 type Reload = Option<(Duration, fn(&mut Config))>;

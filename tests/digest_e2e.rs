@@ -17,7 +17,7 @@ type Rows = Vec<(String, f64)>;
 
 /// Unix time of `y-m-d` 00:00 UTC.
 fn utc_midnight(y: i32, m: u32, d: u32) -> i64 {
-    mcce::core::calendar::days_from_civil(y, m, d) * 86_400
+    mcce::days_from_civil(y, m, d) * 86_400
 }
 
 fn write_day(dir: &Path, name: &str, lines: impl IntoIterator<Item = String>) -> PathBuf {
@@ -606,8 +606,8 @@ fn date_days_ago(n: i64) -> String {
 }
 
 fn noon_utc(date: &str) -> i64 {
-    let d = mcce::core::calendar::parse_date(date).unwrap();
-    mcce::core::calendar::days_of(d) * 86_400 + 12 * 3600
+    let d = mcce::parse_date(date).unwrap();
+    mcce::days_of(d) * 86_400 + 12 * 3600
 }
 
 #[test]

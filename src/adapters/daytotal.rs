@@ -254,8 +254,10 @@ impl DayTotal {
         (st, self.decoder.stats())
     }
 
-    /// Bytes read from files so far (content and checks).
-    pub fn bytes_read(&self) -> u64 {
+    /// Bytes read from files so far (content and checks), for the tests
+    /// that no appended byte is read twice.
+    #[cfg(test)]
+    fn bytes_read(&self) -> u64 {
         self.bytes_read
     }
 

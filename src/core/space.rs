@@ -45,10 +45,6 @@ impl SpaceWatch {
         self.percent = percent;
     }
 
-    pub fn is_low(&self) -> bool {
-        self.low
-    }
-
     pub fn observe(&mut self, free: u64, total: u64) -> Option<Change> {
         if total == 0 {
             return None; // nothing known
@@ -114,7 +110,6 @@ mod tests {
                 "{free}: still low, no new line"
             );
         }
-        assert!(w.is_low());
         assert_eq!(w.observe(60, total), Some(Change::Recovered));
         assert_eq!(w.observe(60, total), None);
         assert_eq!(w.observe(55, total), None, "above the threshold");

@@ -225,10 +225,6 @@ impl TripState {
             stale_since: None,
         }
     }
-
-    pub fn time_in_band(&self, now: Duration) -> Duration {
-        now.saturating_sub(self.band_since)
-    }
 }
 
 /// The meter's overload clock, fed with readings and failed polls.
@@ -260,14 +256,6 @@ impl TripModel {
 
     pub fn state(&self) -> &TripState {
         &self.state
-    }
-
-    /// When the overload allowance resets if the power stays in the free band
-    /// with readings; `None` when nothing is used or the power is above.
-    pub fn resets_at(&self) -> Option<Duration> {
-        self.state
-            .below_since
-            .map(|t| t + self.settings.reset_after())
     }
 
     /// Feeds a reading taken at `now`.
@@ -404,6 +392,14 @@ mod tests {
 
     const HOLD: Duration = Duration::from_secs(15);
 
+    /// When the allowance resets if the power stays in the free band with
+    /// readings; `None` when nothing is used or the power is above.
+    fn resets_at(m: &TripModel) -> Option<Duration> {
+        m.state()
+            .below_since
+            .map(|t| t + m.settings().reset_after())
+    }
+
     #[test]
     fn bands_for_common_contracts() {
         for (p, free, short) in [(3000, 3300, 3990), (4500, 4950, 5985), (6000, 6600, 7980)] {
@@ -481,7 +477,7 @@ mod tests {
         assert!((used - 60.0 / 792.25).abs() < 1e-4, "{used}");
         assert_eq!(m.state().band, Band::Free);
         assert_eq!(m.state().trip_in, None);
-        assert_eq!(m.resets_at(), Some(secs(360)));
+        assert_eq!(resets_at(&m), Some(secs(360)));
         for t in (65..=355).step_by(5) {
             m.observe(secs(t), 3000);
             assert_eq!(m.state().used, used, "at {t}");
@@ -491,16 +487,16 @@ mod tests {
         assert_eq!(m.state().stale_since, Some(secs(360)));
         assert_eq!(m.state().used, used);
         m.observe(secs(365), 3000);
-        assert_eq!(m.resets_at(), Some(secs(665)));
+        assert_eq!(resets_at(&m), Some(secs(665)));
         m.observe(secs(660), 3000); // 295 s apart: more than the hold, a gap
-        assert_eq!(m.resets_at(), Some(secs(960)));
+        assert_eq!(resets_at(&m), Some(secs(960)));
         for t in (665..960).step_by(5) {
             m.observe(secs(t), 3000);
         }
         assert_eq!(m.state().used, used);
         m.observe(secs(960), 3000);
         assert_eq!(m.state().used, 0.0);
-        assert_eq!(m.resets_at(), None);
+        assert_eq!(resets_at(&m), None);
     }
 
     #[test]
@@ -554,6 +550,6 @@ mod tests {
         assert_eq!(m.state().band, Band::Free);
         assert_eq!(m.state().band_since, secs(60));
         assert_eq!(m.state().trip_in, None);
-        assert_eq!(m.resets_at(), Some(secs(360)));
+        assert_eq!(resets_at(&m), Some(secs(360)));
     }
 }

@@ -187,10 +187,6 @@ impl ContractAlarm {
         self.model.settings()
     }
 
-    pub fn model(&self) -> &TripModel {
-        &self.model
-    }
-
     pub fn urgency(&self) -> Urgency {
         self.warner.urgency()
     }
