@@ -450,34 +450,7 @@ impl Store {
             return Ok(Vec::new());
         };
         let mut st = self.conn.prepare(&sql).map_err(f)?;
-        let rows = st
-            .query_map([from, to], |r| {
-                Ok(DayRow {
-                    day: r.get(0)?,
-                    kwh: r.get(1)?,
-                    coverage: r.get(2)?,
-                    samples: r.get(3)?,
-                    peak_w: r.get(4)?,
-                    peak_at: r.get(5)?,
-                    min_w: r.get(6)?,
-                    over_cap_seconds: r.get(7)?,
-                    gaps: r.get(8)?,
-                    outside: r.get(9)?,
-                    duplicates: r.get(10)?,
-                    bands: match (r.get(11)?, r.get(12)?, r.get(13)?, r.get(14)?) {
-                        (Some(free), Some(tolerated), Some(over), Some(warnings)) => {
-                            Some(BandSeconds {
-                                free,
-                                tolerated,
-                                over,
-                                warnings,
-                            })
-                        }
-                        _ => None,
-                    },
-                })
-            })
-            .map_err(f)?;
+        let rows = st.query_map([from, to], day_row).map_err(f)?;
         rows.collect::<Result<Vec<_>, _>>().map_err(f)
     }
 
@@ -561,6 +534,32 @@ impl Store {
         }
         Ok(())
     }
+}
+
+/// One row of `days`' query.
+fn day_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DayRow> {
+    Ok(DayRow {
+        day: r.get(0)?,
+        kwh: r.get(1)?,
+        coverage: r.get(2)?,
+        samples: r.get(3)?,
+        peak_w: r.get(4)?,
+        peak_at: r.get(5)?,
+        min_w: r.get(6)?,
+        over_cap_seconds: r.get(7)?,
+        gaps: r.get(8)?,
+        outside: r.get(9)?,
+        duplicates: r.get(10)?,
+        bands: match (r.get(11)?, r.get(12)?, r.get(13)?, r.get(14)?) {
+            (Some(free), Some(tolerated), Some(over), Some(warnings)) => Some(BandSeconds {
+                free,
+                tolerated,
+                over,
+                warnings,
+            }),
+            _ => None,
+        },
+    })
 }
 
 #[derive(Debug, Clone, PartialEq)]

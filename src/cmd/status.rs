@@ -33,20 +33,12 @@ pub fn run(a: Args) -> Outcome {
     let cfg = Config::read(a.config.as_deref())?;
     let status = read_status(&cfg)?;
     let now = system_wall();
-    let ago = |t: i64| {
-        let s = now - t;
-        if s < 0 {
-            "in the future".to_string()
-        } else {
-            format!("{} ago", span_label(s))
-        }
-    };
     match status.last_reading {
         Some(r) => crate::outln!(
             "last reading: {} W at {} ({})",
             r.watts,
             localtime::iso8601(r.ts),
-            ago(r.ts)
+            ago(now, r.ts)
         ),
         None => crate::outln!("last reading: none yet"),
     }
@@ -64,8 +56,30 @@ pub fn run(a: Args) -> Outcome {
     crate::outln!(
         "daemon: pid {}, updated {}",
         status.pid,
-        ago(status.updated)
+        ago(now, status.updated)
     );
+    verdict(&cfg, &status, now, not_recording, off_partition)
+}
+
+/// `90 s ago`, or `in the future` for a time after `now`.
+fn ago(now: i64, t: i64) -> String {
+    let s = now - t;
+    if s < 0 {
+        "in the future".to_string()
+    } else {
+        format!("{} ago", span_label(s))
+    }
+}
+
+/// The exit: 69 when the status is stale, 74 when readings are not
+/// reaching the disk or the data partition.
+fn verdict(
+    cfg: &Config,
+    status: &Status,
+    now: i64,
+    not_recording: Option<String>,
+    off_partition: Option<String>,
+) -> Outcome {
     let stale = i64::from(cfg.poll_seconds).max(10) * 3;
     if now - status.updated > stale {
         return Err(Failure::new(

@@ -218,25 +218,33 @@ impl Gate<'_> {
                     Err(_) => return,
                 },
                 State::Linger { dropped, .. } => {
-                    let mut scratch = [0u8; 16 * 1024];
-                    loop {
-                        match c.stream.read(&mut scratch) {
-                            Ok(0) => return,
-                            Ok(n) => {
-                                *dropped += n;
-                                if *dropped > LINGER_BYTES {
-                                    return;
-                                }
-                            }
-                            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                            Err(_) => return,
-                        }
+                    if drop_input(&mut c.stream, dropped) {
+                        self.conns.push(c);
                     }
-                    self.conns.push(c);
                     return;
                 }
             }
+        }
+    }
+}
+
+/// Reads and drops what a lingering client sends, until it would block
+/// (true: keep waiting for more) or it ends, fails or has sent more than
+/// `LINGER_BYTES` in all (false: close it).
+fn drop_input(stream: &mut TcpStream, dropped: &mut usize) -> bool {
+    let mut scratch = [0u8; 16 * 1024];
+    loop {
+        match stream.read(&mut scratch) {
+            Ok(0) => return false,
+            Ok(n) => {
+                *dropped += n;
+                if *dropped > LINGER_BYTES {
+                    return false;
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
+            Err(_) => return false,
         }
     }
 }

@@ -87,21 +87,7 @@ pub fn parse(head: &[u8], limits: &Limits) -> Head {
     match req.parse(head) {
         Ok(httparse::Status::Complete(_)) => {}
         Ok(httparse::Status::Partial) => return Head::Reject(400, "malformed request head"),
-        Err(e) => {
-            return Head::Reject(
-                match e {
-                    httparse::Error::TooManyHeaders => 431,
-                    _ => 400,
-                },
-                match e {
-                    httparse::Error::TooManyHeaders => "too many header fields",
-                    httparse::Error::Version => "unsupported HTTP version",
-                    httparse::Error::HeaderName => "malformed header field name",
-                    httparse::Error::HeaderValue => "control character in a header field value",
-                    _ => "malformed request line",
-                },
-            );
-        }
+        Err(e) => return rejected(e),
     }
     let (Some(method), Some(target), Some(version)) = (req.method, req.path, req.version) else {
         return Head::Reject(400, "malformed request line");
@@ -110,37 +96,8 @@ pub fn parse(head: &[u8], limits: &Limits) -> Head {
     let Some(target) = origin_form(target) else {
         return Head::Reject(400, "malformed request target");
     };
-    let mut keep_alive = http11;
-    let mut close = false;
-    let mut has_body = false;
-    let mut hosts = 0;
-    let mut if_none_match: Option<String> = None;
-    for f in req.headers.iter() {
-        let value = String::from_utf8_lossy(f.value);
-        let value = value.trim();
-        let name = f.name;
-        if name.eq_ignore_ascii_case("host") {
-            hosts += 1;
-        } else if name.eq_ignore_ascii_case("connection") {
-            for token in value.split(',').map(str::trim) {
-                if token.eq_ignore_ascii_case("close") {
-                    close = true;
-                } else if token.eq_ignore_ascii_case("keep-alive") {
-                    keep_alive = true;
-                }
-            }
-        } else if name.eq_ignore_ascii_case("transfer-encoding")
-            || (name.eq_ignore_ascii_case("content-length") && value != "0")
-        {
-            has_body = true;
-        } else if name.eq_ignore_ascii_case("if-none-match") {
-            if_none_match = Some(match if_none_match {
-                Some(v) => format!("{v}, {value}"),
-                None => value.to_string(),
-            });
-        }
-    }
-    if http11 && hosts != 1 {
+    let f = Fields::read(req.headers);
+    if http11 && f.hosts != 1 {
         return Head::Reject(400, "an HTTP/1.1 request needs one Host field");
     }
     let head_only = match method {
@@ -152,10 +109,71 @@ pub fn parse(head: &[u8], limits: &Limits) -> Head {
         head_only,
         target,
         http11,
-        keep_alive: keep_alive && !close,
-        has_body,
-        if_none_match,
+        keep_alive: (http11 || f.keep_alive) && !f.close,
+        has_body: f.has_body,
+        if_none_match: f.if_none_match,
     })
+}
+
+/// The answer to a head httparse refused.
+fn rejected(e: httparse::Error) -> Head {
+    let status = match e {
+        httparse::Error::TooManyHeaders => 431,
+        _ => 400,
+    };
+    Head::Reject(
+        status,
+        match e {
+            httparse::Error::TooManyHeaders => "too many header fields",
+            httparse::Error::Version => "unsupported HTTP version",
+            httparse::Error::HeaderName => "malformed header field name",
+            httparse::Error::HeaderValue => "control character in a header field value",
+            _ => "malformed request line",
+        },
+    )
+}
+
+/// What the header fields say that the server acts on.
+#[derive(Default)]
+struct Fields {
+    hosts: usize,
+    /// `Connection: keep-alive` / `close` seen.
+    keep_alive: bool,
+    close: bool,
+    has_body: bool,
+    if_none_match: Option<String>,
+}
+
+impl Fields {
+    fn read(headers: &[httparse::Header<'_>]) -> Fields {
+        let mut f = Fields::default();
+        for h in headers {
+            let value = String::from_utf8_lossy(h.value);
+            let value = value.trim();
+            let name = h.name;
+            if name.eq_ignore_ascii_case("host") {
+                f.hosts += 1;
+            } else if name.eq_ignore_ascii_case("connection") {
+                for token in value.split(',').map(str::trim) {
+                    if token.eq_ignore_ascii_case("close") {
+                        f.close = true;
+                    } else if token.eq_ignore_ascii_case("keep-alive") {
+                        f.keep_alive = true;
+                    }
+                }
+            } else if name.eq_ignore_ascii_case("transfer-encoding")
+                || (name.eq_ignore_ascii_case("content-length") && value != "0")
+            {
+                f.has_body = true;
+            } else if name.eq_ignore_ascii_case("if-none-match") {
+                f.if_none_match = Some(match f.if_none_match {
+                    Some(v) => format!("{v}, {value}"),
+                    None => value.to_string(),
+                });
+            }
+        }
+        f
+    }
 }
 
 /// The target in origin form: `/path?query` as it is, or the same taken

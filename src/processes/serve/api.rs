@@ -237,7 +237,6 @@ pub(super) fn day(cfg: &Config, name: &str, req: &Request) -> Result<Response, R
         Some(_) => return Err(bad("resolution: expected raw or bucket".into())),
     };
     let (start, end) = local_day_bounds(date);
-    let running = digest_running(cfg, date.year());
     let mut head = Vec::with_capacity(512);
     let _ = write!(
         head,
@@ -246,10 +245,16 @@ pub(super) fn day(cfg: &Config, name: &str, req: &Request) -> Result<Response, R
         if raw { "raw" } else { "bucket" }
     );
     if raw {
-        return raw_day(cfg, date, now, head);
+        raw_day(cfg, date, now, head)
+    } else {
+        bucket_day(cfg, date, now, head)
     }
-    // Buckets: the digest's, or computed the same way from a day file not
-    // digested yet (today).
+}
+
+/// A day's buckets: the digest's, or computed the same way from a day file
+/// not digested yet (today); `head` first.
+fn bucket_day(cfg: &Config, date: Date, now: i64, mut head: Vec<u8>) -> Result<Response, Response> {
+    let running = digest_running(cfg, date.year());
     let mut t: Vec<i64> = Vec::new();
     let mut w: Vec<f64> = Vec::new();
     match stored_buckets(cfg, date, &mut t, &mut w)? {
