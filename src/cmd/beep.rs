@@ -98,7 +98,7 @@ pub fn run(a: Args) -> Outcome {
             format!("cannot start the buzzer's thread ({e}); nothing was sounded"),
         )
     })?;
-    crate::outln!(
+    crate::cmd::output::outln!(
         "{what} on BCM GPIO {} (enable) and {} (tone)",
         cfg.buzzer.enable_gpio,
         cfg.buzzer.tone_gpio

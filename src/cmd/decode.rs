@@ -4,7 +4,7 @@ use std::io::{self, BufRead, Read, Write};
 
 use super::args::{Arg, Options, Parser};
 use crate::cmd::exit::{self, Failure, Outcome};
-use crate::core::protocol;
+use crate::core::config::ProtocolName;
 
 const HELP: &str = "\
 Usage: mcce decode [--hex] < capture
@@ -32,7 +32,7 @@ impl Options for Args {
 /// completes, so a capture of any size decodes in constant memory.
 pub fn run(a: Args) -> Outcome {
     // decode reads no configuration: the default protocol, MCEE.
-    let mut decoder = protocol::Name::default().protocol().decoder();
+    let mut decoder = ProtocolName::default().protocol().decoder();
     let mut out = crate::cmd::output::Stdout::lock();
     let mut readings = 0u64;
     let mut bytes = 0u64;

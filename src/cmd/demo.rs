@@ -138,7 +138,7 @@ pub fn run(a: Args) -> Outcome {
         )
     })?;
     let cfg = demo_config(&dir, &sim.path());
-    crate::outln!(
+    crate::cmd::output::outln!(
         "mcce demo: simulated meter on {}, day {} at {}x speed, data in {}",
         sim.path().display(),
         crate::core::calendar::date_name(day),
@@ -146,7 +146,7 @@ pub fn run(a: Args) -> Outcome {
         dir.display()
     );
     let trip = cfg.trip.settings().expect("the demo has a contract");
-    crate::outln!(
+    crate::cmd::output::outln!(
         "a {} W contract: free up to {} W, tolerated up to {} W (docs/trip.md).\n\
          07:11 the kettle and the microwave together; from 18:45 the oven while the\n\
          washing machine heats its water, and at 19:00 a hob ring as well.\n",
@@ -157,7 +157,7 @@ pub fn run(a: Args) -> Outcome {
     let lock = super::run::lock_instance(&cfg)?;
     let counts = run_day(&cfg, lock, clock, a.speed, end);
     drop(sim);
-    crate::outln!(
+    crate::cmd::output::outln!(
         "\n{} readings recorded, {} polls without a reading",
         counts.readings,
         counts.no_readings
@@ -275,16 +275,16 @@ fn screen(trip: TripSettings, speed: f64, counts: Arc<Mutex<Counts>>) -> Observe
                 && (every == 0 || ts.div_euclid(every) != last_line.div_euclid(every))
             {
                 last_line = *ts;
-                crate::outln!("{}  {w:>5} W  {}", time(*ts), bar(*w, scale));
+                crate::cmd::output::outln!("{}  {w:>5} W  {}", time(*ts), bar(*w, scale));
             }
         }
         Event::NoReading { .. } => counts.lock().unwrap().no_readings += 1,
-        Event::Chirp { ts, watts } => crate::outln!(
+        Event::Chirp { ts, watts } => crate::cmd::output::outln!(
             "{}  {watts:>5} W  (( BUZZER: chirp, over the free band of {} W ))",
             time(*ts),
             trip.free_limit_watts()
         ),
-        Event::Siren { ts, watts } => crate::outln!(
+        Event::Siren { ts, watts } => crate::cmd::output::outln!(
             "{}  {watts:>5} W  (((( BUZZER: siren sounding ))))",
             time(*ts)
         ),
@@ -305,7 +305,7 @@ fn screen(trip: TripSettings, speed: f64, counts: Arc<Mutex<Counts>>) -> Observe
             last_countdown = Some(*ts);
             last_line = *ts;
             let label = band_label(*now, *trip_in, *stale, *urgency);
-            crate::outln!(
+            crate::cmd::output::outln!(
                 "{}  {watts:>5} W  {:<22} {label}",
                 time(*ts),
                 bar(watts, scale)
@@ -347,12 +347,12 @@ fn refuse_used_dir(dir: &Path) -> Outcome {
 
 /// Act two: digest the simulated day and show the month's report.
 fn digest_and_report(cfg: &Config, day: crate::core::calendar::Date) -> Outcome {
-    crate::outln!(
+    crate::cmd::output::outln!(
         "\n$ mcce digest --date {}",
         crate::core::calendar::date_name(day)
     );
     super::digest::digest(cfg, Some(day), system_wall())?;
-    crate::outln!(
+    crate::cmd::output::outln!(
         "\n$ mcce report --month {}",
         &crate::core::calendar::date_name(day)[..7]
     );
@@ -360,6 +360,6 @@ fn digest_and_report(cfg: &Config, day: crate::core::calendar::Date) -> Outcome 
         cfg,
         crate::processes::report::Period::Month(day.year(), u8::from(day.month())),
     )?;
-    crate::outln!("\ndata kept in {}", cfg.data_dir.display());
+    crate::cmd::output::outln!("\ndata kept in {}", cfg.data_dir.display());
     Ok(())
 }

@@ -53,7 +53,7 @@ pub fn run(a: Args) -> Outcome {
 /// come (the demo digests its day the same way).
 pub(super) fn digest(cfg: &Config, date: Option<Date>, now: i64) -> Outcome {
     let mut say = |said: Said| match said {
-        Said::Line(l) => crate::outln!("{l}"),
+        Said::Line(l) => crate::cmd::output::outln!("{l}"),
         Said::Warning(w) => eprintln!("mcce: {w}"),
     };
     crate::processes::digest::digest(cfg, date, now, &mut say).map_err(Failure::from)

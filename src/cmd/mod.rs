@@ -134,11 +134,11 @@ pub fn main() -> i32 {
 pub fn execute(cmd: Command) -> Outcome {
     match cmd {
         Command::Help(text) => {
-            crate::out!("{text}");
+            crate::cmd::output::out!("{text}");
             Ok(())
         }
         Command::Version => {
-            crate::outln!("mcce {}", env!("CARGO_PKG_VERSION"));
+            crate::cmd::output::outln!("mcce {}", env!("CARGO_PKG_VERSION"));
             Ok(())
         }
         Command::Run(a) => run::run(a),

@@ -4,7 +4,7 @@
 //! "Broken pipe" message, exit 0.
 //!
 //! Two ways out, by what the output is for:
-//! - [`outln!`](crate::outln)/[`out!`](crate::out) for lines that report on
+//! - [`outln!`]/[`out!`] for lines that report on
 //!   work (the digest's lines, the report, help): once the reader is gone
 //!   they are dropped and the work goes on (a digest still stores its days);
 //! - [`Stdout`] for output that *is* the work (export, decode): its write
@@ -38,7 +38,7 @@ fn note(e: &io::Error) {
 }
 
 /// Writes to stdout, keeping (not panicking on) an error; nothing once the
-/// reader is gone. Use through [`out!`](crate::out) and [`outln!`](crate::outln).
+/// reader is gone. Use through [`out!`] and [`outln!`].
 pub fn print(args: fmt::Arguments) {
     if GONE.load(Ordering::SeqCst) {
         return;
@@ -49,19 +49,18 @@ pub fn print(args: fmt::Arguments) {
 }
 
 /// `print!` that survives a closed or failing stdout.
-#[macro_export]
 macro_rules! out {
     ($($arg:tt)*) => { $crate::cmd::output::print(format_args!($($arg)*)) };
 }
 
 /// `println!` that survives a closed or failing stdout.
-#[macro_export]
 macro_rules! outln {
     () => { $crate::cmd::output::print(format_args!("\n")) };
     ($($arg:tt)*) => {
         $crate::cmd::output::print(format_args!("{}\n", format_args!($($arg)*)))
     };
 }
+pub(crate) use {out, outln};
 
 /// Stdout as a writer whose errors the caller sees (and stops on).
 pub struct Stdout(io::StdoutLock<'static>);

@@ -45,7 +45,7 @@ pub fn run(a: Args) -> Outcome {
     for _ in 0..3 {
         match m.poll(timeout, &never) {
             Ok(w) => {
-                crate::outln!("{w} W");
+                crate::cmd::output::outln!("{w} W");
                 return Ok(());
             }
             Err(e @ PollError::Lost(_)) => {

@@ -61,6 +61,6 @@ pub fn run(a: Args) -> Outcome {
 /// Prints the report of `period` (the demo prints its month the same way).
 pub(super) fn report(cfg: &Config, period: Period) -> Outcome {
     let rows = crate::processes::report::rows(cfg, period)?;
-    crate::out!("{}", crate::processes::report::render(cfg, period, &rows));
+    crate::cmd::output::out!("{}", crate::processes::report::render(cfg, period, &rows));
     Ok(())
 }

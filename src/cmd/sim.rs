@@ -141,7 +141,7 @@ pub fn run(a: Args) -> Outcome {
             format!("cannot create the simulated meter: {e}"),
         )
     })?;
-    crate::outln!("{}", sim.path().display());
+    crate::cmd::output::outln!("{}", sim.path().display());
     let _ = io::stdout().flush();
     while !signals.stop_requested() {
         signals.nap(Duration::from_secs(3600));

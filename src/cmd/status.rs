@@ -34,26 +34,28 @@ pub fn run(a: Args) -> Outcome {
     let status = read_status(&cfg)?;
     let now = system_wall();
     match status.last_reading {
-        Some(r) => crate::outln!(
+        Some(r) => crate::cmd::output::outln!(
             "last reading: {} W at {} ({})",
             r.watts,
             localtime::iso8601(r.ts),
             ago(now, r.ts)
         ),
-        None => crate::outln!("last reading: none yet"),
+        None => crate::cmd::output::outln!("last reading: none yet"),
     }
-    crate::outln!("meter:  {}", status.meter);
+    crate::cmd::output::outln!("meter:  {}", status.meter);
     let not_recording = show_recording(&cfg, &status.recording, now);
     match status.contract {
         Some(c) => show_contract(&cfg, &c, status.alarm, now),
-        None => crate::outln!("alarm:  {} (cap {} W)", status.alarm, cfg.alarm_watts),
+        None => crate::cmd::output::outln!("alarm:  {} (cap {} W)", status.alarm, cfg.alarm_watts),
     }
     let off_partition = data_partition_note(&cfg);
     if let Some(why) = &off_partition {
-        crate::outln!("data:   on the root file system, lost at the next flash: {why}");
+        crate::cmd::output::outln!(
+            "data:   on the root file system, lost at the next flash: {why}"
+        );
     }
     show_space(&cfg, status.space);
-    crate::outln!(
+    crate::cmd::output::outln!(
         "daemon: pid {}, updated {}",
         status.pid,
         ago(now, status.updated)
@@ -142,22 +144,22 @@ fn show_recording(cfg: &Config, recording: &Recording, now: i64) -> Option<Strin
     };
     match recording {
         Recording::Starting => {
-            crate::outln!("recording: no reading to write yet");
+            crate::cmd::output::outln!("recording: no reading to write yet");
             None
         }
         Recording::Ok => {
-            crate::outln!("recording: ok");
+            crate::cmd::output::outln!("recording: ok");
             None
         }
         Recording::Failing { since, error } => {
-            crate::outln!("recording: failing since {} ({error})", at(*since));
+            crate::cmd::output::outln!("recording: failing since {} ({error})", at(*since));
             Some(format!(
                 "writes to {} fail: {error}",
                 cfg.days_dir().display()
             ))
         }
         Recording::Held { since } => {
-            crate::outln!(
+            crate::cmd::output::outln!(
                 "recording: held back since {} (the wall clock is not set)",
                 at(*since)
             );
@@ -181,7 +183,7 @@ fn show_contract(cfg: &Config, c: &ContractStatus, alarm: AlarmStatus, now: i64)
             )
         })
         .unwrap_or_default();
-    crate::outln!("alarm:  {alarm}, warning {}{limits}", c.warning.name());
+    crate::cmd::output::outln!("alarm:  {alarm}, warning {}{limits}", c.warning.name());
     let trip = match c.trip_in_seconds {
         Some(t) => format!(
             "; trip in {} if nothing is switched off",
@@ -189,13 +191,13 @@ fn show_contract(cfg: &Config, c: &ContractStatus, alarm: AlarmStatus, now: i64)
         ),
         None => String::new(),
     };
-    crate::outln!(
+    crate::cmd::output::outln!(
         "band:   {} for {}{trip}",
         c.band.name(),
         span_label((now - c.band_since).max(0))
     );
     if let Some(t) = c.stale_since {
-        crate::outln!(
+        crate::cmd::output::outln!(
             "        (stale: no readings for {}; the band and the prediction are as of the last one)",
             span_label((now - t).max(0))
         );
@@ -204,7 +206,7 @@ fn show_contract(cfg: &Config, c: &ContractStatus, alarm: AlarmStatus, now: i64)
 
 fn show_space(cfg: &Config, known: Option<crate::core::space::Space>) {
     let Some(sp) = known else {
-        crate::outln!("data:   free space unknown ({})", cfg.data_dir.display());
+        crate::cmd::output::outln!("data:   free space unknown ({})", cfg.data_dir.display());
         return;
     };
     let low = if space::below(sp.free, sp.total, cfg.low_space_percent) {
@@ -212,7 +214,7 @@ fn show_space(cfg: &Config, known: Option<crate::core::space::Space>) {
     } else {
         String::new()
     };
-    crate::outln!(
+    crate::cmd::output::outln!(
         "data:   {} free of {} ({}) in {}{low}",
         space::bytes_label(sp.free),
         space::bytes_label(sp.total),

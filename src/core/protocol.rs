@@ -2,7 +2,7 @@
 //! serial reader, `mcce read`, `mcce decode` and the simulator speak it
 //! through one trait. MCEE (`super::mcee`) is the one implementation; a
 //! second meter would be a second file beside it and a value of the
-//! `PROTOCOL` key (docs/protocol.md).
+//! `PROTOCOL` key (`super::config::ProtocolName`, docs/protocol.md).
 
 /// A meter's protocol.
 pub trait Protocol: Sync {
@@ -24,31 +24,4 @@ pub trait Decode: Send {
     fn feed(&mut self, bytes: &[u8], on_reading: &mut dyn FnMut(u32));
     /// Forgets a partial frame (stale input discarded, the port reopened).
     fn reset(&mut self);
-}
-
-/// The protocols the `PROTOCOL` key names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Name {
-    /// The ecodhome MCEE monitor (docs/protocol.md).
-    #[default]
-    Mcee,
-}
-
-impl Name {
-    /// The key's values, for the error that lists them.
-    pub const KNOWN: &'static str = "mcee";
-
-    pub fn parse(value: &str) -> Option<Name> {
-        match value {
-            "mcee" => Some(Name::Mcee),
-            _ => None,
-        }
-    }
-
-    /// The protocol itself.
-    pub fn protocol(self) -> &'static dyn Protocol {
-        match self {
-            Name::Mcee => &super::mcee::Mcee,
-        }
-    }
 }

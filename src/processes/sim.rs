@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use crate::adapters::clock::Clock;
 use crate::adapters::localtime::offset_at;
 use crate::adapters::serial::{Pty, open_pty};
-use crate::core::protocol;
+use crate::core::config::ProtocolName;
 
 /// A deterministic household on a 3 kW contract (docs/trip.md): standby, a
 /// fridge cycling, breakfast (the kettle and the microwave together take
@@ -119,7 +119,7 @@ pub enum Mode {
 #[derive(Debug, Clone)]
 pub struct SimOptions {
     /// The protocol the simulated meter speaks.
-    pub protocol: protocol::Name,
+    pub protocol: ProtocolName,
     pub profile: Profile,
     pub mode: Mode,
     /// Random bytes between frames and broken fragments.
@@ -137,7 +137,7 @@ pub struct SimOptions {
 impl Default for SimOptions {
     fn default() -> Self {
         SimOptions {
-            protocol: protocol::Name::Mcee,
+            protocol: ProtocolName::Mcee,
             profile: Profile { seed: 1 },
             mode: Mode::PerTrigger,
             noise: false,

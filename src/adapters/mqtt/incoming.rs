@@ -10,6 +10,7 @@
 
 use std::fmt;
 
+pub(crate) use super::errors::DecodeError;
 use super::packet::QoS;
 use super::wire::{Fields, remaining_length};
 
@@ -89,44 +90,6 @@ pub(crate) enum Incoming {
         codes: Vec<SubAckCode>,
     },
     PingResp,
-}
-
-/// Why a broker's bytes were not accepted.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum DecodeError {
-    /// A remaining length whose fourth byte still says "more follows".
-    MalformedLength,
-    /// A packet of a type a broker does not send to a client of ours
-    /// (CONNECT, SUBSCRIBE, QoS 2 flow, reserved types...).
-    UnexpectedType(u8),
-    /// The fixed header's flags are not those the spec fixes for its type.
-    BadFlags(u8),
-    /// A field runs past the end of the packet.
-    Truncated(&'static str),
-    /// Bytes after the packet's last field.
-    TrailingBytes(&'static str),
-    /// A string that is not UTF-8, or holds U+0000.
-    NotUtf8(&'static str),
-    /// An empty topic name, or one with a wildcard (3.3.2.1).
-    BadTopicName,
-    /// A value the spec does not define (a return code, a QoS, reserved
-    /// bits, packet identifier 0).
-    Invalid { what: &'static str, value: u16 },
-}
-
-impl fmt::Display for DecodeError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            DecodeError::MalformedLength => write!(f, "malformed remaining length"),
-            DecodeError::UnexpectedType(t) => write!(f, "unexpected packet type {t}"),
-            DecodeError::BadFlags(b) => write!(f, "invalid fixed header 0x{b:02x}"),
-            DecodeError::Truncated(what) => write!(f, "packet ends inside its {what}"),
-            DecodeError::TrailingBytes(what) => write!(f, "bytes after the end of a {what}"),
-            DecodeError::NotUtf8(what) => write!(f, "{what} is not valid UTF-8"),
-            DecodeError::BadTopicName => write!(f, "empty or wildcard topic name in a PUBLISH"),
-            DecodeError::Invalid { what, value } => write!(f, "invalid {what} {value}"),
-        }
-    }
 }
 
 /// The type of a packet, from its first byte (2.2.1).

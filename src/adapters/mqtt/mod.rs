@@ -6,9 +6,10 @@
 //!
 //! [`packet`] encodes what a client sends, [`incoming`] reads what a broker
 //! sends (strictly: a broker's bytes are input), [`wire`] holds the field
-//! encodings both share, and [`session`] is one blocking connection with
+//! encodings both share, [`errors`] what can go wrong either way, and [`session`] is one blocking connection with
 //! deadlines. It imports nothing from the rest of mcce.
 
+mod errors;
 pub(crate) mod incoming;
 pub(crate) mod packet;
 pub(crate) mod session;

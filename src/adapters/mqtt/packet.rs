@@ -8,9 +8,8 @@
 
 use std::fmt;
 
-use super::wire::{
-    MAX_REMAINING_LENGTH, field_len, put_binary, put_remaining_length, put_str, put_u16,
-};
+pub(crate) use super::errors::EncodeError;
+use super::wire::{field_len, put_binary, put_remaining_length, put_str, put_u16};
 
 /// Delivery guarantee. QoS 2 is not offered: a publisher whose latest
 /// value wins has no use for exactly-once.
@@ -57,49 +56,6 @@ pub(crate) struct Connect {
     pub clean_session: bool,
     pub will: Option<Will>,
     pub login: Option<Login>,
-}
-
-/// What the spec does not let us send.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum EncodeError {
-    /// A string or binary field over 65 535 bytes.
-    FieldTooLong { what: &'static str, len: usize },
-    /// A packet whose remaining length is over 268 435 455 bytes.
-    PacketTooLong(usize),
-    /// U+0000 in a string field.
-    NulInString(&'static str),
-    /// An empty topic name, or one with a `+` or `#` wildcard (3.3.2.1).
-    BadTopicName(String),
-    /// An empty topic filter, or a wildcard in a place the spec forbids
-    /// (4.7.1).
-    BadTopicFilter(String),
-    /// A SUBSCRIBE with no topic filter (3.8.3).
-    NoFilters,
-    /// Packet identifier 0, which the spec reserves (2.3.1).
-    ZeroPacketId,
-}
-
-impl fmt::Display for EncodeError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            EncodeError::FieldTooLong { what, len } => {
-                write!(f, "{what} is {len} bytes, over MQTT's limit of 65535")
-            }
-            EncodeError::PacketTooLong(len) => {
-                write!(
-                    f,
-                    "packet is {len} bytes, over MQTT's limit of {MAX_REMAINING_LENGTH}"
-                )
-            }
-            EncodeError::NulInString(what) => write!(f, "{what} contains a NUL character"),
-            EncodeError::BadTopicName(t) => {
-                write!(f, "topic {t:?} is empty or has a wildcard (+ or #)")
-            }
-            EncodeError::BadTopicFilter(t) => write!(f, "topic filter {t:?} is not valid"),
-            EncodeError::NoFilters => write!(f, "SUBSCRIBE needs at least one topic filter"),
-            EncodeError::ZeroPacketId => write!(f, "packet identifier 0 is reserved"),
-        }
-    }
 }
 
 /// The fixed header's first byte for each packet type we send (2.2.1,

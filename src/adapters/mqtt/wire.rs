@@ -3,11 +3,8 @@
 //! bytes, spec 2.2.3), two-byte integers, and strings and binary fields
 //! behind a two-byte length (1.5.3).
 
-use super::incoming::DecodeError;
-use super::packet::EncodeError;
-
-/// The largest remaining length four varint bytes can carry.
-pub(crate) const MAX_REMAINING_LENGTH: usize = 268_435_455;
+pub(crate) use super::errors::MAX_REMAINING_LENGTH;
+use super::errors::{DecodeError, EncodeError};
 
 /// The largest string or binary field a two-byte length can carry.
 const MAX_FIELD: usize = u16::MAX as usize;

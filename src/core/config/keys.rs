@@ -5,10 +5,10 @@
 
 use std::path::Path;
 
+use super::ProtocolName;
 use super::number::number;
 use super::{BuzzerKind, Config, database_prefix, non_empty, normalise};
 use crate::core::allow;
-use crate::core::protocol;
 
 /// One key and how its value is read.
 pub(crate) struct Key {
@@ -86,8 +86,8 @@ pub(crate) fn find(name: &str) -> Option<&'static Key> {
 }
 
 fn protocol(c: &mut Config, v: &str) -> Result<(), String> {
-    c.protocol = protocol::Name::parse(v)
-        .ok_or_else(|| format!("unknown protocol (known: {})", protocol::Name::KNOWN))?;
+    c.protocol = ProtocolName::parse(v)
+        .ok_or_else(|| format!("unknown protocol (known: {})", ProtocolName::KNOWN))?;
     Ok(())
 }
 

@@ -9,6 +9,9 @@ use std::path::{Path, PathBuf};
 
 mod keys;
 mod number;
+mod protocol_name;
+
+pub use protocol_name::ProtocolName;
 
 use crate::core::energy::{DayParams, GapRule};
 use crate::core::trip::TripRules;
@@ -62,7 +65,7 @@ pub struct Config {
     pub port: String,
     pub baud: u32,
     /// The meter's protocol (`PROTOCOL`, only `mcee` today).
-    pub protocol: crate::core::protocol::Name,
+    pub protocol: ProtocolName,
     pub poll_seconds: u32,
     pub reply_timeout_ms: u32,
     pub data_dir: PathBuf,
@@ -99,7 +102,7 @@ impl Default for Config {
         Config {
             port: "/dev/ttyUSB0".into(),
             baud: 9600,
-            protocol: crate::core::protocol::Name::Mcee,
+            protocol: ProtocolName::Mcee,
             poll_seconds: 5,
             reply_timeout_ms: DEFAULT_REPLY_TIMEOUT_MS,
             data_dir: "/var/lib/mcce".into(),
@@ -890,7 +893,7 @@ mod tests {
     fn the_protocol_is_mcee_and_no_other() {
         assert_eq!(
             parse("PROTOCOL=mcee\n").unwrap().protocol,
-            crate::core::protocol::Name::Mcee
+            ProtocolName::Mcee
         );
         assert_eq!(
             parse("# meter\nPROTOCOL=modbus\n").unwrap_err().to_string(),
