@@ -1,7 +1,7 @@
 //! mcce: a power logger for the MCEE energy monitor on a Raspberry Pi.
 //!
 //! Four layers, each a folder, imports only going down
-//! (docs/architecture.md): [`cmd`] (one file per command a user types: its
+//! (docs/architecture.md): `cmd` (one file per command a user types: its
 //! options, its printing, its exit codes) → `processes` (the daemon's
 //! loop, the readers' view, `mcce serve`, the batch work, the simulator)
 //! → `adapters` (each owns one outside thing: a device, a file, a crate,

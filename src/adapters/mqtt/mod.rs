@@ -6,8 +6,9 @@
 //!
 //! [`packet`] encodes what a client sends, [`incoming`] reads what a broker
 //! sends (strictly: a broker's bytes are input), [`wire`] holds the field
-//! encodings both share, [`errors`] what can go wrong either way, and [`session`] is one blocking connection with
-//! deadlines. It imports nothing from the rest of mcce.
+//! encodings both share, [`errors`] what can go wrong either way, and
+//! [`session`] is one blocking connection with deadlines. It imports
+//! nothing from the rest of mcce.
 
 mod errors;
 pub(crate) mod incoming;
