@@ -78,10 +78,13 @@ fn records_publishes_status_and_stops_on_sigterm() {
 /// contract: over at once, the siren (logged) at the first reading.
 #[test]
 fn contract_mode_logs_every_step_and_status_shows_the_trip() {
-    let d = Scratch::new("contract");
-    let (_sim, link) = sim(d.path(), &[]);
-    let cfg = config(d.path(), &link, "CONTRACT_WATTS=100\n");
-    let mut daemon = daemon(d.path(), &cfg);
+    let Rig {
+        dir: d,
+        _sim,
+        cfg,
+        mut daemon,
+        ..
+    } = Rig::run("contract", &[], "CONTRACT_WATTS=100\n");
     wait_for(
         Duration::from_secs(10),
         || samples(&d.path().join("data/days")).len() >= 3,
@@ -111,10 +114,12 @@ fn contract_mode_logs_every_step_and_status_shows_the_trip() {
 
 #[test]
 fn signals_cut_a_long_sleep_short() {
-    let d = Scratch::new("sleep");
-    let (_sim, link) = sim(d.path(), &[]);
-    let cfg = config(d.path(), &link, "POLL_SECONDS=120\n");
-    let mut daemon = daemon(d.path(), &cfg);
+    let Rig {
+        dir: _d,
+        _sim,
+        mut daemon,
+        ..
+    } = Rig::run("sleep", &[], "POLL_SECONDS=120\n");
     wait_for(
         Duration::from_secs(5),
         || daemon.log().contains("every 120 s"),
@@ -168,10 +173,12 @@ fn streaming_noise_and_split_frames() {
 
 #[test]
 fn a_silent_meter_is_reported_once_and_leaves_a_gap() {
-    let d = Scratch::new("silence");
-    let (_sim, link) = sim(d.path(), &["--silence", "2:4"]);
-    let cfg = config(d.path(), &link, "");
-    let mut daemon = daemon(d.path(), &cfg);
+    let Rig {
+        dir: d,
+        _sim,
+        mut daemon,
+        ..
+    } = Rig::run("silence", &["--silence", "2:4"], "");
     let days = d.path().join("data/days");
     wait_for(
         Duration::from_secs(15),
@@ -197,10 +204,12 @@ fn a_silent_meter_is_reported_once_and_leaves_a_gap() {
 
 #[test]
 fn unplug_and_replug_reopen_the_port() {
-    let d = Scratch::new("hangup");
-    let (_sim, link) = sim(d.path(), &["--hangup", "2:3"]);
-    let cfg = config(d.path(), &link, "");
-    let mut daemon = daemon(d.path(), &cfg);
+    let Rig {
+        dir: d,
+        _sim,
+        mut daemon,
+        ..
+    } = Rig::run("hangup", &["--hangup", "2:3"], "");
     let days = d.path().join("data/days");
     wait_for(
         Duration::from_secs(20),
@@ -261,10 +270,13 @@ fn a_port_missing_at_start_is_waited_for() {
 
 #[test]
 fn sighup_reloads_the_config_and_reopens_files() {
-    let d = Scratch::new("hup");
-    let (_sim, link) = sim(d.path(), &[]);
-    let cfg = config(d.path(), &link, "");
-    let mut daemon = daemon(d.path(), &cfg);
+    let Rig {
+        dir: d,
+        _sim,
+        cfg,
+        mut daemon,
+        ..
+    } = Rig::run("hup", &[], "");
     let days = d.path().join("data/days");
     wait_for(
         Duration::from_secs(10),
@@ -526,18 +538,20 @@ fn a_second_daemon_exits_at_once_and_touches_nothing() {
     let (code, out, err) = run(&["status", "-c", cfg.to_str().unwrap()]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains(&format!("pid {pid}")), "{out}");
-    first.signal("TERM");
-    assert_eq!(first.wait_exit(Duration::from_secs(5)).0, Some(0));
+    first.stop();
 }
 
 /// The status file removed under the running daemon (a cleanup script, a
 /// careless `rm`) comes back at the next poll.
 #[test]
 fn the_status_file_comes_back_after_removal() {
-    let d = Scratch::new("status-rm");
-    let (_sim, link) = sim(d.path(), &[]);
-    let cfg = config(d.path(), &link, "");
-    let mut daemon = daemon(d.path(), &cfg);
+    let Rig {
+        dir: d,
+        _sim,
+        cfg,
+        mut daemon,
+        ..
+    } = Rig::run("status-rm", &[], "");
     let status = d.path().join("status");
     wait_for(Duration::from_secs(10), || status.exists(), "status file");
     std::fs::remove_file(&status).unwrap();
@@ -548,8 +562,7 @@ fn the_status_file_comes_back_after_removal() {
     );
     let (code, out, err) = run(&["status", "-c", cfg.to_str().unwrap()]);
     assert_eq!(code, 0, "{out}{err}");
-    daemon.signal("TERM");
-    assert_eq!(daemon.wait_exit(Duration::from_secs(5)).0, Some(0));
+    daemon.stop();
 }
 
 fn utc_daemon(dir: &std::path::Path, cfg: &std::path::Path) -> Proc {
@@ -559,16 +572,7 @@ fn utc_daemon(dir: &std::path::Path, cfg: &std::path::Path) -> Proc {
 }
 
 fn utc_status(cfg: &std::path::Path) -> (i32, String, String) {
-    let o = std::process::Command::new(bin())
-        .args(["status", "-c", cfg.to_str().unwrap()])
-        .env("TZ", "UTC")
-        .output()
-        .unwrap();
-    (
-        o.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&o.stdout).into(),
-        String::from_utf8_lossy(&o.stderr).into(),
-    )
+    run_tz("UTC", &["status", "-c", cfg.to_str().unwrap()])
 }
 
 /// Readings that do not reach the disk (a full card, a read-only data
@@ -641,8 +645,7 @@ fn status_shows_that_samples_are_not_reaching_the_disk() {
     std::fs::write(&note, "").unwrap();
     assert_eq!(utc_status(&cfg).0, 0, "an empty note is no problem");
 
-    daemon.signal("TERM");
-    assert_eq!(daemon.wait_exit(Duration::from_secs(5)).0, Some(0));
+    daemon.stop();
 }
 
 /// Free space below LOW_SPACE_PERCENT is logged once, not at every poll,
@@ -676,8 +679,7 @@ fn low_free_space_is_logged_once_and_its_recovery_once() {
         || samples(&days).len() >= n + 3,
         "3 more samples",
     );
-    daemon.signal("TERM");
-    assert_eq!(daemon.wait_exit(Duration::from_secs(5)).0, Some(0));
+    daemon.stop();
     let log = daemon.log();
     assert_eq!(log.matches("free space is low").count(), 1, "{log}");
     assert_eq!(log.matches("free space is back").count(), 1, "{log}");
@@ -692,13 +694,7 @@ fn a_python_file_for_today_is_kept_and_continued() {
     let d = Scratch::new("migration");
     let (_sim, link) = sim(d.path(), &[]);
     let cfg = config(d.path(), &link, "");
-    let date = |args: &[&str]| {
-        let o = std::process::Command::new("date")
-            .args(args)
-            .output()
-            .unwrap();
-        String::from_utf8(o.stdout).unwrap().trim().to_string()
-    };
+    let date = |args: &[&str]| date(None, args);
     let today = date(&["+%F"]);
     let midnight = date(&["-d", "00:00", "+%s"]);
     let days = d.path().join("data/days");
@@ -879,10 +875,13 @@ fn a_reload_keeps_one_daemon_per_directory() {
 /// there at once (the next poll is an hour away) and removes the old one.
 #[test]
 fn mcce_status_sees_the_daemon_through_a_storm_of_reloads() {
-    let d = Scratch::new("hup-storm");
-    let (_sim, link) = sim(d.path(), &[]);
-    let cfg = config(d.path(), &link, "");
-    let mut daemon = daemon(d.path(), &cfg);
+    let Rig {
+        dir: d,
+        _sim,
+        cfg,
+        mut daemon,
+        ..
+    } = Rig::run("hup-storm", &[], "");
     let status = d.path().join("status");
     wait_for(Duration::from_secs(10), || status.exists(), "status file");
     let mut gone = 0;
@@ -921,8 +920,7 @@ fn mcce_status_sees_the_daemon_through_a_storm_of_reloads() {
     let (code, out, err) = run(&["status", "-c", cfg.to_str().unwrap()]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains(&format!("pid {}", daemon.child.id())), "{out}");
-    daemon.signal("TERM");
-    assert_eq!(daemon.wait_exit(Duration::from_secs(5)).0, Some(0));
+    daemon.stop();
     assert!(!moved.join("status").exists(), "status removed at exit");
 }
 

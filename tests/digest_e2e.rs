@@ -55,16 +55,7 @@ fn conf(dir: &Path, extra: &str) -> PathBuf {
 }
 
 fn mcce(tz: &str, args: &[&str]) -> (i32, String, String) {
-    let o = Command::new(bin())
-        .args(args)
-        .env("TZ", tz)
-        .output()
-        .unwrap();
-    (
-        o.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&o.stdout).into(),
-        String::from_utf8_lossy(&o.stderr).into(),
-    )
+    run_tz(tz, args)
 }
 
 /// `mcce digest -c CFG --date DATE` under Rome time.
@@ -597,12 +588,7 @@ fn samples_outside_the_day_and_repeated_stamps_are_counted_and_stored() {
 
 /// The Rome date `n` days ago, as the digest's own clock will see it.
 fn date_days_ago(n: i64) -> String {
-    let o = Command::new("date")
-        .args(["+%F", "-d", &format!("{n} days ago")])
-        .env("TZ", ROME)
-        .output()
-        .unwrap();
-    String::from_utf8(o.stdout).unwrap().trim().to_string()
+    date(Some(ROME), &["+%F", "-d", &format!("{n} days ago")])
 }
 
 fn noon_utc(date: &str) -> i64 {

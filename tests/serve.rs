@@ -38,12 +38,7 @@ fn write_day(dir: &Path, name: &str, from: i64, to: i64) -> usize {
 }
 
 fn sh_date(args: &[&str]) -> String {
-    let o = Command::new("date")
-        .args(args)
-        .env("TZ", ROME)
-        .output()
-        .unwrap();
-    String::from_utf8(o.stdout).unwrap().trim().to_string()
+    date(Some(ROME), args)
 }
 
 struct History {
@@ -69,7 +64,7 @@ fn history(name: &str, extra: &str) -> History {
     for (name, start) in DAYS {
         write_day(d, name, start, start + 86_400);
     }
-    let (code, out, err) = run_tz(&["digest", "-c", cfg.to_str().unwrap()]);
+    let (code, out, err) = run_rome(&["digest", "-c", cfg.to_str().unwrap()]);
     assert_eq!(code, 0, "{out}{err}");
     let today = sh_date(&["+%F"]);
     let midnight: i64 = sh_date(&["-d", "00:00", "+%s"]).parse().unwrap();
@@ -83,23 +78,14 @@ fn history(name: &str, extra: &str) -> History {
     }
 }
 
-fn run_tz(args: &[&str]) -> (i32, String, String) {
-    let o = Command::new(bin())
-        .args(args)
-        .env("TZ", ROME)
-        .output()
-        .unwrap();
-    (
-        o.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&o.stdout).into(),
-        String::from_utf8_lossy(&o.stderr).into(),
-    )
+fn run_rome(args: &[&str]) -> (i32, String, String) {
+    run_tz(ROME, args)
 }
 
 /// `mcce export` of the history's January days, 10 to 12, at `resolution`
 /// in `format`: what `/export` must send byte for byte.
 fn cli_export(h: &History, resolution: &str, format: &str) -> (i32, String, String) {
-    run_tz(&[
+    run_rome(&[
         "export",
         "-c",
         h.cfg.to_str().unwrap(),
@@ -395,7 +381,7 @@ fn every_endpoint_on_a_simulated_history() {
         assert!(web.body == cli.as_bytes(), "{q:?} differs from mcce export");
     }
     let all = get(port, "/export");
-    let (_, cli, _) = run_tz(&["export", "-c", h.cfg.to_str().unwrap()]);
+    let (_, cli, _) = run_rome(&["export", "-c", h.cfg.to_str().unwrap()]);
     assert_eq!(all.text(), cli, "same defaults as mcce export");
 
     let m = get(port, "/metrics");
@@ -844,13 +830,13 @@ fn live_daemon_on_the_simulator() {
 fn bad_listen_addresses_are_reported() {
     let h = history("serve-listen", "");
     let cfg = h.cfg.to_str().unwrap();
-    let (code, _, err) = run_tz(&["serve", "-c", cfg, "--listen", "8080"]);
+    let (code, _, err) = run_rome(&["serve", "-c", cfg, "--listen", "8080"]);
     assert_eq!(code, 64, "{err}");
     assert!(err.contains("--listen: expected ADDR:PORT"), "{err}");
     // A port already taken: one line naming it, exit 69.
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
-    let (code, _, err) = run_tz(&["serve", "-c", cfg, "--listen", &addr]);
+    let (code, _, err) = run_rome(&["serve", "-c", cfg, "--listen", &addr]);
     assert_eq!(code, 69, "{err}");
     assert!(err.contains(&format!("{addr}: cannot listen")), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
@@ -861,7 +847,7 @@ fn bad_listen_addresses_are_reported() {
     )
     .unwrap();
     let bad = h.dir.path().join("bad.conf");
-    let (code, _, err) = run_tz(&["serve", "-c", bad.to_str().unwrap()]);
+    let (code, _, err) = run_rome(&["serve", "-c", bad.to_str().unwrap()]);
     assert_eq!(code, 78, "{err}");
     assert!(err.contains("bad.conf:1: SERVE_ALLOW"), "{err}");
 }

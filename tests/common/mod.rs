@@ -53,6 +53,12 @@ impl Proc {
             .unwrap();
         assert!(ok.success());
     }
+    /// SIGTERM, and the clean exit (0 within 5 s) it must bring.
+    pub fn stop(&mut self) {
+        self.signal("TERM");
+        assert_eq!(self.wait_exit(Duration::from_secs(5)).0, Some(0));
+    }
+
     /// Waits for exit; returns the code and how long it took.
     pub fn wait_exit(&mut self, limit: Duration) -> (Option<i32>, Duration) {
         let t = Instant::now();
@@ -155,11 +161,61 @@ pub fn now() -> i64 {
         .as_secs() as i64
 }
 
+/// Runs `mcce ARGS`: exit code, stdout, stderr.
 pub fn run(args: &[&str]) -> (i32, String, String) {
-    let o = Command::new(bin()).args(args).output().unwrap();
+    answer(Command::new(bin()).args(args))
+}
+
+/// Runs `mcce ARGS` with `TZ` set to `tz`: exit code, stdout, stderr.
+pub fn run_tz(tz: &str, args: &[&str]) -> (i32, String, String) {
+    answer(Command::new(bin()).args(args).env("TZ", tz))
+}
+
+fn answer(cmd: &mut Command) -> (i32, String, String) {
+    let o = cmd.output().unwrap();
     (
         o.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&o.stdout).into(),
         String::from_utf8_lossy(&o.stderr).into(),
     )
+}
+
+/// What `date ARGS` prints (trimmed), with `TZ` set to `tz` if given: the
+/// system's own view of local days, for fixtures.
+pub fn date(tz: Option<&str>, args: &[&str]) -> String {
+    let mut cmd = Command::new("date");
+    cmd.args(args);
+    if let Some(tz) = tz {
+        cmd.env("TZ", tz);
+    }
+    let o = cmd.output().unwrap();
+    String::from_utf8(o.stdout).unwrap().trim().to_string()
+}
+
+/// A scratch directory with a simulated meter on a pty, a config for a
+/// fast daemon on it (plus `extra` lines), and the daemon running.
+pub struct Rig {
+    pub dir: Scratch,
+    pub _sim: Proc,
+    pub link: PathBuf,
+    pub cfg: PathBuf,
+    pub daemon: Proc,
+}
+
+impl Rig {
+    /// `mcce sim SIM_ARGS` and `mcce run` on it, in a scratch directory
+    /// named after `name`.
+    pub fn run(name: &str, sim_args: &[&str], extra: &str) -> Rig {
+        let dir = Scratch::new(name);
+        let (sim, link) = sim(dir.path(), sim_args);
+        let cfg = config(dir.path(), &link, extra);
+        let daemon = daemon(dir.path(), &cfg);
+        Rig {
+            dir,
+            _sim: sim,
+            link,
+            cfg,
+            daemon,
+        }
+    }
 }
