@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::adapters::daylog::{Decoded, LineDecoder, MAX_LINE, ReadStats, open_day_file};
-use crate::core::energy::{DayCollector, DayParams, DayStats, GapRule, Integrator, Sample};
+use crate::core::energy::{DayCollector, DayParams, DayStats, Integrator, Sample};
 
 /// The facts of one day file, brought up to date by `refresh`.
 #[derive(Debug, Clone)]
@@ -227,29 +227,22 @@ impl DayTotal {
         true
     }
 
-    /// The day's facts as read so far, measured up to `until` (the day's
-    /// end once it is over, now while it runs), with how the reading went.
-    pub fn facts(&self, until: i64, gap: GapRule) -> (DayStats, ReadStats) {
+    /// The day's facts as read so far, measured as `p` says (up to the
+    /// day's end once it is over, to now while it runs), with how the
+    /// reading went. `p` describes this total's day.
+    pub fn facts(&self, p: &DayParams) -> (DayStats, ReadStats) {
         let st = match &self.acc {
             Acc::InOrder {
                 integ,
                 outside,
                 duplicates,
             } => {
-                let mut st = integ.finish(self.start, until, gap);
+                let mut st = integ.finish(p.start, p.until, p.gap);
                 st.outside = *outside;
                 st.duplicates = *duplicates;
                 st
             }
-            Acc::Unordered(c) => c.facts(&DayParams {
-                start: self.start,
-                end: self.end,
-                until,
-                gap,
-                cap_watts: self.cap_watts,
-                bucket_seconds: 3600,
-                trip: None,
-            }),
+            Acc::Unordered(c) => c.facts(p),
         };
         (st, self.decoder.stats())
     }
@@ -309,11 +302,8 @@ pub const MAX_LARGE: usize = 2;
 /// time to measure it up to.
 pub struct Ask<'a> {
     pub path: &'a Path,
-    pub start: i64,
-    pub end: i64,
-    pub until: i64,
-    pub cap_watts: u32,
-    pub gap: GapRule,
+    /// The file's day and how it is measured.
+    pub day: DayParams,
 }
 
 impl Default for DayTotals {
@@ -340,7 +330,7 @@ impl DayTotals {
         let found = t.refresh(ask.path);
         let large = t.is_large();
         let facts = match found {
-            Ok(true) => Ok(Some(t.facts(ask.until, ask.gap))),
+            Ok(true) => Ok(Some(t.facts(&ask.day))),
             Ok(false) => Ok(None),
             Err(e) => Err(e),
         };
@@ -352,11 +342,11 @@ impl DayTotals {
     /// The entry of `ask.path`, made anew when missing or for another day
     /// or cap.
     fn entry(&self, ask: &Ask<'_>) -> Arc<Mutex<DayTotal>> {
+        let d = &ask.day;
         let mut days = self.days.lock().unwrap_or_else(PoisonError::into_inner);
         days.clock += 1;
         let used = days.clock;
-        let fits =
-            |t: &DayTotal| (t.start, t.end, t.cap_watts) == (ask.start, ask.end, ask.cap_watts);
+        let fits = |t: &DayTotal| (t.start, t.end, t.cap_watts) == (d.start, d.end, d.cap_watts);
         if let Some(e) = days.map.get_mut(ask.path) {
             let same = e.total.try_lock().map(|t| fits(&t)).unwrap_or(true);
             if same {
@@ -364,7 +354,7 @@ impl DayTotals {
                 return Arc::clone(&e.total);
             }
         }
-        let total = Arc::new(Mutex::new(DayTotal::new(ask.start, ask.end, ask.cap_watts)));
+        let total = Arc::new(Mutex::new(DayTotal::new(d.start, d.end, d.cap_watts)));
         days.map.insert(
             ask.path.to_path_buf(),
             Entry {
@@ -417,6 +407,7 @@ impl Days {
 mod tests {
     use super::*;
     use crate::adapters::daylog::DayReader;
+    use crate::core::energy::GapRule;
     use proptest::prelude::*;
     use std::io::Write;
 
@@ -441,7 +432,12 @@ mod tests {
         while let Some(s) = r.next_sample().unwrap() {
             c.push(s);
         }
-        let p = DayParams {
+        (c.finish(&day(until)).0, r.stats())
+    }
+
+    /// The test day measured up to `until`.
+    fn day(until: i64) -> DayParams {
+        DayParams {
             start: START,
             end: END,
             until,
@@ -449,8 +445,7 @@ mod tests {
             cap_watts: 3000,
             bucket_seconds: 900,
             trip: None,
-        };
-        (c.finish(&p).0, r.stats())
+        }
     }
 
     fn append(path: &Path, bytes: &[u8]) {
@@ -531,7 +526,7 @@ mod tests {
                 done = cut;
                 prop_assert!(t.refresh(&path).unwrap());
                 for until in [END, START + 40_000] {
-                    prop_assert_eq!(t.facts(until, GAP), one_shot(&path, until));
+                    prop_assert_eq!(t.facts(&day(until)), one_shot(&path, until));
                 }
             }
             let _ = std::fs::remove_dir_all(path.parent().unwrap());
@@ -553,11 +548,7 @@ mod tests {
         let totals = DayTotals::new();
         let ask = Ask {
             path: &path,
-            start: START,
-            end: END,
-            until: END,
-            cap_watts: 3000,
-            gap: GAP,
+            day: day(END),
         };
         let (st, _) = totals.facts(&ask).unwrap().unwrap();
         assert_eq!(st.samples, 8640);
@@ -586,12 +577,12 @@ mod tests {
         let mut t = DayTotal::new(START, END, 3000);
         std::fs::write(&path, day_text(START, START + 3600, 1000)).unwrap();
         assert!(t.refresh(&path).unwrap());
-        assert_eq!(t.facts(END, GAP).0.samples, 720);
+        assert_eq!(t.facts(&day(END)).0.samples, 720);
         // Truncated, then a little written.
         std::fs::write(&path, day_text(START, START + 60, 2000)).unwrap();
         assert!(t.refresh(&path).unwrap());
-        assert_eq!(t.facts(END, GAP), one_shot(&path, END));
-        assert_eq!(t.facts(END, GAP).0.samples, 12);
+        assert_eq!(t.facts(&day(END)), one_shot(&path, END));
+        assert_eq!(t.facts(&day(END)).0.samples, 12);
         // Replaced by another file (rename over it), larger and the same
         // in its first bytes: read whole, not from the old offset.
         let other = path.with_extension("new");
@@ -600,14 +591,14 @@ mod tests {
         std::fs::write(&other, &text).unwrap();
         std::fs::rename(&other, &path).unwrap();
         assert!(t.refresh(&path).unwrap());
-        assert_eq!(t.facts(END, GAP), one_shot(&path, END));
-        assert_eq!(t.facts(END, GAP).0.outside, 12);
+        assert_eq!(t.facts(&day(END)), one_shot(&path, END));
+        assert_eq!(t.facts(&day(END)).0.outside, 12);
         // Rewritten in place, longer, with other bytes before the old end.
         let text = day_text(START, START + 7200, 3000);
         std::fs::write(&path, &text).unwrap();
         assert!(t.refresh(&path).unwrap());
-        assert_eq!(t.facts(END, GAP), one_shot(&path, END));
-        assert_eq!(t.facts(END, GAP).0.samples, 1440);
+        assert_eq!(t.facts(&day(END)), one_shot(&path, END));
+        assert_eq!(t.facts(&day(END)).0.samples, 1440);
         // Removed.
         std::fs::remove_file(&path).unwrap();
         assert!(!t.refresh(&path).unwrap());
@@ -629,11 +620,11 @@ mod tests {
         std::fs::write(&path, &text).unwrap();
         assert!(t.refresh(&path).unwrap());
         assert!(t.is_large());
-        assert_eq!(t.facts(END, GAP), one_shot(&path, END));
+        assert_eq!(t.facts(&day(END)), one_shot(&path, END));
         let before = t.bytes_read();
         append(&path, day_text(START + 7260, START + 7300, 1000).as_bytes());
         assert!(t.refresh(&path).unwrap());
-        assert_eq!(t.facts(END, GAP), one_shot(&path, END));
+        assert_eq!(t.facts(&day(END)), one_shot(&path, END));
         assert!(t.bytes_read() - before < 200 + 2 * MAX_LINE as u64);
         let _ = std::fs::remove_dir_all(path.parent().unwrap());
     }
@@ -651,11 +642,7 @@ mod tests {
         for p in &paths {
             let ask = Ask {
                 path: p,
-                start: START,
-                end: END,
-                until: END,
-                cap_watts: 3000,
-                gap: GAP,
+                day: day(END),
             };
             assert_eq!(totals.facts(&ask).unwrap().unwrap().0.samples, 2);
         }

@@ -15,7 +15,7 @@ use crate::adapters::localtime::local_day_bounds;
 use crate::adapters::status::{Recording, Status};
 use crate::core::calendar::Date;
 use crate::core::config::Config;
-use crate::core::energy::DayStats;
+use crate::core::energy::{DayParams, DayStats};
 
 /// What the daemon last published, and whether it is current.
 pub(crate) struct Live {
@@ -74,6 +74,16 @@ impl std::fmt::Display for DayFileError {
     }
 }
 
+/// How the readers measure `date` up to `until`: by the digest's rule,
+/// without the time per band (the digest stores that; the readers show
+/// none).
+pub(crate) fn day_params(cfg: &Config, date: Date, until: i64) -> DayParams {
+    DayParams {
+        trip: None,
+        ..cfg.day_params(local_day_bounds(date), until)
+    }
+}
+
 /// Running totals of the day files not digested yet (today's above all),
 /// so a scrape or a month's page reads only what was appended since.
 static TOTALS: DayTotals = DayTotals::new();
@@ -86,14 +96,9 @@ pub(crate) fn running_facts(
     until: i64,
 ) -> Result<Option<DayStats>, DayFileError> {
     let path = day_path(&cfg.days_dir(), date);
-    let (start, end) = local_day_bounds(date);
     let ask = Ask {
         path: &path,
-        start,
-        end,
-        until,
-        cap_watts: cfg.alarm_watts,
-        gap: cfg.gap_rule(),
+        day: day_params(cfg, date, until),
     };
     match TOTALS.facts(&ask) {
         Ok(f) => Ok(f.map(|(st, _)| st)),

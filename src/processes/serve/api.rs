@@ -17,10 +17,10 @@ use crate::adapters::status::ContractStatus;
 use crate::adapters::store::{DayRow, Store};
 use crate::core::calendar::{date_name, parse_date};
 use crate::core::config::Config;
-use crate::core::energy::{DayCollector, DayParams, DayStats, Sample, digest_day, measure};
+use crate::core::energy::{DayCollector, DayStats, Sample, digest_day, measure};
 use crate::core::json;
 use crate::processes::export::{ExportError, Format, Resolution};
-use crate::processes::view::{DayFileError, live, measured_until, running_facts};
+use crate::processes::view::{DayFileError, day_params, live, measured_until, running_facts};
 
 const JSON: &str = "application/json";
 
@@ -185,15 +185,6 @@ fn day_file(cfg: &Config, date: Date) -> Result<Option<Vec<Sample>>, Response> {
         day.push(s);
     }
     Ok(Some(day.into_samples()))
-}
-
-/// The parameters of `date` by the digest's rule, measured up to `until`.
-fn day_params(cfg: &Config, date: Date, until: i64) -> DayParams {
-    DayParams {
-        // The live page shows no band times; the digest stores them.
-        trip: None,
-        ..cfg.day_params(local_day_bounds(date), until)
-    }
 }
 
 /// Facts and buckets of a day from its samples, by the digest's rule; a
