@@ -1,9 +1,10 @@
-//! The commands a user types, one file each: its options, its `--help`
-//! and what it does. This file knows the list of commands and sends a
-//! command line to the right one; `args` reads options, `setup` starts
-//! the logger, the signal handlers and the buzzer for those that need them.
-//! The library modules they call never depend on this layer, and only this
-//! layer turns errors into exit codes (`crate::cmd::exit`).
+//! The commands a user types, one file each: options, `--help`, printing and exit codes.
+//! May import every layer below (processes, adapters, core); only main.rs imports it.
+//!
+//! This file knows the list of commands and sends a command line to the
+//! right one; `args` reads options, `setup` starts the logger, the signal
+//! handlers and the buzzer for those that need them, `exit` turns every
+//! error into its exit code and `output` is stdout.
 
 use std::ffi::OsString;
 
