@@ -34,11 +34,11 @@ trap cleanup EXIT
 port=18395
 # shellcheck source=ci/serve-history.sh
 . ci/serve-history.sh "$work" "$mcce" "$port"
-year=$(date +%Y)
+read -r d0 d1 d2 <<< "$SIM_DAYS"
 
 status=0
-for path in / /api/now "/api/day/$year-01-11" "/api/day/$year-01-11?resolution=bucket" \
-	"/export?from=$year-01-10&to=$year-01-12&resolution=raw" /metrics /no-such-page; do
+for path in / /api/now "/api/day/$d1" "/api/day/$d1?resolution=bucket" \
+	"/export?from=$d0&to=$d2&resolution=raw" /metrics /no-such-page; do
 	url="http://127.0.0.1:$port$path"
 	if ! timeout 120 "$venv/bin/redbot" -o har "$url" > "$work/har.json" 2> "$work/redbot.err"; then
 		echo "FAIL: redbot $url did not run"
