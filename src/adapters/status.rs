@@ -144,45 +144,66 @@ pub fn path(run_dir: &Path) -> PathBuf {
 }
 
 impl Status {
+    /// The file's text as a string (tests read it back).
+    #[cfg(test)]
     pub fn render(&self) -> String {
-        let (at, w) = match self.last_reading {
-            Some(r) => (r.ts.to_string(), r.watts.to_string()),
-            None => (String::new(), String::new()),
-        };
+        let mut out = Vec::with_capacity(FILE_LEN);
+        self.write_into(&mut out);
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    /// Appends the file's text to `out`, one `key=value` line per field
+    /// (empty when unknown), without allocating: the daemon does this at
+    /// every poll.
+    pub fn write_into(&self, out: &mut Vec<u8>) {
+        use std::fmt::Display;
+        use std::io::Write;
+        // Writing into a Vec cannot fail.
+        fn line(out: &mut Vec<u8>, key: &str, value: Option<&dyn Display>) {
+            out.extend_from_slice(key.as_bytes());
+            out.push(b'=');
+            if let Some(v) = value {
+                let _ = write!(out, "{v}");
+            }
+            out.push(b'\n');
+        }
+        let r = self.last_reading;
+        line(out, "pid", Some(&self.pid));
+        line(out, "updated", Some(&self.updated));
+        line(out, "reading_at", r.as_ref().map(|r| &r.ts as &dyn Display));
+        line(out, "watts", r.as_ref().map(|r| &r.watts as &dyn Display));
+        line(out, "meter", Some(&self.meter.word()));
+        line(out, "alarm", Some(&self.alarm.word()));
         let (rec, since, error) = match &self.recording {
-            Recording::Starting => ("starting", String::new(), ""),
-            Recording::Ok => ("ok", String::new(), ""),
-            Recording::Failing { since, error } => ("failing", since.to_string(), error.as_str()),
-            Recording::Held { since } => ("held", since.to_string(), ""),
+            Recording::Starting => ("starting", None, ""),
+            Recording::Ok => ("ok", None, ""),
+            Recording::Failing { since, error } => ("failing", Some(since), error.as_str()),
+            Recording::Held { since } => ("held", Some(since), ""),
         };
-        let (free, total) = match self.space {
-            Some(sp) => (sp.free.to_string(), sp.total.to_string()),
-            None => (String::new(), String::new()),
-        };
-        let polls = match self.polls {
-            Some(n) => MeterState::ALL
-                .iter()
-                .zip(n)
-                .map(|(m, n)| format!("{m}:{n}"))
-                .collect::<Vec<_>>()
-                .join(","),
-            None => String::new(),
-        };
-        let opt = |v: Option<String>| v.unwrap_or_default();
-        let c = self.contract;
-        let band = opt(c.map(|c| c.band.name().to_string()));
-        let band_since = opt(c.map(|c| c.band_since.to_string()));
-        let trip = opt(c.and_then(|c| c.trip_in_seconds).map(|t| t.to_string()));
-        let warning = opt(c.map(|c| c.warning.name().to_string()));
-        let stale = opt(c.and_then(|c| c.stale_since).map(|t| t.to_string()));
-        format!(
-            "pid={}\nupdated={}\nreading_at={at}\nwatts={w}\nmeter={}\nalarm={}\n\
-             recording={rec}\nrecording_since={since}\nrecording_error={error}\n\
-             data_free={free}\ndata_total={total}\npolls={polls}\nband={band}\n\
-             band_since={band_since}\ntrip_in_seconds={trip}\nwarning={warning}\n\
-             band_stale_since={stale}\n",
-            self.pid, self.updated, self.meter, self.alarm
-        )
+        line(out, "recording", Some(&rec));
+        line(out, "recording_since", since.map(|t| t as &dyn Display));
+        line(out, "recording_error", Some(&error));
+        let sp = self.space.as_ref();
+        line(out, "data_free", sp.map(|s| &s.free as &dyn Display));
+        line(out, "data_total", sp.map(|s| &s.total as &dyn Display));
+        out.extend_from_slice(b"polls=");
+        if let Some(n) = self.polls {
+            for (i, (m, n)) in MeterState::ALL.iter().zip(n).enumerate() {
+                let sep = if i == 0 { "" } else { "," };
+                let _ = write!(out, "{sep}{}:{n}", m.word());
+            }
+        }
+        out.push(b'\n');
+        let c = self.contract.as_ref();
+        let band = c.map(|c| c.band.name());
+        line(out, "band", band.as_ref().map(|b| b as &dyn Display));
+        line(out, "band_since", c.map(|c| &c.band_since as &dyn Display));
+        let trip = c.and_then(|c| c.trip_in_seconds.as_ref());
+        line(out, "trip_in_seconds", trip.map(|t| t as &dyn Display));
+        let warning = c.map(|c| c.warning.name());
+        line(out, "warning", warning.as_ref().map(|w| w as &dyn Display));
+        let stale = c.and_then(|c| c.stale_since.as_ref());
+        line(out, "band_stale_since", stale.map(|t| t as &dyn Display));
     }
 
     pub fn parse(text: &str) -> Option<Status> {
@@ -331,9 +352,12 @@ impl Publisher {
             );
         }
         self.buf.clear();
-        self.buf.extend_from_slice(status.render().as_bytes());
+        status.write_into(&mut self.buf);
         if self.buf.len() < FILE_LEN {
-            self.buf.resize(FILE_LEN - 1, b' ');
+            // Spaces to the fixed size, copied at once.
+            const SPACES: [u8; FILE_LEN] = [b' '; FILE_LEN];
+            let pad = FILE_LEN - 1 - self.buf.len();
+            self.buf.extend_from_slice(&SPACES[..pad]);
             self.buf.push(b'\n');
         }
         let f = self.file.as_ref().expect("opened above");
@@ -355,9 +379,9 @@ impl Publisher {
 mod tests {
     use super::*;
 
-    #[test]
-    fn round_trip() {
-        let s = Status {
+    /// A status with every field set.
+    fn full() -> Status {
+        Status {
             pid: 42,
             updated: 1_700_000_005,
             last_reading: Some(Sample {
@@ -382,7 +406,40 @@ mod tests {
                 warning: Urgency::Notice,
                 stale_since: Some(1_700_000_005),
             }),
+        }
+    }
+
+    /// The file's text byte for byte, every field set and none: readers
+    /// (`mcce status`, serve, scripts) depend on it.
+    #[test]
+    fn the_text_of_the_file() {
+        assert_eq!(
+            full().render(),
+            "pid=42\nupdated=1700000005\nreading_at=1700000000\nwatts=4321\nmeter=ok\nalarm=on\n\
+             recording=failing\nrecording_since=1699999000\nrecording_error=No space left on device\n\
+             data_free=1000\ndata_total=16000000000\npolls=ok:17279,silent:1,unplugged:0,clock-unset:0\n\
+             band=tolerated\nband_since=1699999900\ntrip_in_seconds=95\nwarning=notice\n\
+             band_stale_since=1700000005\n"
+        );
+        let empty = Status {
+            last_reading: None,
+            recording: Recording::Starting,
+            space: None,
+            polls: None,
+            contract: None,
+            ..full()
         };
+        assert_eq!(
+            empty.render(),
+            "pid=42\nupdated=1700000005\nreading_at=\nwatts=\nmeter=ok\nalarm=on\n\
+             recording=starting\nrecording_since=\nrecording_error=\ndata_free=\ndata_total=\n\
+             polls=\nband=\nband_since=\ntrip_in_seconds=\nwarning=\nband_stale_since=\n"
+        );
+    }
+
+    #[test]
+    fn round_trip() {
+        let s = full();
         assert_eq!(Status::parse(&s.render()), Some(s.clone()));
         for recording in [
             Recording::Ok,
