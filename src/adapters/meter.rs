@@ -62,7 +62,7 @@ impl<L: Link> Meter<L> {
         self.link.write_all(self.trigger).map_err(PollError::Lost)?;
         let mut newest = None;
         loop {
-            match self.link.read(&mut self.buf) {
+            match self.link.read_before(&mut self.buf, deadline) {
                 Ok(0) => {
                     return Err(PollError::Lost(io::Error::new(
                         io::ErrorKind::UnexpectedEof,

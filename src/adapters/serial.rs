@@ -4,11 +4,11 @@
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serialport::{ClearBuffer, SerialPort, TTYPort};
 
-use crate::adapters::sys::duplicate;
+use crate::adapters::sys::{duplicate, set_read_wait};
 
 /// What the poller needs from a serial line. Reads return `TimedOut` or
 /// `WouldBlock` after a short wait with no data.
@@ -18,6 +18,12 @@ pub trait Link: Read + Write + Send {
     fn discard_input(&mut self) -> io::Result<()>;
     /// Bytes already received and not yet read.
     fn pending(&mut self) -> io::Result<u32>;
+    /// Reads what arrives before `deadline` (or a little after: at most
+    /// one `READ_SLICE`); `TimedOut` when nothing did.
+    fn read_before(&mut self, buf: &mut [u8], deadline: Instant) -> io::Result<usize> {
+        let _ = deadline;
+        self.read(buf)
+    }
 }
 
 /// The meter's serial port. Reads use serialport's timeouts; the trigger
@@ -27,6 +33,8 @@ pub trait Link: Read + Write + Send {
 pub struct SerialLink {
     port: TTYPort,
     out: File,
+    /// The terminal's `VTIME` as last set (tenths of a second).
+    wait: Option<u8>,
 }
 
 impl Read for SerialLink {
@@ -51,6 +59,31 @@ impl Link for SerialLink {
     fn pending(&mut self) -> io::Result<u32> {
         self.port.bytes_to_read().map_err(io::Error::from)
     }
+    /// One blocking `read` that the terminal itself times out (`VTIME`),
+    /// where serialport's read is a `poll` with a high-resolution timer and
+    /// then a `read`: a system call and a timer fewer at every poll. The
+    /// wait is whole tenths of a second not past `deadline`; under a tenth
+    /// left, serialport's short read does the rest.
+    fn read_before(&mut self, buf: &mut [u8], deadline: Instant) -> io::Result<usize> {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let tenths = u8::try_from(left.as_millis() / 100).unwrap_or(u8::MAX);
+        if tenths == 0 {
+            return self.port.read(buf);
+        }
+        if self.wait != Some(tenths) {
+            set_read_wait(&self.out, tenths)?;
+            self.wait = Some(tenths);
+        }
+        match (&self.out).read(buf)? {
+            // Nothing came in time, or the line hung up: a hung-up
+            // terminal refuses the question.
+            0 => {
+                self.pending()?;
+                Err(io::ErrorKind::TimedOut.into())
+            }
+            n => Ok(n),
+        }
+    }
 }
 
 impl<T: Link + ?Sized> Link for Box<T> {
@@ -59,6 +92,9 @@ impl<T: Link + ?Sized> Link for Box<T> {
     }
     fn pending(&mut self) -> io::Result<u32> {
         (**self).pending()
+    }
+    fn read_before(&mut self, buf: &mut [u8], deadline: Instant) -> io::Result<usize> {
+        (**self).read_before(buf, deadline)
     }
 }
 
@@ -84,7 +120,11 @@ pub fn open_port(path: &str, baud: u32) -> io::Result<SerialLink> {
             }
         })?;
     let out = duplicate(&port)?;
-    Ok(SerialLink { port, out })
+    Ok(SerialLink {
+        port,
+        out,
+        wait: None,
+    })
 }
 
 /// A pseudo-terminal for the simulator: it answers on `master`, a
@@ -119,4 +159,50 @@ pub fn open_pty(link: Option<&Path>) -> io::Result<Pty> {
         _slave: slave,
         name,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapters::meter::{Meter, PollError};
+    use crate::core::mcee::Mcee;
+    use crate::core::protocol::Protocol;
+    use std::sync::atomic::AtomicBool;
+
+    /// The meter's port as the daemon reads it (the terminal timing its
+    /// waits): a reply is read, silence ends at the reply timeout, a
+    /// hung-up line is lost, not silent.
+    #[test]
+    fn the_port_reads_a_reply_waits_out_silence_and_sees_a_hang_up() {
+        let mut pty = open_pty(None).unwrap();
+        let port = open_port(pty.name.to_str().unwrap(), 9600).unwrap();
+        let mut meter = Meter::new(port, &Mcee);
+        let go = AtomicBool::new(false);
+        let answer = std::thread::spawn({
+            let mut master = pty.master.try_clone_native().unwrap();
+            move || {
+                let mut trigger = [0u8; 4];
+                master.read_exact(&mut trigger).unwrap();
+                master.write_all(&Mcee.encode(3120, 0)).unwrap();
+            }
+        });
+        let timeout = Duration::from_millis(1500);
+        assert_eq!(meter.poll(timeout, &go).unwrap(), 3120);
+        answer.join().unwrap();
+
+        for timeout in [Duration::from_millis(350), Duration::from_millis(40)] {
+            let t = Instant::now();
+            assert!(matches!(meter.poll(timeout, &go), Err(PollError::NoFrame)));
+            let took = t.elapsed();
+            assert!(
+                took >= timeout && took < timeout + Duration::from_secs(1),
+                "{took:?}"
+            );
+        }
+
+        let mut trigger = [0u8; 64];
+        let _ = pty.master.read(&mut trigger);
+        drop(pty);
+        assert!(matches!(meter.poll(timeout, &go), Err(PollError::Lost(_))));
+    }
 }

@@ -1,6 +1,7 @@
 //! The system calls std does not offer at our minimum Rust (1.88): `flock`
-//! (std's `File::try_lock` is 1.89), `statvfs`, `poll` and glibc's
-//! `mallopt`, and `dup` by a borrowed descriptor. The one module that
+//! (std's `File::try_lock` is 1.89), `statvfs`, `poll`, a terminal's read
+//! wait (`tcsetattr`) and glibc's `mallopt`, and `dup` by a borrowed
+//! descriptor. The one module that
 //! speaks to the `libc` crate, and the only `unsafe` in mcce; each call is
 //! a thin wrapper with the error from errno.
 
@@ -61,6 +62,26 @@ pub fn duplicate(f: &impl AsRawFd) -> io::Result<File> {
     // the duplicate made from it is owned by the returned file.
     let fd = unsafe { BorrowedFd::borrow_raw(f.as_raw_fd()) }.try_clone_to_owned()?;
     Ok(File::from(fd))
+}
+
+/// Makes a read of the terminal `fd` wait up to `tenths` of a second for
+/// its first byte (`VMIN` 0, `VTIME` `tenths`; 0 returns at once) and then
+/// return what is there: the kernel times that wait on its coarse timer
+/// wheel, where a `poll` with a timeout arms a high-resolution timer.
+pub fn set_read_wait(fd: &impl AsRawFd, tenths: u8) -> io::Result<()> {
+    // SAFETY: a termios is plain data; tcgetattr fills it before it is used.
+    let mut t: libc::termios = unsafe { std::mem::zeroed() };
+    // SAFETY: `t` is a valid termios to write to.
+    if unsafe { libc::tcgetattr(fd.as_raw_fd(), &mut t) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    t.c_cc[libc::VMIN] = 0;
+    t.c_cc[libc::VTIME] = tenths;
+    // SAFETY: `t` is the terminal's own settings with two fields changed.
+    if unsafe { libc::tcsetattr(fd.as_raw_fd(), libc::TCSANOW, &t) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// What `poll` waits for on a descriptor.
