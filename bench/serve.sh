@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `mcce serve` under load (called by bench/run.sh, or alone):
-#   bench/serve.sh [BINARY]   (default target/release/mcce)
+#   bench/serve.sh [BINARY]   (default target/release/mcce; bench/run.sh
+#                              passes its static build, as the image's)
 # wrk with 1 and 64 connections for /api/now and a full day's raw JSON
 # (17 280 samples) — the same day again (served from the cache, as for
 # several pages showing today) and three days in turn (rendered every

@@ -13,6 +13,9 @@
 #   ARMV7_STATIC_MCCE  default: built with ci/build-armv7.sh
 #   HOST_MCCE          the host's mcce, runs the simulated meter
 #                      (default: target/debug/mcce, built if missing)
+# VM_SCENARIO=soak runs the fault soak instead (garbage, silence, unplug,
+# a full card, one daemon throughout) and prints its peak memory, for
+# bench/run.sh.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -235,4 +238,4 @@ echo "images built: kernel $kver, busybox $(strings "$work/root-A/bin/busybox" |
 exec python3 "$top/ci/vm/drive.py" --work "$work" --kernel "$kernel" \
 	--initrd "$work/initramfs.gz" --image-a "$work/sdcard-A.img" --image-b "$work/sdcard-B.img" \
 	--card-size 4G --uid "$(sed -n '/^define MCCE_USERS/,/^endef/p' "$top/buildroot-package/package/mcce/mcce.mk" | sed -n 2p | awk '{ print $2 }')" \
-	--host-mcce "$host_bin"
+	--host-mcce "$host_bin" --scenario "${VM_SCENARIO:-image}"

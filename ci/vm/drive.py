@@ -11,6 +11,11 @@ over the card (dd, then as Raspberry Pi Imager does) and what the box keeps
 is checked, with one more power cut while the data partition is restored.
 Prints one line per assertion ("ok N: ..." or "FAIL N: ...") and exits 1
 at the first failure. The whole console output goes to WORK/console.log.
+
+With --scenario soak it runs the fault soak instead: one daemon through
+garbage, silence, an unplugged adapter and a full card (each swap of the
+simulated meter is an unplug and a replug of the adapter), then prints the
+daemon's peak memory ("soak: VmHWM N kB ..."), which bench/run.sh quotes.
 """
 
 import argparse
@@ -162,10 +167,12 @@ class Scenario:
             raise Failed(f"assertion {n} failed: {what}")
 
     # --- setup -------------------------------------------------------------
-    def start_meter(self):
+    def start_meter(self, *options):
         link = os.path.join(self.work, "meter")
+        if os.path.lexists(link):
+            os.unlink(link)
         self.sim = subprocess.Popen(
-            [self.a.host_mcce, "sim", "--link", link],
+            [self.a.host_mcce, "sim", "--link", link, *options],
             stdout=subprocess.PIPE, stderr=open(os.path.join(self.work, "sim.log"), "wb"),
         )
         poll("the simulated meter's pty", 10, lambda: os.path.exists(link), 0.1)
@@ -545,6 +552,104 @@ class Scenario:
         self.upgrade()
         self.small_card()
 
+    # --- the fault soak (--scenario soak) -----------------------------------------
+    def unplug(self):
+        """Takes the FTDI adapter away from the guest."""
+        self.mon.command(f"device_del {getattr(self, 'adapter', 'ftdi')}")
+        poll("/dev/ttyUSB0 to vanish", 10, lambda: self.con.run("[ ! -e /dev/ttyUSB0 ]")[0] == 0, 0.2)
+        # Until the daemon has closed the lost port, a new adapter would
+        # be given ttyUSB1.
+        poll("the status to say unplugged", 10, lambda: self.status_field("meter") == "unplugged", 0.5)
+
+    def plug(self, *options):
+        """A new simulated meter (with `options`) behind a new adapter: new
+        ids, as QEMU lets go of the old ones in its own time."""
+        self.plugs = getattr(self, "plugs", 0) + 1
+        self.adapter = f"ftdi{self.plugs}"
+        self.sim.terminate()
+        self.sim.wait(10)
+        self.start_meter(*options)
+        said = [self.mon.command(f"chardev-add serial,id=meter{self.plugs},path={self.pty}"),
+                self.mon.command(f"device_add usb-serial,id={self.adapter},bus=xhci.0,"
+                                 f"chardev=meter{self.plugs}")]
+        # What the monitor answered after echoing the command.
+        said = " | ".join(" ".join(x.split("\x1b[K")[-1].replace("(qemu)", "").split()) for x in said)
+        poll(f"/dev/ttyUSB0 to return (monitor: {said}; "
+             f"{self.con.run('ls /dev/ttyUSB*')[1].strip() or 'no ttyUSB'})", 15,
+             lambda: self.con.run("[ -e /dev/ttyUSB0 ]")[0] == 0, 0.2)
+
+    def status_field(self, key):
+        rc, out = self.con.run(f"sed -n 's/^{key}=//p' /run/mcce/status")
+        return out.strip() if rc == 0 else ""
+
+    def soak(self):
+        """The daemon through every fault a box meets, one after the other
+        without a restart: garbage, silence, an unplugged adapter, a full
+        card; then its peak memory (VmHWM), the figure bench/run.sh quotes."""
+        self.start_meter()
+        # A 2 GiB card: a data partition of about 1 GiB, quick to fill.
+        self.card = os.path.join(self.work, "card.img")
+        self.card_size = 2 * 2**30
+        with open(self.card, "wb") as f:
+            f.truncate(self.card_size)
+        self.flash(self.a.image_a)
+        self.start_vm()
+        boot = self.wait_boot()
+        day = self.today()
+        waited = self.growing(day, 30)
+        pid = self.daemon_pid()
+        self.check("K0", pid and self.data_partition_ready(),
+                   f"booted in {boot:.1f} s, recording (samples after {waited:.1f} s), daemon pid {pid}")
+
+        # Garbage: random bytes and cut-off frames between frames, frames in pieces.
+        self.unplug()
+        self.plug("--noise", "--split")
+        n0 = self.day_lines(day)
+        time.sleep(30)
+        n1 = self.day_lines(day)
+        self.check("K1", self.daemon_pid() == pid and n1 > n0,
+                   f"30 s of garbage between split frames: {n1 - n0} samples recorded")
+
+        # Silence: triggers ignored for 30 s.
+        self.unplug()
+        self.plug("--silence", "1:30")
+        silent = poll("the status to say silent", 20, lambda: self.status_field("meter") == "silent", 0.5)
+        poll("the meter to answer again", 60, lambda: self.status_field("meter") == "ok", 1)
+        self.check("K2", self.daemon_pid() == pid and silent,
+                   "30 s of silence: status said silent, then ok again")
+
+        # Unplugged for 20 s.
+        self.unplug()
+        gone = self.status_field("meter") == "unplugged"
+        time.sleep(20)
+        self.plug()
+        back = self.growing(day, 30)
+        self.check("K3", self.daemon_pid() == pid and gone,
+                   f"20 s unplugged: status said so; samples again {back:.1f} s after the replug")
+
+        # A full card: what the daemon may write filled, then midnight, so
+        # the new day's file needs a block that is not there.
+        avail = int(self.con.ok("df -k /var/lib/mcce | awk 'NR == 2 { print $4 }'").split()[-1])
+        filled = self.con.run(f"su -s /bin/sh mcce -c 'fallocate -l {max(avail - 64, 1)}k /var/lib/mcce/db/fill; "
+                              "dd if=/dev/zero of=/var/lib/mcce/db/fill2 bs=4k' 2>&1 | tail -n 2; "
+                              "df -k /var/lib/mcce | tail -n 1", timeout=300)[1]
+        self.con.ok("date -s \"$(date +%F) 23:59:50\"")
+        failing = poll(f"the status to say recording failing (filled: {' '.join(filled.split())}; "
+                       f"{self.con.run('date; ls -l /var/lib/mcce/days | tail -n 2')[1]})", 60,
+                       lambda: self.status_field("recording") == "failing", 1)
+        error = self.status_field("recording_error")
+        time.sleep(20)
+        self.con.ok("rm -f /var/lib/mcce/db/fill /var/lib/mcce/db/fill2")
+        poll("recording again", 60, lambda: self.status_field("recording") == "ok", 1)
+        self.check("K4", self.daemon_pid() == pid and failing,
+                   f"a full card over midnight: recording failing ({error}) for 20 s, then ok again")
+
+        hwm = self.con.ok(f"sed -n 's/^VmHWM:[[:space:]]*//p' /proc/{pid}/status").split()
+        self.check("K5", self.daemon_pid() == pid and hwm,
+                   f"one daemon throughout (pid {pid}), its peak memory read")
+        print(f"soak: VmHWM {hwm[0]} kB of the armv7 daemon (pid {pid}) through garbage, silence, "
+              "an unplug and a full card", flush=True)
+
     # --- a new image over the card ---------------------------------------------------
     KEPT = "/etc/mcce.conf /etc/default/mcce /etc/cron/crontabs/mcce /etc/dropbear/* /root/.ssh/authorized_keys"
 
@@ -687,11 +792,12 @@ def main():
     ap.add_argument("--card-size", required=True, type=lambda v: int(v.rstrip("G")) * 2**30)
     ap.add_argument("--uid", required=True)
     ap.add_argument("--host-mcce", required=True)
+    ap.add_argument("--scenario", choices=("image", "soak"), default="image")
     args = ap.parse_args()
     s = Scenario(args)
     t0 = time.monotonic()
     try:
-        s.run()
+        s.soak() if args.scenario == "soak" else s.run()
     except Failed as e:
         print(f"FAIL: {e}", flush=True)
         print(f"console log: {os.path.join(args.work, 'console.log')}")
