@@ -7,7 +7,7 @@ use std::path::Path;
 
 use super::ProtocolName;
 use super::number::number;
-use super::{BuzzerKind, Config, database_prefix, non_empty, normalise};
+use super::{BuzzerKind, Config, database_prefix, mqtt, non_empty, normalise};
 use crate::core::allow;
 
 /// One key and how its value is read.
@@ -78,7 +78,19 @@ pub(crate) const KEYS: &[Key] = &[
     key("LOW_SPACE_PERCENT",       whole!(low_space_percent, 0, 100)),
     key("SERVE_LISTEN",            listen),
     key("SERVE_ALLOW",             |c, v| { c.serve_allow = allow::parse_list(v)?; Ok(()) }),
+    key("MQTT_URL",                |c, v| { c.mqtt.url = mqtt::url(v)?; Ok(()) }),
+    key("MQTT_USERNAME",           |c, v| { c.mqtt.username = optional(v); Ok(()) }),
+    key("MQTT_PASSWORD",           |c, v| { c.mqtt.password = optional(v); Ok(()) }),
+    key("MQTT_TOPIC",              |c, v| { c.mqtt.topic = optional(v).map(|t| mqtt::topic(&t)).transpose()?; Ok(()) }),
+    key("MQTT_CLIENT_ID",          |c, v| { c.mqtt.client_id = optional(v).map(|t| mqtt::client_id(&t)).transpose()?; Ok(()) }),
+    key("HA_DISCOVERY",            |c, v| { c.mqtt.discovery = mqtt::yes_no(v)?; Ok(()) }),
+    key("HA_DISCOVERY_PREFIX",     |c, v| { c.mqtt.discovery_prefix = mqtt::topic(v)?; Ok(()) }),
 ];
+
+/// Empty: not set.
+fn optional(v: &str) -> Option<String> {
+    (!v.is_empty()).then(|| v.to_string())
+}
 
 /// The key named `name`.
 pub(crate) fn find(name: &str) -> Option<&'static Key> {

@@ -8,6 +8,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 mod keys;
+pub mod mqtt;
 mod number;
 mod protocol_name;
 
@@ -95,6 +96,8 @@ pub struct Config {
     pub serve_listen: std::net::SocketAddr,
     /// `mcce serve`: client networks answered; others get 403.
     pub serve_allow: Vec<crate::core::allow::Net>,
+    /// `mcce publish`: the broker and Home Assistant's discovery.
+    pub mqtt: mqtt::MqttSettings,
 }
 
 impl Default for Config {
@@ -125,6 +128,7 @@ impl Default for Config {
             serve_listen: std::net::SocketAddr::from(([0, 0, 0, 0], 8080)),
             serve_allow: crate::core::allow::parse_list(crate::core::allow::DEFAULT)
                 .expect("the default list parses"),
+            mqtt: mqtt::MqttSettings::default(),
         }
     }
 }
@@ -357,6 +361,25 @@ impl Config {
             .or_else(|| trip_conflict(&self.trip.rules))
             .or_else(|| self.reply_conflict())
             .or_else(|| self.database_conflict())
+            .or_else(|| self.login_conflict())
+    }
+
+    /// MQTT 3.1.1 sends a password only with a user name (3.1.2.9).
+    fn login_conflict(&self) -> Option<Conflict> {
+        let m = &self.mqtt;
+        (m.password.is_some() && m.username.is_none()).then(|| {
+            Conflict::new(
+                (
+                    "MQTT_PASSWORD",
+                    "needs MQTT_USERNAME (MQTT sends no password without a user name)".into(),
+                ),
+                (
+                    "MQTT_USERNAME",
+                    "must be set with MQTT_PASSWORD (MQTT sends no password without a user name)"
+                        .into(),
+                ),
+            )
+        })
     }
 
     fn buzzer_conflict(&self) -> Option<Conflict> {
@@ -970,6 +993,64 @@ mod tests {
             "/etc/mcce.conf:2: not UTF-8 text (byte 0xe0 at column 7): save the file as UTF-8"
         );
         assert!(Config::parse_bytes(b"# Citt\xc3\xa0\n", "f", &no_env).is_ok());
+    }
+
+    #[test]
+    fn mqtt_keys_are_read_and_bad_values_name_the_line() {
+        let c = parse(concat!(
+            "MQTT_URL=mqtt://192.168.1.10\n",
+            "MQTT_USERNAME=mcce\nMQTT_PASSWORD='s3cret pass'\n",
+            "MQTT_TOPIC=home/meter\nMQTT_CLIENT_ID=meter-1\n",
+            "HA_DISCOVERY=no\nHA_DISCOVERY_PREFIX=ha\n",
+        ))
+        .unwrap();
+        let m = &c.mqtt;
+        assert_eq!(
+            m.url.as_ref().unwrap().to_string(),
+            "mqtt://192.168.1.10:1883"
+        );
+        assert_eq!(
+            (m.username.as_deref(), m.password.as_deref()),
+            (Some("mcce"), Some("s3cret pass"))
+        );
+        assert_eq!(
+            (m.topic.as_deref(), m.client_id.as_deref()),
+            (Some("home/meter"), Some("meter-1"))
+        );
+        assert_eq!((m.discovery, m.discovery_prefix.as_str()), (false, "ha"));
+        assert!(
+            !format!("{c:?}").contains("s3cret"),
+            "the password stays out of debug output"
+        );
+        // Empty: not set (the defaults come from the host name at start).
+        let c = parse("MQTT_URL=\nMQTT_TOPIC=\nMQTT_CLIENT_ID=\n").unwrap();
+        assert_eq!(c.mqtt, mqtt::MqttSettings::default());
+        errors_start_with(&[
+            (
+                "\nMQTT_URL=mqtts://broker:8883\n",
+                "/etc/mcce.conf:2: MQTT_URL: 'mqtts://broker:8883': TLS is not supported",
+            ),
+            (
+                "MQTT_URL=broker\n",
+                "/etc/mcce.conf:1: MQTT_URL: 'broker': expected mqtt://HOST[:PORT]",
+            ),
+            (
+                "MQTT_TOPIC=mcce/#\n",
+                "/etc/mcce.conf:1: MQTT_TOPIC: 'mcce/#': a topic to publish to cannot hold + or #",
+            ),
+            (
+                "HA_DISCOVERY=true\n",
+                "/etc/mcce.conf:1: HA_DISCOVERY: 'true' is not one of: yes, no",
+            ),
+            (
+                "HA_DISCOVERY_PREFIX=\n",
+                "/etc/mcce.conf:1: HA_DISCOVERY_PREFIX: must not be empty",
+            ),
+            (
+                "MQTT_PASSWORD=x\n",
+                "/etc/mcce.conf:1: MQTT_PASSWORD: needs MQTT_USERNAME",
+            ),
+        ]);
     }
 
     #[test]
