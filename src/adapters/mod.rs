@@ -9,12 +9,7 @@ pub mod http;
 pub mod instance;
 pub mod localtime;
 pub mod meter;
-// Used only by its tests until `mcce publish`, its one user, is wired in:
-// then this allow goes.
-#[allow(dead_code)]
 pub(crate) mod mqtt;
-// Used by `mcce publish` once it is wired in: then this allow goes.
-#[allow(dead_code)]
 pub(crate) mod saved_total;
 pub mod serial;
 pub mod signals;

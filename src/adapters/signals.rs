@@ -47,6 +47,23 @@ impl Signals {
         self.reload.swap(false, Ordering::SeqCst)
     }
 
+    /// What becomes readable when a signal arrives, for a caller that
+    /// waits on several descriptors; [`Signals::take_wake`] after it did.
+    pub fn waker(&self) -> Option<&UnixStream> {
+        self.wake.as_deref()
+    }
+
+    /// Reads away the bytes the signal handlers wrote (the caller saw the
+    /// waker readable, so this does not wait).
+    pub fn take_wake(&self) {
+        if let Some(rx) = &self.wake
+            && rx.set_read_timeout(Some(Duration::from_millis(1))).is_ok()
+        {
+            let mut buf = [0u8; 64];
+            let _ = (&**rx).read(&mut buf);
+        }
+    }
+
     /// Blocks for up to `d` of real time, less if a signal arrives.
     pub fn nap(&self, d: Duration) {
         match &self.wake {

@@ -417,6 +417,44 @@ impl Store {
             .map(|d| d.day))
     }
 
+    /// Every stored day's energy in watt-hours (unrounded where the file
+    /// keeps it; a day stored by the Python digest or by a layout without
+    /// the figure: its kWh), with the size of the day file it was digested
+    /// from when known. For a running lifetime total (`mcce publish`): one
+    /// query a file.
+    pub fn energies(&self) -> Result<Vec<StoredEnergy>, StoreError> {
+        let f = |e| StoreError::sql(&self.path, e);
+        let sql = if self.is_ours()? {
+            let raw = if self.object_type("mcce_raw").map_err(f)?.is_some() {
+                "(SELECT bytes FROM mcce_raw r WHERE r.day = d.day)"
+            } else {
+                "NULL"
+            };
+            format!(
+                "SELECT {key}, coalesce(energy_wh, kwh * 1000), {raw} FROM mcce_day d ORDER BY 1",
+                key = date_key("day")
+            )
+        } else if self.object_type("avg").map_err(f)?.is_some() {
+            format!(
+                "SELECT {key}, \"kWh\" * 1000, NULL FROM avg ORDER BY 1",
+                key = date_key("\"index\"")
+            )
+        } else {
+            return Ok(Vec::new());
+        };
+        let mut st = self.conn.prepare(&sql).map_err(f)?;
+        let rows = st
+            .query_map([], |r| {
+                Ok(StoredEnergy {
+                    day: r.get(0)?,
+                    wh: r.get::<_, Option<f64>>(1)?.unwrap_or(0.0),
+                    raw_bytes: r.get::<_, Option<i64>>(2)?.map(|b| b.max(0) as u64),
+                })
+            })
+            .map_err(f)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(f)
+    }
+
     /// Days in `[from, to]` with their facts (legacy rows carry only kWh).
     pub fn days(&self, from: &str, to: &str) -> Result<Vec<DayRow>, StoreError> {
         let f = |e| StoreError::sql(&self.path, e);
@@ -560,6 +598,16 @@ fn day_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DayRow> {
             _ => None,
         },
     })
+}
+
+/// One stored day's energy ([`Store::energies`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredEnergy {
+    /// `YYYY-MM-DD`.
+    pub day: String,
+    pub wh: f64,
+    /// The size of the day file it was digested from, when known.
+    pub raw_bytes: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -769,6 +817,59 @@ mod tests {
             ..Config::default()
         };
         assert_eq!(years(&missing), Vec::<i32>::new());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Ours: the unrounded figure and the raw file's size; the Python
+    /// digest's: its kWh; both with pandas keys reduced to the date.
+    #[test]
+    fn energies_of_every_stored_day() {
+        let dir = std::env::temp_dir().join(format!("mcce-store-energies-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let python = Connection::open(dir.join("pwr.2019")).unwrap();
+        python
+            .execute_batch(
+                "CREATE TABLE avg (\"index\" TEXT, \"kWh\" REAL);
+                 INSERT INTO avg VALUES ('2019-03-01 00:00:00', 7.25), ('2019-03-02', 0.5);",
+            )
+            .unwrap();
+        let s = Store::open_read(&dir.join("pwr.2019"), Duration::ZERO).unwrap();
+        let got: Vec<(String, f64, Option<u64>)> = s
+            .energies()
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.day, e.wh, e.raw_bytes))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("2019-03-01".to_string(), 7250.0, None),
+                ("2019-03-02".to_string(), 500.0, None)
+            ]
+        );
+        let mut s = Store::open(&dir.join("pwr.2025"), Duration::ZERO).unwrap();
+        let stats = DayStats {
+            energy_wh: 12_345.678,
+            ..DayStats::default()
+        };
+        let raw = RawFile {
+            bytes: Some(270_000),
+            lines: 17_280,
+            skipped: 0,
+        };
+        s.write_day("2025-01-15", &stats, &raw, 15, &[]).unwrap();
+        let e = s.energies().unwrap();
+        assert_eq!(
+            e,
+            [StoredEnergy {
+                day: "2025-01-15".into(),
+                wh: 12_345.678,
+                raw_bytes: Some(270_000)
+            }]
+        );
+        let empty = Store::open(&dir.join("pwr.2026"), Duration::ZERO).unwrap();
+        assert_eq!(empty.energies().unwrap(), []);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

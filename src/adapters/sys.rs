@@ -1,7 +1,7 @@
 //! The system calls std does not offer at our minimum Rust (1.88): `flock`
-//! (std's `File::try_lock` is 1.89), `statvfs`, `poll`, a terminal's read
-//! wait (`tcsetattr`) and glibc's `mallopt`, and `dup` by a borrowed
-//! descriptor. The one module that
+//! (std's `File::try_lock` is 1.89), `statvfs`, `poll`, `inotify`, a
+//! terminal's read wait (`tcsetattr`) and glibc's `mallopt`, and `dup` by a
+//! borrowed descriptor. The one module that
 //! speaks to the `libc` crate, and the only `unsafe` in mcce; each call is
 //! a thin wrapper with the error from errno.
 
@@ -9,7 +9,7 @@ use std::ffi::CString;
 use std::fs::File;
 use std::io;
 use std::os::fd::RawFd;
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::time::Duration;
@@ -143,6 +143,80 @@ pub fn poll(fds: &mut [PollFd], timeout: Option<Duration>) -> io::Result<usize> 
     Ok(n as usize)
 }
 
+/// A watch on the entries of one directory (inotify): its descriptor
+/// becomes readable when a file there is created, written, renamed in or
+/// removed, so a reader of the daemon's status wakes when it changes, not
+/// on a timer.
+pub struct DirWatch {
+    file: File,
+}
+
+impl DirWatch {
+    pub fn new(dir: &Path) -> io::Result<DirWatch> {
+        let c = CString::new(dir.as_os_str().as_bytes())
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in path"))?;
+        // SAFETY: inotify_init1 takes only flags; the descriptor it returns
+        // is new, and owned by the File made from it below.
+        let fd = unsafe { libc::inotify_init1(libc::IN_NONBLOCK | libc::IN_CLOEXEC) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `fd` was just opened and nothing else owns it.
+        let file = File::from(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) });
+        let mask = libc::IN_MODIFY
+            | libc::IN_CREATE
+            | libc::IN_MOVED_TO
+            | libc::IN_DELETE
+            | libc::IN_DELETE_SELF
+            | libc::IN_MOVE_SELF
+            | libc::IN_ONLYDIR;
+        // SAFETY: `c` is a NUL-terminated path; the descriptor is `file`'s.
+        if unsafe { libc::inotify_add_watch(file.as_raw_fd(), c.as_ptr(), mask) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(DirWatch { file })
+    }
+
+    /// Reads the events that came away; `false` when the directory itself
+    /// is gone (removed or moved): watch it again once it is back.
+    pub fn drain(&self) -> io::Result<bool> {
+        use std::io::Read;
+        let mut buf = [0u8; 4096];
+        let mut alive = true;
+        loop {
+            let n = match (&self.file).read(&mut buf) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(alive),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            if n == 0 {
+                return Ok(alive);
+            }
+            // Each event: wd, mask, cookie, len (native-endian 32-bit
+            // words), then `len` bytes of name.
+            let mut at = 0;
+            while at + 16 <= n {
+                let word = |i: usize| {
+                    let b = &buf[at + i..at + i + 4];
+                    u32::from_ne_bytes([b[0], b[1], b[2], b[3]])
+                };
+                let gone = libc::IN_IGNORED | libc::IN_DELETE_SELF | libc::IN_MOVE_SELF;
+                if word(4) & gone != 0 {
+                    alive = false;
+                }
+                at += 16 + word(12) as usize;
+            }
+        }
+    }
+}
+
+impl AsRawFd for DirWatch {
+    fn as_raw_fd(&self) -> RawFd {
+        self.file.as_raw_fd()
+    }
+}
+
 /// glibc gives each thread that allocates its own malloc arena and keeps
 /// what it freed there: eight workers rendering days would hold eight
 /// arenas of half a megabyte each. One arena keeps the resident size to
@@ -169,6 +243,38 @@ mod tests {
         assert!(!try_lock_exclusive(&b).unwrap());
         drop(a);
         assert!(try_lock_exclusive(&b).unwrap());
+    }
+
+    #[test]
+    fn a_dir_watch_wakes_for_a_write_and_says_when_the_directory_goes() {
+        let dir = std::env::temp_dir().join(format!("mcce-watch-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let w = DirWatch::new(&dir).unwrap();
+        let ready = |ms| {
+            let mut fds = [PollFd::new(&w, Wait::Read)];
+            poll(&mut fds, Some(Duration::from_millis(ms))).unwrap() == 1
+        };
+        assert!(!ready(10), "nothing happened yet");
+        std::fs::write(dir.join("status"), "x").unwrap();
+        assert!(ready(1000));
+        assert!(w.drain().unwrap());
+        assert!(!ready(10), "drained");
+        // In place, as the daemon rewrites its status.
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(dir.join("status"))
+            .unwrap();
+        std::os::unix::fs::FileExt::write_all_at(&f, b"y", 0).unwrap();
+        assert!(ready(1000));
+        assert!(w.drain().unwrap());
+        // (The kernel says the directory went once no open file in it
+        // holds it any more.)
+        drop(f);
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(ready(1000));
+        assert!(!w.drain().unwrap(), "the directory is gone");
+        assert!(DirWatch::new(&dir).is_err());
     }
 
     #[test]

@@ -19,6 +19,7 @@ pub mod exit;
 pub mod export;
 pub mod gpio;
 pub mod output;
+pub mod publish;
 pub mod read;
 pub mod report;
 pub mod run;
@@ -47,6 +48,7 @@ Commands:
   export    history as CSV or JSON on stdout
   report    a month or a year in the terminal
   serve     the live page, JSON and Prometheus metrics over HTTP
+  publish   the readings to MQTT, with Home Assistant's discovery
   help      this text; `mcce <command> --help` for a command's options
 
 Options: -h, --help   -V, --version
@@ -69,6 +71,7 @@ pub enum Command {
     Export(export::Args),
     Report(report::Args),
     Serve(serve::Args),
+    Publish(publish::Args),
 }
 
 /// Reads a command line (without the program's name).
@@ -105,6 +108,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, Failur
         "export" => then(&mut p, Command::Export),
         "report" => then(&mut p, Command::Report),
         "serve" => then(&mut p, Command::Serve),
+        "publish" => then(&mut p, Command::Publish),
         other => Err(usage(format!("unknown command '{other}'"))),
     }
 }
@@ -154,6 +158,7 @@ pub fn execute(cmd: Command) -> Outcome {
         Command::Export(a) => export::run(a),
         Command::Report(a) => report::run(a),
         Command::Serve(a) => serve::run(a),
+        Command::Publish(a) => publish::run(a),
     }
 }
 

@@ -4,9 +4,6 @@
 pub mod daemon;
 pub mod digest;
 pub mod export;
-// Its parts are tested on their own until `mcce publish` wires them in:
-// then this allow goes.
-#[allow(dead_code)]
 pub(crate) mod publish;
 pub mod report;
 pub mod serve;

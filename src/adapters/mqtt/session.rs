@@ -225,6 +225,10 @@ impl Session {
 
     /// Waits up to `wait` for a message from the broker, keeping the
     /// connection alive meanwhile (PINGREQ when due); `None` if none came.
+    /// For a caller that waits on this socket alone (the tests): `mcce
+    /// publish` waits on it with other descriptors and calls
+    /// [`Session::receive`].
+    #[cfg(test)]
     pub(crate) fn poll(&mut self, wait: Duration) -> Result<Option<Message>, SessionError> {
         if let Some(m) = self.inbox.pop_front() {
             return Ok(Some(m));
@@ -237,6 +241,47 @@ impl Session {
                 waiting_for: "PUBLISH",
             }),
         }
+    }
+
+    /// For a caller that waits on the socket itself (`poll(2)` with other
+    /// descriptors): takes what the broker sent without waiting for more
+    /// (`readable`: the socket has bytes, one read takes them), answers and
+    /// keeps the connection alive (a PINGREQ when due), and returns the
+    /// messages that arrived.
+    pub(crate) fn receive(&mut self, readable: bool) -> Result<Vec<Message>, SessionError> {
+        if readable {
+            self.fill(Duration::ZERO)?;
+        }
+        let mut got: Vec<Message> = self.inbox.drain(..).collect();
+        while let Some(p) = self.take_packet()? {
+            match p {
+                Incoming::PingResp => self.ping_sent = None,
+                Incoming::Publish(m) => {
+                    if let Some(id) = m.packet_id {
+                        self.send(&packet::puback(id))?;
+                    }
+                    got.push(m);
+                }
+                other => {
+                    return Err(SessionError::Unexpected {
+                        got: other.name(),
+                        waiting_for: "PUBLISH",
+                    });
+                }
+            }
+        }
+        self.keep_alive(Instant::now())?;
+        Ok(got)
+    }
+
+    /// When [`Session::receive`] must run even if the socket stays quiet:
+    /// the next keep-alive ping, or the deadline of its answer.
+    pub(crate) fn wake_at(&self) -> Option<Instant> {
+        let keep_alive = self.keep_alive?;
+        Some(match self.ping_sent {
+            Some(sent) => later(sent, self.limits.timeout),
+            None => later(self.last_sent, keep_alive * 3 / 4),
+        })
     }
 
     /// Ends the session cleanly: DISCONNECT, so the broker discards the
@@ -404,6 +449,12 @@ impl Session {
     }
 }
 
+impl std::os::fd::AsRawFd for Session {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.stream.as_raw_fd()
+    }
+}
+
 /// The first address of `addr` that accepts a TCP connection in time.
 fn open<A: ToSocketAddrs>(addr: A, timeout: Duration) -> Result<TcpStream, SessionError> {
     let mut last = io::Error::new(io::ErrorKind::NotFound, "the address resolves to nothing");
@@ -552,6 +603,53 @@ mod tests {
         let publish = packet::publish("t", b"v", QoS::AtLeastOnce, false, 1).unwrap();
         let expected = [publish, packet::puback(9), packet::disconnect().to_vec()].concat();
         assert_eq!(sent, expected);
+    }
+
+    #[test]
+    fn receive_takes_what_came_without_waiting_and_pings_when_due() {
+        let script = vec![
+            Ok(CONNACK_OK.to_vec()),
+            Ok(vec![0x30, 4, 0, 1, b'h', b'1']),
+            Err(Duration::from_millis(900)),
+            Ok(vec![0xd0, 0]), // PINGRESP
+        ];
+        let (port, b) = broker(script);
+        let c = Connect {
+            keep_alive: 1,
+            ..hello()
+        };
+        let t = Instant::now();
+        let (mut s, _) = Session::connect(("127.0.0.1", port), &c, limits()).unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        let got = s.receive(true).unwrap();
+        assert_eq!(
+            (got[0].topic.as_str(), got[0].payload.as_slice()),
+            ("h", &b"1"[..])
+        );
+        // Nothing more: no wait.
+        let before = Instant::now();
+        assert!(s.receive(false).unwrap().is_empty());
+        assert!(before.elapsed() < Duration::from_millis(50));
+        // The ping is due three quarters of the keep-alive after CONNECT.
+        let due = s.wake_at().unwrap();
+        assert!(due > t + Duration::from_millis(700) && due < t + Duration::from_millis(800));
+        std::thread::sleep(due.saturating_duration_since(Instant::now()));
+        assert!(s.receive(false).unwrap().is_empty());
+        // Now its answer is awaited, within the timeout.
+        assert!(s.wake_at().unwrap() > Instant::now() + Duration::from_millis(400));
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(s.receive(true).unwrap().is_empty());
+        // Answered: the next ping three quarters of the keep-alive after
+        // the last.
+        let next = s.wake_at().unwrap();
+        assert!(
+            next >= due + Duration::from_millis(750) && next < due + Duration::from_millis(850)
+        );
+        s.disconnect().unwrap();
+        assert_eq!(
+            b.join().unwrap(),
+            [packet::pingreq().to_vec(), packet::disconnect().to_vec()].concat()
+        );
     }
 
     #[test]

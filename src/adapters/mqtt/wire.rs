@@ -6,9 +6,6 @@
 pub(crate) use super::errors::MAX_REMAINING_LENGTH;
 use super::errors::{DecodeError, EncodeError};
 
-/// The largest string or binary field a two-byte length can carry.
-const MAX_FIELD: usize = u16::MAX as usize;
-
 /// Appends `len` as a remaining-length varint.
 pub(crate) fn put_remaining_length(out: &mut Vec<u8>, len: usize) -> Result<(), EncodeError> {
     if len > MAX_REMAINING_LENGTH {

@@ -36,14 +36,6 @@ impl Object {
         self
     }
 
-    /// A string, or `null`.
-    pub(crate) fn opt_str(&mut self, key: &str, value: Option<&str>) -> &mut Self {
-        match value {
-            Some(v) => self.str(key, v),
-            None => self.raw(key, "null"),
-        }
-    }
-
     pub(crate) fn int(&mut self, key: &str, value: i64) -> &mut Self {
         self.key(key);
         let _ = write!(self.out, "{value}");
@@ -56,10 +48,6 @@ impl Object {
             Some(v) => self.int(key, v),
             None => self.raw(key, "null"),
         }
-    }
-
-    pub(crate) fn bool(&mut self, key: &str, value: bool) -> &mut Self {
-        self.raw(key, if value { "true" } else { "false" })
     }
 
     /// An array of strings.
@@ -127,14 +115,13 @@ mod tests {
         let mut o = Object::new();
         o.int("w", -5)
             .opt_int("n", None)
-            .bool("t", true)
             .strs("s", &["x", "y"])
             .objects("list", vec![inner, Object::new()])
             .object("o", Object::new())
-            .opt_str("z", Some("é"));
+            .str("z", "é");
         assert_eq!(
             o.end(),
-            r#"{"w":-5,"n":null,"t":true,"s":["x","y"],"list":[{"topic":"a/\"b\"\\\u000a"},{}],"o":{},"z":"é"}"#
+            r#"{"w":-5,"n":null,"s":["x","y"],"list":[{"topic":"a/\"b\"\\\u000a"},{}],"o":{},"z":"é"}"#
         );
     }
 }

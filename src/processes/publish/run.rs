@@ -48,8 +48,8 @@ pub(crate) trait World {
     /// status, something from the broker on `conn`, or a stop request.
     fn wait(&mut self, conn: Option<&Self::Conn>, until: Option<Instant>);
     fn stop_requested(&self) -> bool;
-    /// A line for the log.
-    fn log(&mut self, line: &str);
+    /// A line for the log; `trouble`: the connection is down.
+    fn log(&mut self, trouble: bool, line: &str);
 }
 
 /// The loop's settings.
@@ -192,8 +192,9 @@ impl<W: World> Loop<'_, W> {
     }
 
     fn note(&mut self, outcome: Outcome) {
+        let trouble = matches!(outcome, Outcome::Down(_));
         if let Some(line) = self.episodes.note(outcome) {
-            self.world.log(&line);
+            self.world.log(trouble, &line);
         }
     }
 }
@@ -347,7 +348,7 @@ mod tests {
         fn stop_requested(&self) -> bool {
             self.now() >= self.end
         }
-        fn log(&mut self, line: &str) {
+        fn log(&mut self, _trouble: bool, line: &str) {
             let now = self.now();
             self.logs.push((now, line.to_string()));
         }
@@ -400,8 +401,8 @@ mod tests {
             fn stop_requested(&self) -> bool {
                 self.w.stop_requested()
             }
-            fn log(&mut self, line: &str) {
-                self.w.log(line)
+            fn log(&mut self, trouble: bool, line: &str) {
+                self.w.log(trouble, line)
             }
         }
         let broker = w.broker.clone();
