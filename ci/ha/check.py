@@ -12,6 +12,11 @@ it uses aiohttp, which Home Assistant itself needs.
     check.py --url URL --token FILE wait-state ENTITY [--state S] [--attr K=V]... [--timeout S]
         waits until ENTITY exists with that state and those attributes
         (values compared as text); prints it as JSON
+    check.py --url URL --token FILE history ENTITY [--increasing]
+        prints every state Home Assistant recorded for ENTITY over the last
+        day, one a line (/api/history/period); with --increasing, fails if a
+        number is lower than the number before it (unavailable and unknown
+        in between are skipped)
     check.py --url URL --token FILE energy ENTITY [--allow TYPE]...
         makes ENTITY the Energy dashboard's grid consumption
         (energy/save_prefs over the websocket), runs the dashboard's own check
@@ -105,6 +110,25 @@ async def wait_state(session, url, args):
         await asyncio.sleep(0.5)
 
 
+async def history(session, url, args):
+    since = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(time.time() - 86400))
+    path = f"/api/history/period/{since}?filter_entity_id={args.entity}&minimal_response"
+    found = await get(session, url, path, args.bearer) or [[]]
+    states = [s["state"] for s in (found[0] if found else [])]
+    last = None
+    for state in states:
+        print(state)
+        try:
+            value = float(state)
+        except ValueError:
+            continue
+        if args.increasing and last is not None and value < last:
+            fail(f"{args.entity} went from {last} to {value}")
+        last = value
+    if not states:
+        fail(f"no recorded states of {args.entity}")
+
+
 async def energy(session, url, args):
     ws_url = url.replace("http", "ws", 1) + "/api/websocket"
     async with session.ws_connect(ws_url) as ws:
@@ -159,6 +183,9 @@ def main():
     p.add_argument("--state")
     p.add_argument("--attr", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--timeout", type=float, default=60)
+    p = sub.add_parser("history")
+    p.add_argument("entity")
+    p.add_argument("--increasing", action="store_true")
     p = sub.add_parser("energy")
     p.add_argument("entity")
     p.add_argument("--allow", action="append", default=[], metavar="TYPE")
@@ -168,7 +195,7 @@ def main():
             parser.error(f"{args.command} needs --token FILE")
         with open(args.token) as f:
             args.bearer = f.read().strip()
-    commands = {"token": token, "states": states, "wait-state": wait_state, "energy": energy}
+    commands = {"token": token, "states": states, "wait-state": wait_state, "history": history, "energy": energy}
 
     async def run():
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
