@@ -2,7 +2,8 @@
 # Rootfs smoke test, as root: a busybox root with our overlay, the package's
 # init script and crontab, the user and groups the package creates, a static
 # mcce, a simulated meter at /dev/ttyUSB0 and a fake /sys/class/gpio. Checks
-# that S90mcce start/reload/restart/stop and the crontab's digest work there.
+# that S90mcce start/reload/restart/stop and the crontab's digest work there,
+# and S91mcce-serve and S92mcce-publish (to a mosquitto on 127.0.0.1).
 # Usage: ci/rootfs-smoke.sh STATIC_MCCE_BINARY
 set -euo pipefail
 
@@ -17,8 +18,11 @@ fi
 work=$(mktemp -d /tmp/mcce-rootfs.XXXXXX)
 root=$work/root
 sim_pid=""
+broker_pid=""
 cleanup() {
 	if [ -n "$sim_pid" ]; then kill "$sim_pid" 2>/dev/null || true; fi
+	if [ -n "$broker_pid" ]; then kill "$broker_pid" 2>/dev/null || true; fi
+	if [ -f "$root/run/mcce-publish.pid" ]; then kill "$(cat "$root/run/mcce-publish.pid")" 2>/dev/null || true; fi
 	pkill -f "^/usr/bin/mcce run" 2>/dev/null || true
 	if [ -f "$root/run/mcce-serve.pid" ]; then kill "$(cat "$root/run/mcce-serve.pid")" 2>/dev/null || true; fi
 	pkill -x syslogd 2>/dev/null || true
@@ -53,6 +57,7 @@ chroot "$root" /bin/busybox --install -s
 cp -a "$top/overlay/." "$root/"
 install -m 0755 "$top/buildroot-package/package/mcce/S90mcce" "$root/etc/init.d/S90mcce"
 install -m 0755 "$top/buildroot-package/package/mcce/S91mcce-serve" "$root/etc/init.d/S91mcce-serve"
+install -m 0755 "$top/buildroot-package/package/mcce/S92mcce-publish" "$root/etc/init.d/S92mcce-publish"
 install -m 0755 "$bin" "$root/usr/bin/mcce"
 
 # Users and groups as Buildroot's mkusers makes them from MCCE_USERS.
@@ -263,6 +268,34 @@ out=$(chroot "$root" /etc/init.d/S91mcce-serve start) && fail "S91mcce-serve sta
 wait_for 5 "the reason in syslog" grep -q "mcce-serve: .*nowhere" "$root/var/log/messages"
 sed -i 's/^SERVE_LISTEN=.*/SERVE_LISTEN=127.0.0.1:18396/' "$root/etc/mcce.conf"
 pass "S91mcce-serve start that fails: $(grep "mcce-serve: .*nowhere" "$root/var/log/messages" | tail -n 1 | sed 's/.*mcce-serve: //')"
+
+# --- S92mcce-publish: to a broker on 127.0.0.1 ---------------------------------
+# Without MQTT_URL (the image's mcce.conf): FAIL, and the reason in the log.
+out=$(chroot "$root" /etc/init.d/S92mcce-publish start) && fail "S92mcce-publish start without MQTT_URL succeeded: $out"
+[ "$out" = "Starting mcce-publish: FAIL (the reason is in the system log)" ] || fail "S92mcce-publish bad start said: $out"
+wait_for 5 "the reason in syslog" grep -q "mcce-publish: .*MQTT_URL is not set" "$root/var/log/messages"
+pass "S92mcce-publish start without MQTT_URL: $(grep "mcce-publish: .*MQTT_URL" "$root/var/log/messages" | tail -n 1 | sed 's/.*mcce-publish: //')"
+mqtt_port=18397
+printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\nuser root\n' "$mqtt_port" > "$work/mosquitto.conf"
+/usr/sbin/mosquitto -c "$work/mosquitto.conf" > "$work/mosquitto.log" 2>&1 &
+broker_pid=$!
+printf 'MQTT_URL=mqtt://127.0.0.1:%s\nMQTT_TOPIC=mcce/smoke\n' "$mqtt_port" >> "$root/etc/mcce.conf"
+out=$(chroot "$root" /etc/init.d/S92mcce-publish start)
+[ "$out" = "Starting mcce-publish: OK" ] || fail "S92mcce-publish start said: $out"
+ppid=$(cat "$root/run/mcce-publish.pid")
+[ "$(stat -c %u "/proc/$ppid")" = "$uid" ] || fail "mcce publish does not run as user mcce"
+retained() { mosquitto_sub -h 127.0.0.1 -p "$mqtt_port" -t "$1" -C 1 -W 2 2> /dev/null; }
+online() { [ "$(retained mcce/smoke/availability)" = online ]; }
+wait_for 10 "mcce publish online" online
+retained mcce/smoke/state | grep -q '"energy_total":' || fail "no state from mcce publish: $(retained mcce/smoke/state)"
+retained homeassistant/sensor/mcce_smoke/energy_total/config | grep -q total_increasing ||
+	fail "no discovery config for the energy total"
+out=$(chroot "$root" /etc/init.d/S92mcce-publish stop)
+said "$out" "Stopping mcce-publish: OK" || fail "S92mcce-publish stop said: $out"
+[ ! -d "/proc/$ppid" ] || fail "mcce publish still running after stop returned"
+[ "$(retained mcce/smoke/availability)" = offline ] || fail "no offline after a clean stop"
+[ -f "$root/var/lib/mcce/publish-total" ] || fail "no saved total in DATA_DIR"
+pass "S92mcce-publish start/stop: mcce publish as user mcce, online with its state and discovery, offline after stop"
 
 # busybox crond reads the crontab without complaint.
 timeout 3 chroot "$root" crond -f -l 0 -L /tmp/crond.log -c /etc/cron/crontabs || true

@@ -70,8 +70,14 @@ USERADD_PARAM:${PN} = "--system --uid 510 --gid mcce --home-dir ${localstatedir}
 # /usr/bin/mcce as user mcce and reads /etc/mcce.conf, all in ${PN}.
 # (PACKAGES =+ puts it first, so its init script is not taken by ${PN}'s
 # FILES, which include all of ${sysconfdir}.)
-PACKAGES =+ "${PN}-serve ${PN}-data"
+PACKAGES =+ "${PN}-serve ${PN}-publish ${PN}-data"
 FILES:${PN}-serve += "${INIT_D_DIR}/mcce-serve ${systemd_system_unitdir}/mcce-serve.service"
+
+# `mcce publish` (the readings to MQTT, with Home Assistant's discovery) in
+# mcce-publish, as BR2_PACKAGE_MCCE_PUBLISH in Buildroot (off there: it
+# needs the broker's address, MQTT_URL in /etc/mcce.conf). An image that
+# installs it starts the publisher at boot.
+FILES:${PN}-publish += "${INIT_D_DIR}/mcce-publish ${systemd_system_unitdir}/mcce-publish.service"
 
 # The data partition kept across flashes (S05mcce-data; README "Upgrade"):
 # made on the card's first boot at 1 GiB, found again without formatting
@@ -85,12 +91,15 @@ FILES:${PN}-data += "${INIT_D_DIR}/mcce-data ${libexecdir}/mcce-data ${systemd_s
 # SysV / busybox init: S90mcce installed as /etc/init.d/mcce and S91mcce-serve
 # as /etc/init.d/mcce-serve; update-rc.d adds the numbers, the same as in the
 # Buildroot image: the daemon starts at 90, after the network and time
-# services, the page at 91, after it; they stop the other way round.
-INITSCRIPT_PACKAGES = "${PN} ${PN}-serve ${PN}-data"
+# services, the page at 91 and the publisher at 92, after it; they stop the
+# other way round.
+INITSCRIPT_PACKAGES = "${PN} ${PN}-serve ${PN}-publish ${PN}-data"
 INITSCRIPT_NAME:${PN} = "mcce"
 INITSCRIPT_PARAMS:${PN} = "start 90 2 3 4 5 . stop 10 0 1 6 ."
 INITSCRIPT_NAME:${PN}-serve = "mcce-serve"
 INITSCRIPT_PARAMS:${PN}-serve = "start 91 2 3 4 5 . stop 09 0 1 6 ."
+INITSCRIPT_NAME:${PN}-publish = "mcce-publish"
+INITSCRIPT_PARAMS:${PN}-publish = "start 92 2 3 4 5 . stop 08 0 1 6 ."
 # In rcS, after the local file systems are mounted (mountall is S35,
 # populate-volatile S37) and before the runlevel's services (crond,
 # dropbear, mcce) read the kept settings.
@@ -99,15 +108,17 @@ INITSCRIPT_PARAMS:${PN}-data = "start 39 S ."
 
 # systemd: the daemon's unit, and the nightly digest's timer (enabled) with
 # the service it starts (packaged here: the systemd class follows a
-# .socket's service, not a .timer's); the page's unit in mcce-serve (enabled
-# when that package is installed).
-SYSTEMD_PACKAGES = "${PN} ${PN}-serve ${PN}-data"
+# .socket's service, not a .timer's); the page's unit in mcce-serve and the
+# publisher's in mcce-publish (each enabled when its package is installed).
+SYSTEMD_PACKAGES = "${PN} ${PN}-serve ${PN}-publish ${PN}-data"
 SYSTEMD_SERVICE:${PN} = "mcce.service mcce-digest.timer"
 FILES:${PN} += "${systemd_system_unitdir}/mcce-digest.service"
 SYSTEMD_SERVICE:${PN}-serve = "mcce-serve.service"
+SYSTEMD_SERVICE:${PN}-publish = "mcce-publish.service"
 SYSTEMD_SERVICE:${PN}-data = "mcce-data.service"
 
 RDEPENDS:${PN}-serve = "${PN}"
+RDEPENDS:${PN}-publish = "${PN}"
 RDEPENDS:${PN}-data = "${PN} e2fsprogs-mke2fs util-linux-partx util-linux-sfdisk"
 
 # The nightly digest, as in the Buildroot package: with systemd in
@@ -134,6 +145,7 @@ do_install:append() {
         install -d ${D}${INIT_D_DIR}
         install -m 0755 ${MCCE_PKGDIR}/S90mcce ${D}${INIT_D_DIR}/mcce
         install -m 0755 ${MCCE_PKGDIR}/S91mcce-serve ${D}${INIT_D_DIR}/mcce-serve
+        install -m 0755 ${MCCE_PKGDIR}/S92mcce-publish ${D}${INIT_D_DIR}/mcce-publish
         install -m 0755 ${MCCE_PKGDIR}/S05mcce-data ${D}${INIT_D_DIR}/mcce-data
     fi
     if ${@bb.utils.contains('DISTRO_FEATURES', 'systemd', 'true', 'false', d)}; then
@@ -142,6 +154,7 @@ do_install:append() {
         install -m 0644 ${MCCE_PKGDIR}/mcce-digest.service ${D}${systemd_system_unitdir}/mcce-digest.service
         install -m 0644 ${MCCE_PKGDIR}/mcce-digest.timer ${D}${systemd_system_unitdir}/mcce-digest.timer
         install -m 0644 ${MCCE_PKGDIR}/mcce-serve.service ${D}${systemd_system_unitdir}/mcce-serve.service
+        install -m 0644 ${MCCE_PKGDIR}/mcce-publish.service ${D}${systemd_system_unitdir}/mcce-publish.service
         install -m 0644 ${MCCE_PKGDIR}/mcce-data.service ${D}${systemd_system_unitdir}/mcce-data.service
         install -d ${D}${libexecdir}
         install -m 0755 ${MCCE_PKGDIR}/S05mcce-data ${D}${libexecdir}/mcce-data
