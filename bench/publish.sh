@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# `mcce publish` (called by bench/run.sh, or alone):
+#   bench/publish.sh [BINARY]   (default target/release/mcce)
+# A daemon polls the simulated meter every second (RUN_DIR on /dev/shm, as
+# the Pi's tmpfs), with a year of digested days and today's file; the
+# publisher sends to a mosquitto on 127.0.0.1, read by a subscriber. Its CPU
+# per reading (schedstat, windows of 10 s after a warm-up, the quietest
+# one: this machine's noise only adds) scaled to a day of 5-s polls, its
+# peak RSS, and its CPU while the daemon is stopped. Each figure beside its
+# target (bench/targets.sh).
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=bench/targets.sh
+. "$top/bench/targets.sh"
+bin=$(realpath "${1:-$top/target/release/mcce}")
+mosquitto=$(command -v mosquitto || echo /usr/sbin/mosquitto)
+if [ ! -x "$mosquitto" ] || ! command -v mosquitto_sub > /dev/null; then
+	echo "publish: mosquitto and mosquitto-clients not installed, skipped"
+	exit 0
+fi
+seconds=${BENCH_SECONDS:-120}
+work=$(mktemp -d /tmp/mcce-bench-publish.XXXXXX)
+shm=$(mktemp -d /dev/shm/mcce-bench-publish.XXXXXX)
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2> /dev/null || true; done
+	wait 2> /dev/null || true
+	rm -rf "$work" "$shm"
+}
+trap cleanup EXIT
+export TZ=Europe/Rome
+
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\n' "$port" > "$work/mosquitto.conf"
+[ "$(id -u)" != 0 ] || echo "user root" >> "$work/mosquitto.conf"
+"$mosquitto" -c "$work/mosquitto.conf" > "$work/mosquitto.log" 2>&1 &
+pids+=($!)
+mosquitto_sub -h 127.0.0.1 -p "$port" -t 'mcce/#' > "$work/got" 2> /dev/null &
+pids+=($!)
+
+# A year of digested days before today, and the daemon writing today's.
+mkdir -p "$work/data/days"
+python3 - "$work/data/days" <<'PY'
+import datetime, os, sys, zoneinfo
+tz = zoneinfo.ZoneInfo("Europe/Rome")
+today = datetime.date.today()
+d = today - datetime.timedelta(days=365)
+while d < today:
+    start = int(datetime.datetime(d.year, d.month, d.day, tzinfo=tz).timestamp())
+    n = d + datetime.timedelta(days=1)
+    end = int(datetime.datetime(n.year, n.month, n.day, tzinfo=tz).timestamp())
+    with open(os.path.join(sys.argv[1], d.isoformat()), "w") as f:
+        f.write("".join(f"{t} {300 + (t // 5) % 4000}\n" for t in range(start, end, 5)))
+    d = n
+PY
+"$bin" sim --link "$work/tty" > /dev/null 2>&1 &
+pids+=($!)
+for _ in $(seq 50); do [ -L "$work/tty" ] && break; sleep 0.1; done
+cat > "$work/mcce.conf" <<CONF
+PORT=$work/tty
+POLL_SECONDS=1
+REPLY_TIMEOUT_MS=500
+DATA_DIR=$work/data
+RUN_DIR=$shm
+DATABASE_URL=$work/db/pwr
+BUZZER=none
+CONTRACT_WATTS=3000
+MQTT_URL=mqtt://127.0.0.1:$port
+MQTT_TOPIC=mcce/bench
+CONF
+"$bin" digest -c "$work/mcce.conf" > /dev/null
+"$bin" run -c "$work/mcce.conf" 2> "$work/daemon.log" &
+daemon=$!
+pids+=("$daemon")
+sleep 2
+"$bin" publish -c "$work/mcce.conf" 2> "$work/publish.log" &
+publisher=$!
+pids+=("$publisher")
+cpu_ns() { cat "/proc/$publisher"/task/*/schedstat | awk '{ s += $1 } END { print s }'; }
+readings() { awk '/^updated=/ { print substr($0, 9) }' "$shm/status"; }
+sleep 3
+windows=$((seconds / 10))
+: > "$work/windows"
+for _ in $(seq "$windows"); do
+	cpu0=$(cpu_ns)
+	r0=$(readings)
+	sleep 10
+	echo "$(($(cpu_ns) - cpu0)) $(($(readings) - r0))" >> "$work/windows"
+done
+hwm=$(awk '/^VmHWM/ { print $2 }' "/proc/$publisher/status")
+states=$(grep -c '"energy_total"' "$work/got" || true)
+awk '$2 > 0 { print $1 / $2 / 1000 }' "$work/windows" | sort -g > "$work/us"
+median=$(awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }' "$work/us")
+lowest=$(head -n 1 "$work/us")
+figure "publish, CPU per day of 5-s polls (x86_64, quietest 10-s window)" \
+	"$(awk -v l="$lowest" 'BEGIN { printf "%.2f", l * 17280 / 1e6 }')" s "<=" 1.0 \
+	"$(awk -v m="$median" -v l="$lowest" -v n="$windows" 'BEGIN {
+		printf "%.1f us a reading; median of %d windows %.1f us, %.2f s a day", l, n, m, m * 17280 / 1e6 }');
+	$states state messages received"
+figure "publish, peak RSS (x86_64 glibc)" "$(awk -v h="$hwm" 'BEGIN { printf "%.2f", h / 1024 }')" MiB "<=" 2 \
+	"a year of digested days, today's file growing"
+# The daemon stopped: the publisher only keeps the connection alive.
+kill "$daemon"
+wait "$daemon" 2> /dev/null || true
+sleep 15
+cpu0=$(cpu_ns)
+sleep 30
+idle=$(($(cpu_ns) - cpu0))
+figure "publish, CPU with the daemon stopped" "$(awk -v n="$idle" 'BEGIN { printf "%.3f", n / 30 * 86400 / 1e9 }')" "s a day" "<=" 1.0 \
+	"$((idle / 1000)) us in 30 s (keep-alive pings)"
