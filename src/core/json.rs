@@ -92,9 +92,113 @@ pub fn push_opt(out: &mut Vec<u8>, n: Option<impl Number>) {
     }
 }
 
+/// A JSON object written in one pass, for payloads made of nested
+/// objects (`mcce publish`'s): `{` on creation, `}` on [`Object::end`];
+/// strings and numbers by the functions above.
+pub struct Object {
+    out: Vec<u8>,
+    empty: bool,
+}
+
+impl Default for Object {
+    fn default() -> Self {
+        Object::new()
+    }
+}
+
+impl Object {
+    pub fn new() -> Object {
+        Object {
+            out: vec![b'{'],
+            empty: true,
+        }
+    }
+
+    fn key(&mut self, key: &str) -> &mut Self {
+        if !self.empty {
+            self.out.push(b',');
+        }
+        self.empty = false;
+        push_str(&mut self.out, key);
+        self.out.push(b':');
+        self
+    }
+
+    pub fn str(&mut self, key: &str, value: &str) -> &mut Self {
+        self.key(key);
+        push_str(&mut self.out, value);
+        self
+    }
+
+    /// A number, or `null` for none.
+    pub fn num(&mut self, key: &str, value: Option<impl Number>) -> &mut Self {
+        self.key(key);
+        push_opt(&mut self.out, value);
+        self
+    }
+
+    /// An array of strings.
+    pub fn strs(&mut self, key: &str, values: &[&str]) -> &mut Self {
+        self.key(key);
+        self.out.push(b'[');
+        for (i, v) in values.iter().enumerate() {
+            if i > 0 {
+                self.out.push(b',');
+            }
+            push_str(&mut self.out, v);
+        }
+        self.out.push(b']');
+        self
+    }
+
+    /// An array of objects.
+    pub fn objects(&mut self, key: &str, values: Vec<Object>) -> &mut Self {
+        self.key(key);
+        self.out.push(b'[');
+        for (i, v) in values.into_iter().enumerate() {
+            if i > 0 {
+                self.out.push(b',');
+            }
+            self.out.extend_from_slice(v.end().as_bytes());
+        }
+        self.out.push(b']');
+        self
+    }
+
+    pub fn object(&mut self, key: &str, value: Object) -> &mut Self {
+        self.key(key);
+        self.out.extend_from_slice(value.end().as_bytes());
+        self
+    }
+
+    pub fn end(mut self) -> String {
+        self.out.push(b'}');
+        // Only UTF-8 went in (`&str`s, escapes and digits).
+        String::from_utf8(self.out).unwrap_or_default()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn objects_nest() {
+        let mut inner = Object::new();
+        inner.str("topic", "a/\"b\"");
+        let mut o = Object::new();
+        o.num("w", Some(-5i64))
+            .num("n", None::<i64>)
+            .num("x", Some(f64::NAN))
+            .strs("s", &["x", "y"])
+            .objects("list", vec![inner, Object::new()])
+            .object("o", Object::new())
+            .str("z", "é");
+        assert_eq!(
+            o.end(),
+            r#"{"w":-5,"n":null,"x":null,"s":["x","y"],"list":[{"topic":"a/\"b\""},{}],"o":{},"z":"é"}"#
+        );
+    }
 
     fn text(f: impl FnOnce(&mut Vec<u8>)) -> String {
         let mut v = Vec::new();

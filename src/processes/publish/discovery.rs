@@ -11,7 +11,7 @@
 //! publisher sends a state before the `online` that makes it visible, so
 //! Home Assistant never shows a value from before.
 
-use super::json::Object;
+use crate::core::json::Object;
 
 /// The keys of the state message, each entity's `value_json.<key>`.
 pub(crate) const POWER: &str = "power";

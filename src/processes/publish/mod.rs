@@ -5,7 +5,7 @@
 //! [`total`] decides the lifetime energy total that Home Assistant's
 //! Energy dashboard counts (it must never decrease); [`discovery`] makes
 //! Home Assistant's device and entities; [`state`] the state message they
-//! read; [`json`] writes their JSON. [`outbox`] decides what to send and
+//! read (written by `core::json`). [`outbox`] decides what to send and
 //! in which order as the connection comes and goes, [`link`] when to try
 //! the broker again and what to log of it; [`run`] is the loop.
 //!
@@ -28,7 +28,6 @@ use crate::core::config::mqtt::BrokerUrl;
 
 pub(crate) mod discovery;
 pub(crate) mod history;
-mod json;
 pub(crate) mod link;
 pub(crate) mod outbox;
 pub(crate) mod run;

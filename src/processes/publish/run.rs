@@ -447,7 +447,7 @@ mod tests {
             lines_at(&b, 303),
             [
                 "homeassistant/sensor/mcce_pi/power/config={}",
-                r#"mcce/pi/state={"power":1300,"energy_total":0.300,"energy_today":0.300,"meter":"ON","recording":"ON"}"#,
+                r#"mcce/pi/state={"power":1300,"energy_total":0.3,"energy_today":0.3,"meter":"ON","recording":"ON"}"#,
                 "mcce/pi/live=online",
                 "mcce/pi/availability=online",
             ]
@@ -508,7 +508,7 @@ mod tests {
             lines_at(&b, 100),
             [
                 "homeassistant/sensor/mcce_pi/power/config={}",
-                r#"mcce/pi/state={"power":1100,"energy_total":0.100,"energy_today":0.100,"meter":"ON","recording":"ON"}"#,
+                r#"mcce/pi/state={"power":1100,"energy_total":0.1,"energy_today":0.1,"meter":"ON","recording":"ON"}"#,
                 "mcce/pi/live=online",
                 "mcce/pi/availability=online",
             ]
@@ -539,7 +539,7 @@ mod tests {
             lines_at(&b, 54),
             [
                 "mcce/pi/live=offline",
-                r#"mcce/pi/state={"power":null,"energy_total":0.040,"energy_today":0.040,"meter":"OFF","recording":"OFF"}"#,
+                r#"mcce/pi/state={"power":null,"energy_total":0.04,"energy_today":0.04,"meter":"OFF","recording":"OFF"}"#,
             ]
         );
         // And nothing more until the stop.

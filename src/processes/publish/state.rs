@@ -10,7 +10,7 @@
 use super::discovery::{
     BAND, ENERGY_TODAY, ENERGY_TOTAL, METER, OFF, ON, POWER, RECORDING, TRIP_IN, WARNING,
 };
-use super::json::Object;
+use crate::core::json::Object;
 
 /// What the daemon's status file says, as far as the publisher needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,9 +88,9 @@ pub(crate) fn state(facts: &Facts, fresh: Freshness, now: i64) -> State {
         .and_then(|d| d.reading)
         .filter(|(ts, _)| current(*ts));
     let mut o = Object::new();
-    o.opt_int(POWER, reading.map(|(_, w)| i64::from(w)));
-    o.raw(ENERGY_TOTAL, &opt_kwh(facts.energy_total_wh));
-    o.raw(ENERGY_TODAY, &opt_kwh(facts.energy_today_wh));
+    o.num(POWER, reading.map(|(_, w)| w));
+    o.num(ENERGY_TOTAL, facts.energy_total_wh.map(kwh));
+    o.num(ENERGY_TODAY, facts.energy_today_wh.map(kwh));
     let on_off = |b: bool| if b { ON } else { OFF };
     o.str(METER, on_off(running.is_some_and(|d| d.meter_ok)));
     o.str(RECORDING, on_off(running.is_some_and(|d| d.recording_ok)));
@@ -99,7 +99,7 @@ pub(crate) fn state(facts: &Facts, fresh: Freshness, now: i64) -> State {
     if let Some(c) = d.and_then(|d| d.contract) {
         o.str(BAND, c.band)
             .str(WARNING, on_off(c.warning))
-            .opt_int(TRIP_IN, c.trip_in.map(|t| t.min(i64::MAX as u64) as i64));
+            .num(TRIP_IN, c.trip_in);
     }
     let recheck_at = [running.map(|d| d.updated), reading.map(|(ts, _)| ts)]
         .into_iter()
@@ -113,12 +113,10 @@ pub(crate) fn state(facts: &Facts, fresh: Freshness, now: i64) -> State {
     }
 }
 
-/// Watt-hours as kWh with three decimals, or `null`.
-fn opt_kwh(wh: Option<u64>) -> String {
-    match wh {
-        Some(wh) => format!("{}.{:03}", wh / 1000, wh % 1000),
-        None => "null".to_string(),
-    }
+/// Whole watt-hours as kWh: three decimals at most (the shortest text
+/// that reads back as the value).
+fn kwh(wh: u64) -> f64 {
+    wh as f64 / 1000.0
 }
 
 #[cfg(test)]
@@ -155,7 +153,7 @@ mod tests {
         let s = state(&facts, FRESH, T + 1);
         assert_eq!(
             s.json,
-            r#"{"power":812,"energy_total":1234.567,"energy_today":3.050,"meter":"ON","recording":"ON","band":"tolerated","warning":"ON","trip_in":95}"#
+            r#"{"power":812,"energy_total":1234.567,"energy_today":3.05,"meter":"ON","recording":"ON","band":"tolerated","warning":"ON","trip_in":95}"#
         );
         assert!(s.live);
         // 2 polls of 5 s, 2 s for the meter, 1 s: current up to T + 13.
@@ -210,7 +208,7 @@ mod tests {
         };
         let s = state(&facts, FRESH, i64::MAX);
         assert!(!s.live);
-        assert!(s.json.contains(r#""energy_total":18446744073709551.615"#));
+        assert!(s.json.contains(r#""energy_total":18446744073709550,"#));
         // The clock set back by an hour under a stopped daemon: its last
         // reading, an hour ahead, is not shown as current.
         let s = state(&facts, FRESH, T - 3600);
