@@ -187,10 +187,10 @@ head -c "$(($(stat -c %s "$yesterday") / 2))" "$yesterday" | sed '$d' > "$work/h
 mv "$work/half" "$yesterday"
 "$mcce" digest -c "$conf" > "$work/digest2.out" || { cat "$work/digest2.out"; fail "the second digest failed"; }
 grep -q "changed since it was digested" "$work/digest2.out" || { cat "$work/digest2.out"; fail "the day was not digested again"; }
-# The publisher looks at the databases every 15 s: until it says it holds
-# the total, or the total goes down.
+# The publisher brings the energy figures up to date once a minute: until
+# it says it holds the total, or the total goes down.
 lower() { python3 -c "import sys; sys.exit(not float(sys.argv[1]) < float(sys.argv[2]))" "$(state_of "$e"_energy_total)" "$total" 2> /dev/null; }
-for _ in $(seq 60); do
+for _ in $(seq 160); do
 	grep -q "below the" "$work/publish.log" && break
 	lower && break
 	sleep 0.5

@@ -393,7 +393,7 @@ impl DayReader<File> {
 /// directory, or a device (`/dev/full` never ends) in `days/` is an error,
 /// not a read without end.
 pub fn open_day_file(path: &Path) -> io::Result<(File, std::fs::Metadata)> {
-    let file = File::open(path)?;
+    let file = crate::adapters::sys::open_quietly(path)?;
     let meta = file.metadata()?;
     if meta.is_dir() {
         return Err(io::Error::from(io::ErrorKind::IsADirectory));

@@ -207,10 +207,10 @@ impl Status {
     }
 
     pub fn parse(text: &str) -> Option<Status> {
-        let get = |k: &str| {
-            text.lines()
-                .find_map(|l| l.strip_prefix(k).and_then(|r| r.strip_prefix('=')))
-        };
+        // The lines split once (readers parse it at every poll); the first
+        // line of a key counts.
+        let fields: Vec<(&str, &str)> = text.lines().filter_map(|l| l.split_once('=')).collect();
+        let get = |k: &str| fields.iter().find(|(key, _)| *key == k).map(|(_, v)| *v);
         let at = get("reading_at")?;
         let w = get("watts")?;
         Some(Status {
@@ -263,6 +263,62 @@ impl Status {
         Err(io::Error::new(
             io::ErrorKind::InvalidData,
             format!("{}: unreadable status", p.display()),
+        ))
+    }
+}
+
+/// The status file kept open for a reader that looks at every poll (`mcce
+/// publish`): one `pread` a look instead of an open, a read and a close.
+/// The daemon rewrites the file in place; when it makes a new one (the
+/// file was removed, or RUN_DIR made again) the owner says so with
+/// [`StatusFile::reopen`] (a watch of RUN_DIR's entries does).
+pub struct StatusFile {
+    path: PathBuf,
+    file: Option<File>,
+    buf: Vec<u8>,
+}
+
+impl StatusFile {
+    pub fn new(run_dir: &Path) -> StatusFile {
+        StatusFile {
+            path: path(run_dir),
+            file: None,
+            buf: vec![0; FILE_LEN],
+        }
+    }
+
+    /// Opens the file again at the next read.
+    pub fn reopen(&mut self) {
+        self.file = None;
+    }
+
+    /// The daemon's status; a read that races a write is tried again, as
+    /// [`Status::read`] does.
+    pub fn read(&mut self) -> io::Result<Status> {
+        for _ in 0..5 {
+            if self.file.is_none() {
+                self.file = Some(File::open(&self.path)?);
+            }
+            let f = self.file.as_ref().expect("opened above");
+            let n = match f.read_at(&mut self.buf, 0) {
+                Ok(n) => n,
+                Err(e) => {
+                    self.file = None;
+                    return Err(e);
+                }
+            };
+            if let Some(s) = std::str::from_utf8(&self.buf[..n])
+                .ok()
+                .and_then(Status::parse)
+            {
+                return Ok(s);
+            }
+            self.file = None;
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{}: unreadable status", self.path.display()),
         ))
     }
 }

@@ -84,6 +84,24 @@ pub fn set_read_wait(fd: &impl AsRawFd, tenths: u8) -> io::Result<()> {
     Ok(())
 }
 
+/// Opens `path` to read without updating its access time (`O_NOATIME`)
+/// where the file is ours, else as usual. Readers of a day file the daemon
+/// appends to would otherwise dirty its inode at every read (`relatime`
+/// updates the access time of a file modified since), an ext4 journal
+/// commit and, on the Pi, an SD card write each.
+pub fn open_quietly(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOATIME)
+        .open(path)
+    {
+        // Not the file's owner (nor root): the flag is refused.
+        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => File::open(path),
+        r => r,
+    }
+}
+
 /// What `poll` waits for on a descriptor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Wait {
@@ -177,22 +195,23 @@ impl DirWatch {
         Ok(DirWatch { file })
     }
 
-    /// Reads the events that came away; `false` when the directory itself
-    /// is gone (removed or moved): watch it again once it is back.
-    pub fn drain(&self) -> io::Result<bool> {
+    /// Reads the events that came away: whether entries were made, moved
+    /// or removed (not only written), and whether the directory itself is
+    /// still there (gone: watch it again once it is back).
+    pub fn drain(&self) -> io::Result<Drained> {
         use std::io::Read;
         let mut buf = [0u8; 4096];
-        let mut alive = true;
+        let mut got = Drained {
+            entries: false,
+            alive: true,
+        };
         loop {
             let n = match (&self.file).read(&mut buf) {
                 Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(alive),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(got),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
             };
-            if n == 0 {
-                return Ok(alive);
-            }
             // Each event: wd, mask, cookie, len (native-endian 32-bit
             // words), then `len` bytes of name.
             let mut at = 0;
@@ -203,12 +222,29 @@ impl DirWatch {
                 };
                 let gone = libc::IN_IGNORED | libc::IN_DELETE_SELF | libc::IN_MOVE_SELF;
                 if word(4) & gone != 0 {
-                    alive = false;
+                    got.alive = false;
+                }
+                if word(4) & (libc::IN_CREATE | libc::IN_MOVED_TO | libc::IN_DELETE) != 0 {
+                    got.entries = true;
                 }
                 at += 16 + word(12) as usize;
             }
+            // Events are read whole: a buffer not filled took them all
+            // (one more read would only say so).
+            if n < buf.len() - 256 {
+                return Ok(got);
+            }
         }
     }
+}
+
+/// What [`DirWatch::drain`] read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Drained {
+    /// An entry was made, moved in or removed.
+    pub entries: bool,
+    /// The directory is still watched.
+    pub alive: bool,
 }
 
 impl AsRawFd for DirWatch {
@@ -258,7 +294,17 @@ mod tests {
         assert!(!ready(10), "nothing happened yet");
         std::fs::write(dir.join("status"), "x").unwrap();
         assert!(ready(1000));
-        assert!(w.drain().unwrap());
+        let (made, written) = (
+            Drained {
+                entries: true,
+                alive: true,
+            },
+            Drained {
+                entries: false,
+                alive: true,
+            },
+        );
+        assert_eq!(w.drain().unwrap(), made);
         assert!(!ready(10), "drained");
         // In place, as the daemon rewrites its status.
         let f = std::fs::OpenOptions::new()
@@ -267,13 +313,13 @@ mod tests {
             .unwrap();
         std::os::unix::fs::FileExt::write_all_at(&f, b"y", 0).unwrap();
         assert!(ready(1000));
-        assert!(w.drain().unwrap());
+        assert_eq!(w.drain().unwrap(), written);
         // (The kernel says the directory went once no open file in it
         // holds it any more.)
         drop(f);
         std::fs::remove_dir_all(&dir).unwrap();
         assert!(ready(1000));
-        assert!(!w.drain().unwrap(), "the directory is gone");
+        assert!(!w.drain().unwrap().alive, "the directory is gone");
         assert!(DirWatch::new(&dir).is_err());
     }
 

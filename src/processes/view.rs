@@ -12,7 +12,7 @@ use crate::adapters::clock::system_wall;
 use crate::adapters::daylog::day_path;
 use crate::adapters::daytotal::{Ask, DayTotals};
 use crate::adapters::localtime::local_day_bounds;
-use crate::adapters::status::{Recording, Status};
+use crate::adapters::status::{Recording, Status, StatusFile};
 use crate::core::calendar::Date;
 use crate::core::config::Config;
 use crate::core::energy::{DayParams, DayStats};
@@ -46,6 +46,30 @@ pub(crate) fn live(cfg: &Config) -> Live {
         now,
         running,
         recording,
+    }
+}
+
+/// The daemon's status for a reader that asks at every poll (`mcce
+/// publish`): the file kept open, read with one `pread`.
+pub(crate) struct StatusReader {
+    file: StatusFile,
+}
+
+impl StatusReader {
+    pub(crate) fn new(cfg: &Config) -> StatusReader {
+        StatusReader {
+            file: StatusFile::new(&cfg.run_dir),
+        }
+    }
+
+    /// The latest status; `None` without a daemon.
+    pub(crate) fn status(&mut self) -> Option<Status> {
+        self.file.read().ok()
+    }
+
+    /// RUN_DIR's entries changed: the status may be a new file.
+    pub(crate) fn reopen(&mut self) {
+        self.file.reopen();
     }
 }
 

@@ -23,7 +23,7 @@ use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 
-use super::total::{Day, lifetime_wh};
+use super::total::{Day, day_wh, lifetime_wh};
 use crate::adapters::daylog::{day_path, list_days};
 use crate::adapters::localtime::local_day_bounds;
 use crate::adapters::store::{self, Store};
@@ -51,11 +51,16 @@ fn stamp(m: &std::fs::Metadata) -> Stamp {
 
 #[derive(Default)]
 pub(crate) struct History {
-    /// Stored figures (Wh) and the size of the file each was digested from.
-    stored: BTreeMap<Day, (f64, Option<u64>)>,
+    /// Stored figures (Wh) of days other than today.
+    stored: BTreeMap<Day, f64>,
+    /// Today's stored figure (the clock was ahead when the digest ran).
+    stored_today: Option<f64>,
     /// Past day files' figures (Wh, to the day's end), for days whose file
     /// is not the one stored.
     files: BTreeMap<Day, f64>,
+    /// The sum of every day but today, by [`lifetime_wh`]'s rule: a reading
+    /// adds today's figure to it.
+    past_wh: f64,
     /// What the last complete pass saw: the date, the days directory, and
     /// each database file.
     seen: Option<Seen>,
@@ -93,9 +98,11 @@ impl History {
             return Ok(());
         }
         for _ in 0..PASS_TRIES {
-            if let Some((stored, files)) = pass(cfg, today)? {
+            if let Some((mut stored, files)) = pass(cfg, today)? {
+                self.stored_today = stored.remove(&days_of(today));
                 self.stored = stored;
                 self.files = files;
+                self.past_wh = lifetime_wh(&self.stored, &self.files);
                 // What was seen before the pass: a change during it makes
                 // the next refresh pass again.
                 self.seen = Some(seen);
@@ -120,6 +127,7 @@ impl History {
                 *wh = st.energy_wh;
             }
         }
+        self.past_wh = lifetime_wh(&self.stored, &self.files);
         Ok(())
     }
 
@@ -129,13 +137,8 @@ impl History {
     }
 
     /// The lifetime sum, today's file counting `today_wh`.
-    pub(crate) fn sum_wh(&self, today: Date, today_wh: Option<f64>) -> f64 {
-        let stored: BTreeMap<Day, f64> = self.stored.iter().map(|(d, (wh, _))| (*d, *wh)).collect();
-        let mut files = self.files.clone();
-        if let Some(wh) = today_wh {
-            files.insert(days_of(today), wh);
-        }
-        lifetime_wh(&stored, &files)
+    pub(crate) fn sum_wh(&self, today_wh: Option<f64>) -> f64 {
+        self.past_wh + day_wh(self.stored_today, today_wh)
     }
 }
 
@@ -165,7 +168,8 @@ fn look(cfg: &Config, today: Date) -> Seen {
     }
 }
 
-type Figures = (BTreeMap<Day, (f64, Option<u64>)>, BTreeMap<Day, f64>);
+/// Stored figures (Wh) and past files' figures, by day.
+type Figures = (BTreeMap<Day, f64>, BTreeMap<Day, f64>);
 
 /// One pass over the past days; `None` when a listed file went away.
 fn pass(cfg: &Config, today: Date) -> Result<Option<Figures>, String> {
@@ -176,13 +180,15 @@ fn pass(cfg: &Config, today: Date) -> Result<Option<Figures>, String> {
         Err(e) => return Err(format!("{}: {e}", days_dir.display())),
     };
     let mut stored = BTreeMap::new();
+    let mut raw = BTreeMap::new();
     for y in store::years(cfg) {
         let Some(db) = Store::read_year(cfg, y).map_err(|e| e.to_string())? else {
             continue;
         };
         for e in db.energies().map_err(|e| e.to_string())? {
             if let Some(d) = parse_date(&e.day) {
-                stored.insert(days_of(d), (e.wh, e.raw_bytes));
+                stored.insert(days_of(d), e.wh);
+                raw.insert(days_of(d), e.raw_bytes);
             }
         }
     }
@@ -197,10 +203,7 @@ fn pass(cfg: &Config, today: Date) -> Result<Option<Figures>, String> {
         let day = days_of(date);
         // Stored from this very file, or before sizes were kept (the digest
         // never stores such a day again): the stored figure stands.
-        if stored
-            .get(&day)
-            .is_some_and(|(_, raw)| raw.is_none_or(|r| r == size))
-        {
+        if raw.get(&day).is_some_and(|r| r.is_none_or(|r| r == size)) {
             continue;
         }
         let (_, end) = local_day_bounds(date);

@@ -40,15 +40,21 @@ pub(crate) type Day = i64;
 /// reads the files before the databases (a file is pruned only after its
 /// day is stored).
 pub(crate) fn lifetime_wh(stored: &BTreeMap<Day, f64>, files: &BTreeMap<Day, f64>) -> f64 {
-    let wh = |x: f64| if x.is_finite() && x > 0.0 { x } else { 0.0 };
     let only_stored = stored
         .iter()
         .filter(|(d, _)| !files.contains_key(d))
-        .map(|(_, &s)| wh(s));
+        .map(|(_, &s)| day_wh(Some(s), None));
     let with_files = files
         .iter()
-        .map(|(d, &f)| wh(f).max(stored.get(d).map_or(0.0, |&s| wh(s))));
+        .map(|(d, &f)| day_wh(stored.get(d).copied(), Some(f)));
     only_stored.chain(with_files).sum()
+}
+
+/// One day's part of [`lifetime_wh`]: the larger of its stored and file
+/// figures; a NaN, a negative figure or none is no energy.
+pub(crate) fn day_wh(stored: Option<f64>, file: Option<f64>) -> f64 {
+    let wh = |x: Option<f64>| x.filter(|x| x.is_finite() && *x > 0.0).unwrap_or(0.0);
+    wh(stored).max(wh(file))
 }
 
 /// The figure published, in whole watt-hours (Home Assistant gets kWh with

@@ -21,10 +21,11 @@ use crate::adapters::mqtt::session::{Limits, Session};
 use crate::adapters::saved_total::SavedTotal;
 use crate::adapters::signals::Signals;
 use crate::adapters::status::{MeterState, Recording, Status};
-use crate::adapters::sys::{DirWatch, PollFd, Wait, poll};
+use crate::adapters::sys::{DirWatch, Drained, PollFd, Wait, poll};
+use crate::core::calendar::Date;
 use crate::core::config::Config;
 use crate::core::config::mqtt::BrokerUrl;
-use crate::processes::view;
+use crate::processes::view::StatusReader;
 
 /// Seconds between keep-alive pings at the most (the broker drops a
 /// client silent for one and a half times this).
@@ -32,6 +33,12 @@ pub(crate) const KEEP_ALIVE: u16 = 60;
 
 /// How often the status is looked at without a watch.
 const WITHOUT_WATCH: Duration = Duration::from_secs(1);
+
+/// The energy figures are brought up to date this often (seconds), and at
+/// a change of date: a reading sends the power at once, the totals as of
+/// the last look (Home Assistant's energy statistics are hourly). Reading
+/// today's file at every poll would double the publisher's CPU.
+const ENERGY_EVERY: i64 = 60;
 
 /// A hold of the total this large is logged (smaller ones come and go with
 /// a day's cadence).
@@ -76,6 +83,7 @@ pub(crate) struct Real<'a> {
     cfg: &'a Config,
     signals: &'a Signals,
     who: Identity,
+    status: StatusReader,
     watch: Option<DirWatch>,
     /// When to try making the watch again.
     watch_at: Instant,
@@ -87,6 +95,10 @@ pub(crate) struct Real<'a> {
     /// A failed save of the total was logged.
     save_failed: bool,
     held: bool,
+    /// The energy figures as last brought up to date, and when (wall
+    /// seconds, and the date).
+    energy: (Option<u64>, Option<u64>),
+    energy_at: Option<(i64, Date)>,
 }
 
 impl<'a> Real<'a> {
@@ -101,6 +113,7 @@ impl<'a> Real<'a> {
             cfg,
             signals,
             who,
+            status: StatusReader::new(cfg),
             watch: None,
             watch_at: Instant::now(),
             history: History::default(),
@@ -109,6 +122,8 @@ impl<'a> Real<'a> {
             trouble: None,
             save_failed: false,
             held: false,
+            energy: (None, None),
+            energy_at: None,
         }
     }
 
@@ -130,7 +145,7 @@ impl<'a> Real<'a> {
         if let (Ok(()), Ok(t)) = (past, &today_wh)
             && self.history.is_known()
         {
-            let next = self.published.next(self.history.sum_wh(today, *t));
+            let next = self.published.next(self.history.sum_wh(*t));
             if next.rose {
                 let saved = self.saved.save(next.wh);
                 if let Err(e) = &saved
@@ -239,8 +254,17 @@ impl World for Real<'_> {
     }
 
     fn facts(&mut self) -> Facts {
-        let status = view::live(self.cfg).status;
-        let (energy_total_wh, energy_today_wh) = self.energy(system_wall());
+        let status = self.status.status();
+        let now = system_wall();
+        let today = local_date(now);
+        let due = self.energy_at.is_none_or(|(at, date)| {
+            date != today || now.saturating_sub(at).unsigned_abs() >= ENERGY_EVERY as u64
+        });
+        if due {
+            self.energy = self.energy(now);
+            self.energy_at = Some((now, today));
+        }
+        let (energy_total_wh, energy_today_wh) = self.energy;
         Facts {
             daemon: status.map(daemon),
             energy_total_wh,
@@ -279,9 +303,18 @@ impl World for Real<'_> {
         }
         if let Some(w) = &self.watch
             && ready.next() == Some(true)
-            && !w.drain().unwrap_or(false)
         {
-            self.watch = None; // RUN_DIR went: watch it again when it is back
+            let gone = Drained {
+                entries: true,
+                alive: false,
+            };
+            let got = w.drain().unwrap_or(gone);
+            if got.entries || !got.alive {
+                self.status.reopen(); // the status may be a new file
+            }
+            if !got.alive {
+                self.watch = None; // RUN_DIR went: watch it again when it is back
+            }
         }
         if let Some(c) = conn
             && ready.next() == Some(true)
