@@ -45,19 +45,7 @@ pids+=($!)
 
 # A year of digested days before today, and the daemon writing today's.
 mkdir -p "$work/data/days"
-python3 - "$work/data/days" <<'PY'
-import datetime, os, sys, zoneinfo
-tz = zoneinfo.ZoneInfo("Europe/Rome")
-today = datetime.date.today()
-d = today - datetime.timedelta(days=365)
-while d < today:
-    start = int(datetime.datetime(d.year, d.month, d.day, tzinfo=tz).timestamp())
-    n = d + datetime.timedelta(days=1)
-    end = int(datetime.datetime(n.year, n.month, n.day, tzinfo=tz).timestamp())
-    with open(os.path.join(sys.argv[1], d.isoformat()), "w") as f:
-        f.write("".join(f"{t} {300 + (t // 5) % 4000}\n" for t in range(start, end, 5)))
-    d = n
-PY
+day_files "$work/data/days" "$(date -d '365 days ago' +%F)" "$(date +%F)"
 "$bin" sim --link "$work/tty" > /dev/null 2>&1 &
 pids+=($!)
 for _ in $(seq 50); do [ -L "$work/tty" ] && break; sleep 0.1; done
@@ -80,22 +68,15 @@ sleep 2
 "$bin" publish -c "$work/mcce.conf" 2> "$work/publish.log" &
 publisher=$!
 pids+=("$publisher")
-cpu_ns() { cat "/proc/$publisher"/task/*/schedstat | awk '{ s += $1 } END { print s }'; }
 readings() { awk '/^updated=/ { print int(substr($0, 9) / 5) }' "$shm/status"; }
 sleep 10
 windows=$((seconds / 60))
-: > "$work/windows"
-for _ in $(seq "$windows"); do
-	cpu0=$(cpu_ns)
-	r0=$(readings)
-	sleep 60
-	echo "$(($(cpu_ns) - cpu0)) $(($(readings) - r0))" >> "$work/windows"
-done
+cpu_windows "$publisher" "$windows" 60 readings "$work/windows"
 hwm=$(awk '/^VmHWM/ { print $2 }' "/proc/$publisher/status")
 states=$(grep -c '"energy_total"' "$work/got" || true)
 # Seconds of CPU a day, from each minute's.
 awk '{ print $1 * 1440 / 1e9 }' "$work/windows" | sort -g > "$work/day"
-median=$(awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }' "$work/day")
+median=$(median "$work/day")
 lowest=$(head -n 1 "$work/day")
 polls=$(awk '{ n += $2 } END { print n }' "$work/windows")
 figure "publish, CPU per day of 5-s polls (x86_64, quietest 60-s window)" \
@@ -107,8 +88,8 @@ figure "publish, peak RSS (x86_64 glibc)" "$(awk -v h="$hwm" 'BEGIN { printf "%.
 kill "$daemon"
 wait "$daemon" 2> /dev/null || true
 sleep 15
-cpu0=$(cpu_ns)
-sleep 30
-idle=$(($(cpu_ns) - cpu0))
+none() { echo 0; }
+cpu_windows "$publisher" 1 30 none "$work/idle"
+read -r idle _ < "$work/idle"
 figure "publish, CPU with the daemon stopped" "$(awk -v n="$idle" 'BEGIN { printf "%.3f", n / 30 * 86400 / 1e9 }')" "s a day" "<=" 1.0 \
 	"$((idle / 1000)) us in 30 s (keep-alive pings)"

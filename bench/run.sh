@@ -63,24 +63,17 @@ CONF
 daemon=$!
 # CPU time of every thread in nanoseconds (schedstat), finer than clock
 # ticks; measured after a warm-up so start-up is not counted.
-cpu_ns() { cat "/proc/$daemon"/task/*/schedstat | awk '{ s += $1 } END { print s }'; }
 lines() { cat "$work"/data/days/* 2>/dev/null | wc -l; }
 sleep 3
 # Windows of 10 s: virtual machines add noise (never remove it), so the
 # median and the lowest window are reported.
 windows=$((seconds / 10))
-: > "$work/windows"
-for _ in $(seq "$windows"); do
-	cpu0=$(cpu_ns)
-	polls0=$(lines)
-	sleep 10
-	echo "$(($(cpu_ns) - cpu0)) $(($(lines) - polls0))" >> "$work/windows"
-done
+cpu_windows "$daemon" "$windows" 10 lines "$work/windows"
 hwm=$(awk '/^VmHWM/ { print $2 }' "/proc/$daemon/status")
 kill -TERM "$daemon"
 wait "$daemon" || true
 awk '{ print $1 / $2 / 1000 }' "$work/windows" | sort -g > "$work/us"
-median=$(awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }' "$work/us")
+median=$(median "$work/us")
 lowest=$(head -n 1 "$work/us")
 # The figure is the quietest window: noise on this machine only ever adds.
 figure "daemon, CPU per day of 5-s polls (x86_64, quietest 10-s window)" \
@@ -104,18 +97,7 @@ DATA_DIR=$work/year/data
 DATABASE_URL=$work/year/db/pwr
 CONF
 # 2025 in Europe/Rome: samples every 5 s from each local midnight.
-python3 - "$work/year/data/days" <<'PY'
-import datetime, os, sys, zoneinfo
-tz = zoneinfo.ZoneInfo("Europe/Rome")
-d = datetime.date(2025, 1, 1)
-while d.year == 2025:
-    start = int(datetime.datetime(d.year, d.month, d.day, tzinfo=tz).timestamp())
-    n = d + datetime.timedelta(days=1)
-    end = int(datetime.datetime(n.year, n.month, n.day, tzinfo=tz).timestamp())
-    with open(os.path.join(sys.argv[1], d.isoformat()), "w") as f:
-        f.write("".join(f"{t} {300 + (t // 5) % 4000}\n" for t in range(start, end, 5)))
-    d = n
-PY
+day_files "$work/year/data/days" 2025-01-01 2026-01-01
 timed() { # command...: "wall-seconds peak-RSS-KiB" of one run
 	/usr/bin/time -f "%e %M" -o "$work/time" "$@" > /dev/null
 	cat "$work/time"

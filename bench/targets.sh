@@ -9,6 +9,15 @@
 #       a figure this run could not take, with the reason.
 #   figures_summary
 #       every figure collected so far, the ones over their targets first.
+#   cpu_windows PID N SECONDS COUNT OUT
+#       N windows of SECONDS: a line "CPU-ns COUNT-delta" for each in OUT
+#       (the CPU of PID's threads from schedstat; COUNT, a command, says
+#       how many polls or readings there were so far).
+#   median FILE
+#       the median of FILE's numbers, one a line, sorted.
+#   day_files DIR FIRST END
+#       day files in DIR for the local days FIRST up to END (YYYY-MM-DD, END
+#       left out), in Europe/Rome: a sample every 5 s from each midnight.
 
 : "${BENCH_FIGURES:=/dev/null}"
 
@@ -45,4 +54,35 @@ figures_summary() {
 	echo "== every figure beside its target: $over of $total over, $(grep -c '^--' "$BENCH_FIGURES" || true) not measured"
 	grep '^OVER' "$BENCH_FIGURES" || true
 	grep -v '^OVER' "$BENCH_FIGURES" || true
+}
+
+cpu_windows() {
+	local pid=$1 n=$2 secs=$3 count=$4 out=$5 c0 k0
+	cpu() { cat "/proc/$pid"/task/*/schedstat | awk '{ s += $1 } END { print s }'; }
+	: > "$out"
+	for _ in $(seq "$n"); do
+		c0=$(cpu)
+		k0=$($count)
+		sleep "$secs"
+		echo "$(($(cpu) - c0)) $(($($count) - k0))" >> "$out"
+	done
+}
+
+median() {
+	awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }' "$1"
+}
+
+day_files() {
+	python3 - "$@" <<'PY'
+import datetime, os, sys, zoneinfo
+tz = zoneinfo.ZoneInfo("Europe/Rome")
+d, end = (datetime.date.fromisoformat(a) for a in sys.argv[2:4])
+while d < end:
+    start = int(datetime.datetime(d.year, d.month, d.day, tzinfo=tz).timestamp())
+    n = d + datetime.timedelta(days=1)
+    stop = int(datetime.datetime(n.year, n.month, n.day, tzinfo=tz).timestamp())
+    with open(os.path.join(sys.argv[1], d.isoformat()), "w") as f:
+        f.write("".join(f"{t} {300 + (t // 5) % 4000}\n" for t in range(start, stop, 5)))
+    d = n
+PY
 }

@@ -66,23 +66,9 @@ impl std::fmt::Display for PublishError {
 pub fn run(cfg: &Config, signals: &Signals) -> Result<(), PublishError> {
     let m = &cfg.mqtt;
     let url = m.url.clone().ok_or(PublishError::NoBroker)?;
-    std::fs::create_dir_all(&cfg.data_dir)
-        .map_err(|e| PublishError::DataDir(cfg.data_dir.clone(), e))?;
-    let (saved, was) = SavedTotal::open(&cfg.data_dir).map_err(PublishError::Saved)?;
-    let saved_wh = match was {
-        Saved::Wh(wh) => Some(wh),
-        Saved::Nothing => None,
-        Saved::Unreadable(text) => {
-            log::warn!(
-                "{}: not a total ({text:?}): starting from the history's",
-                saved.path().display()
-            );
-            None
-        }
-    };
+    let (saved, saved_wh) = open_saved(cfg)?;
     let host = hostname();
     let base = m.topic.clone().unwrap_or_else(|| format!("mcce/{host}"));
-    let topics = discovery::Topics::new(&base);
     let configs = if m.discovery {
         discovery::configs(&discovery::Setup {
             prefix: m.discovery_prefix.clone(),
@@ -105,14 +91,13 @@ pub fn run(cfg: &Config, signals: &Signals) -> Result<(), PublishError> {
             .discovery
             .then(|| discovery::ha_status_topic(&m.discovery_prefix)),
     };
-    log::info!(
-        "publishing to {url} under {base}/ ({})",
-        if m.discovery {
-            format!("Home Assistant discovery under {}/", m.discovery_prefix)
-        } else {
-            "no Home Assistant discovery".to_string()
-        }
-    );
+    match m.discovery {
+        true => log::info!(
+            "publishing to {url} under {base}/, Home Assistant discovery under {}/",
+            m.discovery_prefix
+        ),
+        false => log::info!("publishing to {url} under {base}/, no Home Assistant discovery"),
+    }
     let who = world::Identity {
         broker: url,
         client_id: m
@@ -124,12 +109,33 @@ pub fn run(cfg: &Config, signals: &Signals) -> Result<(), PublishError> {
             password: m.password.clone().map(String::into_bytes),
         }),
     };
+    let outbox = outbox::Outbox::new(discovery::Topics::new(&base), configs);
     let mut w = world::Real::new(cfg, signals, who, saved, saved_wh);
-    run::run(&mut w, &rules, outbox::Outbox::new(topics, configs));
+    run::run(&mut w, &rules, outbox);
     if let Err(e) = w.saved().sync() {
         log::warn!("{}: {e}", w.saved().path().display());
     }
     Ok(())
+}
+
+/// The saved total in DATA_DIR (made if missing), locked, and the figure
+/// an earlier run left there.
+fn open_saved(cfg: &Config) -> Result<(SavedTotal, Option<u64>), PublishError> {
+    std::fs::create_dir_all(&cfg.data_dir)
+        .map_err(|e| PublishError::DataDir(cfg.data_dir.clone(), e))?;
+    let (saved, was) = SavedTotal::open(&cfg.data_dir).map_err(PublishError::Saved)?;
+    let wh = match was {
+        Saved::Wh(wh) => Some(wh),
+        Saved::Nothing => None,
+        Saved::Unreadable(text) => {
+            log::warn!(
+                "{}: not a total ({text:?}): starting from the history's",
+                saved.path().display()
+            );
+            None
+        }
+    };
+    Ok((saved, wh))
 }
 
 /// This box's name (letters, digits, `.`, `-` and `_`), for the default

@@ -204,14 +204,9 @@ mod tests {
     use super::*;
     use crate::processes::publish::discovery::Topics;
     use crate::processes::publish::state::Daemon;
+    use crate::processes::publish::state::tests::{FRESH, T as T0};
     use std::cell::RefCell;
     use std::rc::Rc;
-
-    const FRESH: Freshness = Freshness {
-        poll_seconds: 5,
-        reply_timeout_ms: 2000,
-    };
-    const T0: i64 = 1_750_000_000;
 
     /// What the fake broker saw, shared with the connections it made.
     #[derive(Default)]
@@ -410,6 +405,19 @@ mod tests {
         run(&mut Scripted { w, script }, &rules(), outbox());
     }
 
+    /// What a (re)connection or Home Assistant's `online` gets: discovery,
+    /// the state of the moment (the fake's power and energy), then online.
+    fn announced(power: u32, kwh: &str) -> Vec<String> {
+        vec![
+            "homeassistant/sensor/mcce_pi/power/config={}".into(),
+            format!(
+                r#"mcce/pi/state={{"power":{power},"energy_total":{kwh},"energy_today":{kwh},"meter":"ON","recording":"ON"}}"#
+            ),
+            "mcce/pi/live=online".into(),
+            "mcce/pi/availability=online".into(),
+        ]
+    }
+
     fn lines_at(b: &Broker, at: u64) -> Vec<&str> {
         b.got
             .iter()
@@ -443,15 +451,7 @@ mod tests {
         );
         // Nothing of the five minutes away is queued: discovery, the state
         // of the moment, then online.
-        assert_eq!(
-            lines_at(&b, 303),
-            [
-                "homeassistant/sensor/mcce_pi/power/config={}",
-                r#"mcce/pi/state={"power":1300,"energy_total":0.3,"energy_today":0.3,"meter":"ON","recording":"ON"}"#,
-                "mcce/pi/live=online",
-                "mcce/pi/availability=online",
-            ]
-        );
+        assert_eq!(lines_at(&b, 303), announced(1300, "0.3"));
         assert_eq!(
             b.wills,
             [Message {
@@ -504,15 +504,7 @@ mod tests {
             }
         });
         let b = w.broker.borrow();
-        assert_eq!(
-            lines_at(&b, 100),
-            [
-                "homeassistant/sensor/mcce_pi/power/config={}",
-                r#"mcce/pi/state={"power":1100,"energy_total":0.1,"energy_today":0.1,"meter":"ON","recording":"ON"}"#,
-                "mcce/pi/live=online",
-                "mcce/pi/availability=online",
-            ]
-        );
+        assert_eq!(lines_at(&b, 100), announced(1100, "0.1"));
         // The connection had lasted over a minute: the next try a second
         // later, and everything sent again.
         assert_eq!(b.attempts, [0, 151]);

@@ -120,14 +120,16 @@ fn kwh(wh: u64) -> f64 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    const FRESH: Freshness = Freshness {
+    /// Polls of 5 s, a 2-s reply timeout; and a time, for the loop's tests
+    /// too.
+    pub(crate) const FRESH: Freshness = Freshness {
         poll_seconds: 5,
         reply_timeout_ms: 2000,
     };
-    const T: i64 = 1_750_000_000;
+    pub(crate) const T: i64 = 1_750_000_000;
 
     fn daemon(contract: Option<Contract>) -> Daemon {
         Daemon {
