@@ -85,17 +85,12 @@ figure "daemon, CPU per day of 5-s polls (x86_64, quietest 10-s window)" \
 rustc -O -o "$work/poll-floor" "$top/bench/poll-floor.rs"
 stty -F "$work/tty" raw -echo min 1 time 0
 "$work/poll-floor" "$work/tty" "$work/floor-day" "$shm/floor-status" &
-daemon=$!
+floor_pid=$!
+floor_lines() { wc -l < "$work/floor-day"; }
 sleep 3
-: > "$work/floor"
-for _ in $(seq $((windows / 2 > 0 ? windows / 2 : 1))); do
-	cpu0=$(cpu_ns)
-	polls0=$(wc -l < "$work/floor-day")
-	sleep 10
-	echo "$(($(cpu_ns) - cpu0)) $(($(wc -l < "$work/floor-day") - polls0))" >> "$work/floor"
-done
-kill "$daemon"
-wait "$daemon" 2> /dev/null || true
+cpu_windows "$floor_pid" $((windows / 2 > 0 ? windows / 2 : 1)) 10 floor_lines "$work/floor"
+kill "$floor_pid"
+wait "$floor_pid" 2> /dev/null || true
 floor=$(awk '{ print $1 / $2 / 1000 }' "$work/floor" | sort -g | head -n 1)
 awk -v f="$floor" 'BEGIN { printf "     the floor here: a bare loop of a poll'"'"'s system calls, %.1f us a poll in its quietest window, %.2f s a day\n", f, f * 17280 / 1e6 }'
 
