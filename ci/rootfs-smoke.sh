@@ -280,7 +280,7 @@ printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\nuser roo
 /usr/sbin/mosquitto -c "$work/mosquitto.conf" > "$work/mosquitto.log" 2>&1 &
 broker_pid=$!
 printf 'MQTT_URL=mqtt://127.0.0.1:%s\nMQTT_TOPIC=mcce/smoke\n' "$mqtt_port" >> "$root/etc/mcce.conf"
-out=$(chroot "$root" /etc/init.d/S92mcce-publish start)
+out=$(chroot "$root" /etc/init.d/S92mcce-publish start) || fail "S92mcce-publish start said: $out"
 [ "$out" = "Starting mcce-publish: OK" ] || fail "S92mcce-publish start said: $out"
 ppid=$(cat "$root/run/mcce-publish.pid")
 [ "$(stat -c %u "/proc/$ppid")" = "$uid" ] || fail "mcce publish does not run as user mcce"
@@ -294,7 +294,7 @@ out=$(chroot "$root" /etc/init.d/S92mcce-publish stop)
 said "$out" "Stopping mcce-publish: OK" || fail "S92mcce-publish stop said: $out"
 [ ! -d "/proc/$ppid" ] || fail "mcce publish still running after stop returned"
 [ "$(retained mcce/smoke/availability)" = offline ] || fail "no offline after a clean stop"
-[ -f "$root/var/lib/mcce/publish-total" ] || fail "no saved total in DATA_DIR"
+[ "$(stat -c %u "$root/var/lib/mcce/publish/total")" = "$uid" ] || fail "no saved total of mcce's in DATA_DIR/publish"
 pass "S92mcce-publish start/stop: mcce publish as user mcce, online with its state and discovery, offline after stop"
 
 # busybox crond reads the crontab without complaint.

@@ -1,5 +1,5 @@
 //! The energy total `mcce publish` last published, kept in
-//! `DATA_DIR/publish-total` so that a new run never publishes less than an
+//! `DATA_DIR/publish/total` so that a new run never publishes less than an
 //! earlier one did (Home Assistant would read a decrease as a meter reset
 //! and count the energy again).
 //!
@@ -10,7 +10,10 @@
 //! card wears out): the page cache keeps it across a restart or a `kill -9`
 //! of the publisher, and writes it back within half a minute; a clean stop
 //! syncs it. The file is also the publisher's lock: one `mcce publish` per
-//! DATA_DIR (`flock`, dropped by the kernel when the process ends).
+//! DATA_DIR (`flock`, dropped by the kernel when the process ends). Its
+//! directory is the publisher's own: on the image DATA_DIR is the data
+//! partition's mount point, root's, and the init script makes `publish/`
+//! for user mcce as it makes `days/` and `db/`.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read};
@@ -19,8 +22,9 @@ use std::path::{Path, PathBuf};
 
 use super::sys::try_lock_exclusive;
 
-/// The file's name in DATA_DIR.
-pub const FILE_NAME: &str = "publish-total";
+/// The publisher's directory in DATA_DIR, and the file's name in it.
+pub const DIR_NAME: &str = "publish";
+pub const FILE_NAME: &str = "total";
 
 /// Its length: the figure in watt-hours right-aligned in 20 columns (any
 /// `u64`) and a newline, so each write covers the one before.
@@ -62,10 +66,18 @@ impl std::fmt::Display for OpenError {
 }
 
 impl SavedTotal {
-    /// Opens (creating) and locks `data_dir`'s file, and says what it held.
+    /// Opens (creating it, and its directory if DATA_DIR lets us) and locks
+    /// `data_dir`'s file, and says what it held.
     pub fn open(data_dir: &Path) -> Result<(SavedTotal, Saved), OpenError> {
-        let path = data_dir.join(FILE_NAME);
+        let dir = data_dir.join(DIR_NAME);
+        let path = dir.join(FILE_NAME);
         let io = |e| OpenError::Io(path.clone(), e);
+        match std::fs::create_dir(&dir) {
+            Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
+                return Err(OpenError::Io(dir, e));
+            }
+            _ => {}
+        }
         let mut file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -141,7 +153,7 @@ mod tests {
         s.save(u64::MAX).unwrap();
         s.save(7).unwrap();
         assert_eq!(
-            std::fs::read_to_string(dir.join(FILE_NAME)).unwrap(),
+            std::fs::read_to_string(dir.join(DIR_NAME).join(FILE_NAME)).unwrap(),
             "                   7\n"
         );
         s.sync().unwrap();
@@ -154,7 +166,8 @@ mod tests {
     #[test]
     fn anything_else_in_the_file_is_said_and_written_over() {
         let dir = scratch("odd");
-        let p = dir.join(FILE_NAME);
+        let p = dir.join(DIR_NAME).join(FILE_NAME);
+        std::fs::create_dir(dir.join(DIR_NAME)).unwrap();
         std::fs::write(&p, "12.5 kWh, hand-written, and a long tail after it\n").unwrap();
         let (mut s, saved) = SavedTotal::open(&dir).unwrap();
         assert_eq!(
@@ -174,7 +187,7 @@ mod tests {
         ));
         // A DATA_DIR that cannot hold it: the path and the reason.
         let e = SavedTotal::open(&dir.join("missing")).err().unwrap();
-        assert!(e.to_string().contains("missing/publish-total"), "{e}");
+        assert!(e.to_string().contains("missing/publish: "), "{e}");
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

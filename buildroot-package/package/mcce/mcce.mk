@@ -46,6 +46,7 @@ define MCCE_PERMISSIONS
 	/var/lib/mcce d 0755 root root - - - - -
 	/var/lib/mcce/days d 0755 mcce mcce - - - - -
 	/var/lib/mcce/db d 0755 mcce mcce - - - - -
+	/var/lib/mcce/publish d 0755 mcce mcce - - - - -
 endef
 
 # The defaults live in the source tree's overlay/ (the mcce images add that

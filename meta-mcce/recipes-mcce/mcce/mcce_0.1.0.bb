@@ -174,10 +174,11 @@ do_install:append() {
     fi
 
     # Raw day files and the yearly databases (docs/data.md): the data
-    # partition's mount point, root's, and the daemon's folders, mcce's.
+X
     install -d -m 0755 ${D}${localstatedir}/lib/mcce
     install -d -o mcce -g mcce -m 0755 ${D}${localstatedir}/lib/mcce/days
     install -d -o mcce -g mcce -m 0755 ${D}${localstatedir}/lib/mcce/db
+    install -d -o mcce -g mcce -m 0755 ${D}${localstatedir}/lib/mcce/publish
 }
 
 CONFFILES:${PN} = "${sysconfdir}/mcce.conf ${sysconfdir}/default/mcce \

@@ -42,8 +42,8 @@ pub enum PublishError {
     NoBroker,
     /// DATA_DIR cannot be made.
     DataDir(std::path::PathBuf, std::io::Error),
-    /// `DATA_DIR/publish-total`: another publisher holds it, or it cannot
-    /// be made.
+    /// `DATA_DIR/publish/total`: another publisher holds it, or it cannot
+    /// be made (nor its directory).
     Saved(OpenError),
 }
 
