@@ -61,9 +61,15 @@ fetch_deb() { # package -> unpacked directory
 	echo "$dir"
 }
 kdir=$(fetch_deb "linux-image-$abi")
+# Two busyboxes: Debian's busybox-static runs every applet it has whatever
+# the links (its shell prefers applets to PATH), so the image's applets
+# come from Debian's dynamic busybox (no such preference), and from the
+# static one only those the dynamic one lacks (crond, crontab, su).
 bbdir=$(fetch_deb busybox-static)
+bbdyndir=$(fetch_deb busybox)
 # What S05mcce-data needs beyond busybox, as the image's util-linux and
-# e2fsprogs give it: sfdisk, partx, mke2fs (dynamic: with their libraries).
+# e2fsprogs give it: sfdisk, partx, mke2fs, e2fsck (dynamic: with their
+# libraries, and the dynamic busybox's).
 tooldirs=()
 for pkg in fdisk util-linux e2fsprogs libc6 libfdisk1 libsmartcols1 libblkid1 libuuid1 \
 	libext2fs2 libcom-err2 libreadline8 libtinfo6; do
@@ -71,6 +77,10 @@ for pkg in fdisk util-linux e2fsprogs libc6 libfdisk1 libsmartcols1 libblkid1 li
 done
 kernel=$(ls "$kdir"/boot/vmlinuz-*)
 kver=${kernel##*/vmlinuz-}
+# The applets each busybox has (run on the host by qemu-arm-static).
+qemu-arm-static "$bbdir/bin/busybox" --list > "$work/applets-static"
+qemu-arm-static -L "$cache/libc6" "$bbdyndir/bin/busybox" --list > "$work/applets-dynamic" ||
+	fail "cannot list the applets of Debian's armhf busybox"
 
 # --- The root: busybox, our binary, overlay, init scripts, users -----------
 # build_root DIR NAME: the root file system of image NAME (A or B; they
@@ -80,9 +90,25 @@ root=$1
 rm -rf "$root"
 mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,etc/init.d,dev,proc,sys,run,tmp,var/lib/mcce,var/log,root,lib/modules}
 ln -s ../run "$root/var/run"
-install -m 0755 "$bbdir/bin/busybox" "$root/bin/busybox"
-ln -s busybox "$root/bin/sh"
-ln -s ../bin/busybox "$root/sbin/init"
+# Busybox: the applets of a Buildroot image of our defconfigs
+# (ci/image/busybox-applets) and no others, as links where busybox puts
+# them. The static busybox is /vm/busybox, outside PATH: ci/vm/drive.py
+# runs the few tools the image lacks (stat) through it.
+install -m 0755 "$bbdyndir/bin/busybox" "$root/bin/busybox"
+install -D -m 0755 "$bbdir/bin/busybox" "$root/vm/busybox"
+missing=()
+while read -r path; do
+	case "$path" in '#'* | '' | bin/busybox) continue ;; esac
+	mkdir -p "$root/${path%/*}"
+	if grep -qxF "${path##*/}" "$work/applets-dynamic"; then
+		ln -s /bin/busybox "$root/$path"
+	elif grep -qxF "${path##*/}" "$work/applets-static"; then
+		ln -s /vm/busybox "$root/$path"
+	else
+		missing+=("${path##*/}")
+	fi
+done < "$top/ci/image/busybox-applets"
+[ "${#missing[@]}" = 0 ] || echo "image $2: Debian's busybox lacks these applets of the image: ${missing[*]}" >&2
 mknod -m 600 "$root/dev/console" c 5 1
 mknod -m 666 "$root/dev/null" c 1 3
 echo "$2" > "$root/etc/mcce-image"
@@ -91,11 +117,13 @@ cp -a "$top/overlay/." "$root/"
 install -m 0755 "$arm_bin" "$root/usr/bin/mcce"
 install -m 0755 "$top/buildroot-package/package/mcce/S90mcce" "$root/etc/init.d/S90mcce"
 install -m 0755 "$top/buildroot-package/package/mcce/S05mcce-data" "$root/etc/init.d/S05mcce-data"
-# sfdisk, partx and mke2fs where Buildroot puts them (and where busybox's
-# own ext2-only mke2fs would go), with the libraries they need.
-for t in sbin/sfdisk usr/bin/partx sbin/mke2fs; do
+# sfdisk, partx, mke2fs and e2fsck (where busybox's own ext2-only mke2fs
+# would go), with the libraries they need.
+for t in sbin/sfdisk usr/bin/partx sbin/mke2fs sbin/e2fsck; do
 	src=$(for d in "${tooldirs[@]}"; do if [ -f "$d/$t" ]; then echo "$d/$t"; fi; done | head -n 1)
 	[ -n "$src" ] || fail "no $t in the unpacked packages"
+	# Over busybox's link, as Buildroot's busybox leaves the package's be.
+	rm -f "$root/sbin/${t##*/}"
 	install -m 0755 "$src" "$root/sbin/${t##*/}"
 done
 needed() { readelf -d "$1" 2> /dev/null | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'; }
@@ -109,8 +137,8 @@ copy_lib() {
 	for n in $(needed "$root/lib/$1"); do copy_lib "$n"; done
 }
 copy_lib ld-linux-armhf.so.3
-for t in sfdisk partx mke2fs; do
-	for n in $(needed "$root/sbin/$t"); do copy_lib "$n"; done
+for t in sbin/sfdisk sbin/partx sbin/mke2fs sbin/e2fsck bin/busybox; do
+	for n in $(needed "$root/$t"); do copy_lib "$n"; done
 done
 mk=$top/buildroot-package/package/mcce/mcce.mk
 # The crontab as mcce.mk installs it: root's and private (busybox crond
@@ -234,7 +262,7 @@ cp -a "$work/root-A/lib/modules/." "$ird/lib/modules/"
 cp "$work/vm-modules" "$ird/vm-modules"
 (cd "$ird" && find . | cpio -o -H newc --quiet | gzip -1) > "$work/initramfs.gz"
 
-echo "images built: kernel $kver, busybox $(strings "$work/root-A/bin/busybox" | grep -m1 -o 'BusyBox v[0-9.]*'), $(du -h "$work/initramfs.gz" | cut -f1) initramfs, sdcard.img $(du -h --apparent-size "$work/sdcard-A.img" | cut -f1)"
+echo "images built: kernel $kver, busybox $(strings "$work/root-A/bin/busybox" | grep -m1 -o 'BusyBox v[0-9.]*') ($(find "$work/root-A" -type l -lname '*busybox' | wc -l) applets), $(du -h "$work/initramfs.gz" | cut -f1) initramfs, sdcard.img $(du -h --apparent-size "$work/sdcard-A.img" | cut -f1)"
 exec python3 "$top/ci/vm/drive.py" --work "$work" --kernel "$kernel" \
 	--initrd "$work/initramfs.gz" --image-a "$work/sdcard-A.img" --image-b "$work/sdcard-B.img" \
 	--card-size 4G --uid "$(sed -n '/^define MCCE_USERS/,/^endef/p' "$top/buildroot-package/package/mcce/mcce.mk" | sed -n 2p | awk '{ print $2 }')" \
