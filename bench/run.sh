@@ -112,6 +112,11 @@ DATABASE_URL=$work/year/db/pwr
 CONF
 # 2025 in Europe/Rome: samples every 5 s from each local midnight.
 day_files "$work/year/data/days" 2025-01-01 2026-01-01
+# On a card the day files were written out long ago: flush the 130 MB just
+# made, or the digest's first commits would wait for them (an fsync on ext4
+# writes out the file system's pending data; it made the catch-up 4.6 s
+# instead of 0.7 s).
+sync
 timed() { # command...: "wall-seconds peak-RSS-KiB" of one run
 	/usr/bin/time -f "%e %M" -o "$work/time" "$@" > /dev/null
 	cat "$work/time"
