@@ -576,9 +576,10 @@ fn utc_status(cfg: &std::path::Path) -> (i32, String, String) {
 }
 
 /// Readings that do not reach the disk (a full card, a read-only data
-/// partition), or reach the root file system instead of the image's data
-/// partition (the note the image's boot script or S90mcce leaves in
-/// RUN_DIR/data-partition), show in `mcce status`, which then exits 74.
+/// partition, a day file that is not a file), or reach the root file
+/// system instead of the image's data partition (the note the image's boot
+/// script or S90mcce leaves in RUN_DIR/data-partition), show in `mcce
+/// status`, which then exits 74.
 #[test]
 fn status_shows_that_samples_are_not_reaching_the_disk() {
     let d = Scratch::new("recording");
@@ -586,14 +587,16 @@ fn status_shows_that_samples_are_not_reaching_the_disk() {
     let cfg = config(d.path(), &link, "");
     let days = d.path().join("data/days");
     std::fs::create_dir_all(&days).unwrap();
-    // Today's and tomorrow's day files (UTC) are a full device.
+    // Today's and tomorrow's day files (UTC) are FIFOs nobody reads: a
+    // write there would wait for ever, so the daemon refuses them.
     let today = time::OffsetDateTime::now_utc().date();
     let full: Vec<_> = [today, today.next_day().unwrap()]
         .iter()
         .map(|t| days.join(t.to_string()))
         .collect();
     for f in &full {
-        std::os::unix::fs::symlink("/dev/full", f).unwrap();
+        let made = std::process::Command::new("mkfifo").arg(f).status();
+        assert!(made.unwrap().success());
     }
     let mut daemon = utc_daemon(d.path(), &cfg);
     wait_for(
@@ -605,7 +608,7 @@ fn status_shows_that_samples_are_not_reaching_the_disk() {
     let (code, out, err) = utc_status(&cfg);
     assert_eq!(code, 74, "{out}{err}");
     assert!(
-        out.contains("recording: failing since ") && out.contains(" (No space left on device)"),
+        out.contains("recording: failing since ") && out.contains("a FIFO, not a regular file)"),
         "{out}"
     );
     assert!(err.contains("readings are not reaching the disk"), "{err}");

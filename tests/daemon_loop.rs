@@ -364,6 +364,65 @@ fn a_full_card_loses_samples_but_not_the_daemon() {
     assert_eq!(s.len(), 6);
 }
 
+/// Today's file is a FIFO that nobody reads: no sample goes into it, and
+/// the daemon polls, alarms and says in its status that recording fails,
+/// for six hours of polls (more lines than a pipe holds: an append to it
+/// would wait for ever).
+#[test]
+fn a_fifo_for_todays_file_stops_no_poll_and_no_alarm() {
+    let t0 = midnight("2025-01-15");
+    let card = Scratch::new("loop-fifo-card");
+    let dir = card.path().to_path_buf();
+    std::fs::create_dir_all(dir.join("days")).unwrap();
+    let made = std::process::Command::new("mkfifo")
+        .arg(dir.join("days/2025-01-15"))
+        .status();
+    assert!(made.unwrap().success());
+    // The status as the daemon wrote it an hour in.
+    let seen = Arc::new(Mutex::new(String::new()));
+    let (d, s) = (dir.clone(), seen.clone());
+    let script: Script = Box::new(move |now, _| {
+        if now == Duration::from_secs(3600) {
+            *s.lock().unwrap() = std::fs::read_to_string(d.join("status")).unwrap();
+        }
+        Some(4300)
+    });
+    let (tx, rx) = std::sync::mpsc::channel();
+    let d = dir.clone();
+    std::thread::spawn(move || {
+        let r = run(
+            "fifo",
+            t0,
+            0,
+            Duration::from_secs(6 * 3600),
+            Duration::ZERO,
+            |c| {
+                c.data_dir = d.clone();
+                c.run_dir = d;
+                c.alarm_delay_seconds = 10;
+                c.alarm_repeat_seconds = 3600;
+            },
+            None,
+            script,
+        );
+        let _ = tx.send(r.events);
+    });
+    let events = rx
+        .recv_timeout(Duration::from_secs(120))
+        .expect("the daemon stopped in a write to the FIFO");
+    let count = |f: fn(&Event) -> bool| events.iter().filter(|e| f(e)).count();
+    assert_eq!(count(|e| matches!(e, Event::Reading { .. })), 6 * 720);
+    assert_eq!(count(|e| matches!(e, Event::Siren { .. })), 6);
+    let status = seen.lock().unwrap().clone();
+    assert!(status.contains("\nrecording=failing\n"), "{status}");
+    // Left as it is: the daemon's to refuse, not to remove.
+    use std::os::unix::fs::FileTypeExt;
+    let t = std::fs::metadata(dir.join("days/2025-01-15"))
+        .unwrap()
+        .file_type();
+    assert!(t.is_fifo());
+}
+
 #[test]
 fn alarm_enters_after_delay_repeats_clears_with_hysteresis_never_overlaps() {
     let t0 = midnight("2025-01-15");

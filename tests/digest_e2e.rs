@@ -1076,7 +1076,7 @@ fn an_unreadable_day_is_skipped_and_later_days_are_stored() {
     assert_eq!(code, 65, "{out}{err}");
     assert!(
         err.contains("2025-01-06")
-            && err.contains("2025-01-08: cannot read the day file: not a regular file")
+            && err.contains("2025-01-08: cannot read the day file: a device, not a regular file")
             && err.contains("2 day(s) skipped"),
         "{err}"
     );
@@ -1085,6 +1085,41 @@ fn an_unreadable_day_is_skipped_and_later_days_are_stored() {
         .map(|r| r.0)
         .collect();
     assert_eq!(days, ["2025-01-05", "2025-01-07"]);
+}
+
+/// A FIFO named like a day (what a damaged card or a prank can leave in
+/// days/) never makes a reader wait for a writer: the digest skips it and
+/// stores the other days, the export names it, each at once.
+#[test]
+fn a_fifo_named_like_a_day_makes_no_reader_wait() {
+    let d = Scratch::new("fifo");
+    let cfg = conf(d.path(), "");
+    for day in [5, 7] {
+        let t = utc_midnight(2025, 1, day) + 3600;
+        write_day(
+            d.path(),
+            &format!("2025-01-0{day}"),
+            constant(t, t + 600, 100),
+        );
+    }
+    let fifo = d.path().join("data/days/2025-01-06");
+    let made = Command::new("mkfifo").arg(&fifo).status();
+    assert!(made.unwrap().success());
+    let c = cfg.to_str().unwrap();
+    let limit = Duration::from_secs(5);
+    let (code, out, err) = run_tz_within(ROME, &["digest", "-c", c], limit);
+    assert_eq!(code, 65, "{out}{err}");
+    assert!(err.contains("2025-01-06") && err.contains("FIFO"), "{err}");
+    let days: Vec<String> = avg(&d.path().join("db/pwr.2025"))
+        .into_iter()
+        .map(|r| r.0)
+        .collect();
+    assert_eq!(days, ["2025-01-05", "2025-01-07"]);
+    let range = ["--from", "2025-01-05", "--to", "2025-01-07"];
+    let args = [&["export", "-c", c, "--resolution", "raw"][..], &range].concat();
+    let (code, out, err) = run_tz_within(ROME, &args, limit);
+    assert_eq!(code, 74, "{out}{err}");
+    assert!(err.contains(&fifo.display().to_string()), "{err}");
 }
 
 #[test]

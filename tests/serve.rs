@@ -1308,3 +1308,36 @@ fn the_head_deadline_runs_from_accept() {
         "cut after {cut:?}"
     );
 }
+
+/// A FIFO named like a day never makes a request wait for a writer: the
+/// day is answered at once with an error naming it, and eight such
+/// requests at once hold no worker.
+#[test]
+fn a_fifo_named_like_a_day_holds_no_worker() {
+    let (h, _p, port) = serve_history("serve-fifo");
+    let fifo = h.dir.path().join("data/days/2025-01-13");
+    let made = Command::new("mkfifo").arg(&fifo).status();
+    assert!(made.unwrap().success());
+    let asks: Vec<_> = (0..8)
+        .map(|i| {
+            let res = if i % 2 == 0 { "raw" } else { "bucket" };
+            std::thread::spawn(move || {
+                let t = Instant::now();
+                let r = get(port, &format!("/api/day/2025-01-13?resolution={res}"));
+                (r.status, r.text(), t.elapsed())
+            })
+        })
+        .collect();
+    for a in asks {
+        let (status, text, took) = a.join().unwrap();
+        assert_eq!(status, 500, "{text}");
+        assert!(
+            text.contains("2025-01-13") && text.contains("FIFO"),
+            "{text}"
+        );
+        assert!(took < Duration::from_secs(1), "{took:?}");
+    }
+    let t = Instant::now();
+    assert_eq!(get(port, "/api/now").status, 200);
+    assert!(t.elapsed() < Duration::from_secs(1));
+}

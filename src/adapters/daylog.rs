@@ -2,7 +2,7 @@
 //! <watts>` line per sample, append-only. These files are the record of
 //! truth; the database is derived from them and can always be rebuilt.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -96,11 +96,11 @@ impl DayWriter {
     fn open_day(&mut self, date: Date, start: i64) -> io::Result<File> {
         std::fs::create_dir_all(&self.days_dir)?;
         let path = day_path(&self.days_dir, date);
-        let file = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .create(true)
-            .open(&path)?;
+        // Never a FIFO, a device or a directory: a write to a FIFO nobody
+        // reads would stop the daemon's polls and alarms.
+        let file = crate::adapters::sys::open_to_append(&path)?;
+        regular(&file)
+            .map_err(|e| io::Error::new(e.kind(), format!("{} is {e}", date_name(date))))?;
         cut_torn_tail(&file, &path)?;
         if self.looked != Some(date) {
             self.looked = Some(date);
@@ -390,21 +390,33 @@ impl DayReader<File> {
 }
 
 /// Opens a day file to read, with what it is now. Only a regular file: a
-/// directory, or a device (`/dev/full` never ends) in `days/` is an error,
+/// directory, a device (`/dev/full` never ends) or a FIFO (its open would
+/// wait for a writer, its read for data) in `days/` is an error, at once,
 /// not a read without end.
 pub fn open_day_file(path: &Path) -> io::Result<(File, std::fs::Metadata)> {
     let file = crate::adapters::sys::open_quietly(path)?;
-    let meta = file.metadata()?;
-    if meta.is_dir() {
-        return Err(io::Error::from(io::ErrorKind::IsADirectory));
-    }
-    if !meta.is_file() {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "not a regular file",
-        ));
-    }
+    let meta = regular(&file)?;
     Ok((file, meta))
+}
+
+/// What `file` is now, if it is a regular file; an error naming what it
+/// is otherwise.
+fn regular(file: &File) -> io::Result<std::fs::Metadata> {
+    use std::os::unix::fs::FileTypeExt;
+    let meta = file.metadata()?;
+    let t = meta.file_type();
+    let (kind, what) = if t.is_file() {
+        return Ok(meta);
+    } else if t.is_dir() {
+        (io::ErrorKind::IsADirectory, "a directory")
+    } else if t.is_fifo() {
+        (io::ErrorKind::InvalidInput, "a FIFO")
+    } else if t.is_socket() {
+        (io::ErrorKind::InvalidInput, "a socket")
+    } else {
+        (io::ErrorKind::InvalidInput, "a device")
+    };
+    Err(io::Error::new(kind, format!("{what}, not a regular file")))
 }
 
 impl<R: Read> DayReader<R> {
@@ -532,6 +544,7 @@ fn parse_int(s: &[u8]) -> Option<i64> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+    use std::time::Duration;
 
     proptest! {
         /// The one-pass reading of `<digits> <digits>` lines answers as the
@@ -779,6 +792,56 @@ mod tests {
         assert_eq!(ts, [start, start + 5, t0]);
         let st = r.stats();
         assert_eq!((st.legacy, st.stamped, st.skipped), (2, 1, 0));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Runs `f` on a thread of its own: its result, or `None` when it is
+    /// still running after `limit` (a test of something that must not
+    /// wait fails instead of hanging).
+    fn within<T: Send + 'static>(
+        limit: Duration,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Option<T> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(f());
+        });
+        rx.recv_timeout(limit).ok()
+    }
+
+    /// A FIFO named like a day (a damaged card, or a prank on the box) is
+    /// refused at once by the readers and by the writer: opening it to
+    /// read would wait for a writer, and appending to it would wait, once
+    /// its 64 KiB are full, for a reader that never comes.
+    #[test]
+    fn a_fifo_named_like_a_day_is_refused_at_once() {
+        let dir = scratch("fifo");
+        std::fs::create_dir_all(&dir).unwrap();
+        let t0 = 1_795_698_200;
+        let path = day_path(&dir, local_date(t0));
+        let made = std::process::Command::new("mkfifo").arg(&path).status();
+        assert!(made.unwrap().success());
+        let (d, p) = (dir.clone(), path.clone());
+        let (read, wrote) = within(Duration::from_secs(10), move || {
+            let read = DayReader::open(&p, 0)
+                .map(|_| ())
+                .map_err(|e| e.to_string());
+            let mut w = DayWriter::new(d);
+            // More lines than a pipe holds.
+            let wrote: Vec<bool> = (0..10_000)
+                .map(|i| {
+                    w.append(Sample {
+                        ts: t0 + i,
+                        watts: 100,
+                    })
+                    .is_ok()
+                })
+                .collect();
+            (read, wrote)
+        })
+        .expect("a day file that is a FIFO made a reader or the writer wait");
+        assert!(read.unwrap_err().contains("FIFO"));
+        assert!(wrote.iter().all(|ok| !ok), "a sample went into a FIFO");
         let _ = std::fs::remove_dir_all(&dir);
     }
 

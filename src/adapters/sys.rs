@@ -88,19 +88,41 @@ pub fn set_read_wait(fd: &impl AsRawFd, tenths: u8) -> io::Result<()> {
 /// where the file is ours, else as usual. Readers of a day file the daemon
 /// appends to would otherwise dirty its inode at every read (`relatime`
 /// updates the access time of a file modified since), an ext4 journal
-/// commit and, on the Pi, an SD card write each.
+/// commit and, on the Pi, an SD card write each. The open never waits
+/// ([`NO_WAIT`]): the caller checks what it opened before reading.
 pub fn open_quietly(path: &Path) -> io::Result<File> {
     use std::os::unix::fs::OpenOptionsExt;
-    match std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOATIME)
-        .open(path)
-    {
+    let open = |flags| {
+        std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(NO_WAIT | flags)
+            .open(path)
+    };
+    match open(libc::O_NOATIME) {
         // Not the file's owner (nor root): the flag is refused.
-        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => File::open(path),
+        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => open(0),
         r => r,
     }
 }
+
+/// Opens `path` to append (and read), created if missing, without waiting
+/// ([`NO_WAIT`]): the caller checks what it opened before writing.
+pub fn open_to_append(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .append(true)
+        .create(true)
+        .custom_flags(NO_WAIT)
+        .open(path)
+}
+
+/// Flags for opening a file that may turn out not to be one. A FIFO opened
+/// to read blocks until a writer comes (`O_NONBLOCK` returns at once); a
+/// terminal would become the process's controlling one (`O_NOCTTY`). On a
+/// regular file, the only kind a day file may be, `O_NONBLOCK` changes
+/// nothing: reads and writes of regular files never return `EAGAIN`.
+const NO_WAIT: libc::c_int = libc::O_NONBLOCK | libc::O_NOCTTY;
 
 /// What `poll` waits for on a descriptor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -171,6 +171,51 @@ pub fn run_tz(tz: &str, args: &[&str]) -> (i32, String, String) {
     answer(Command::new(bin()).args(args).env("TZ", tz))
 }
 
+/// Runs `mcce ARGS` with `TZ` set to `tz`, and fails if it has not ended
+/// within `limit` (a command that must never wait is killed, not waited
+/// for): exit code, stdout, stderr.
+pub fn run_tz_within(tz: &str, args: &[&str], limit: Duration) -> (i32, String, String) {
+    let mut child = Command::new(bin())
+        .args(args)
+        .env("TZ", tz)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let take = |r: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut s = Vec::new();
+            let _ = r.unwrap().read_to_end(&mut s);
+            String::from_utf8_lossy(&s).into_owned()
+        })
+    };
+    let out = take(
+        child
+            .stdout
+            .take()
+            .map(|r| Box::new(r) as Box<dyn Read + Send>),
+    );
+    let err = take(
+        child
+            .stderr
+            .take()
+            .map(|r| Box::new(r) as Box<dyn Read + Send>),
+    );
+    let t = Instant::now();
+    let code = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status.code().unwrap_or(-1);
+        }
+        if t.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("mcce {args:?} still running after {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    (code, out.join().unwrap(), err.join().unwrap())
+}
+
 fn answer(cmd: &mut Command) -> (i32, String, String) {
     let o = cmd.output().unwrap();
     (
