@@ -119,12 +119,19 @@ pub fn open_port(path: &str, baud: u32) -> io::Result<SerialLink> {
                 io::Error::from(e)
             }
         })?;
-    let out = duplicate(&port)?;
-    Ok(SerialLink {
-        port,
-        out,
-        wait: None,
-    })
+    SerialLink::new(port)
+}
+
+impl SerialLink {
+    /// The link over a terminal already open and set up.
+    fn new(port: TTYPort) -> io::Result<SerialLink> {
+        let out = duplicate(&port)?;
+        Ok(SerialLink {
+            port,
+            out,
+            wait: None,
+        })
+    }
 }
 
 /// A pseudo-terminal for the simulator: it answers on `master`, a
@@ -171,15 +178,21 @@ mod tests {
 
     /// The meter's port as the daemon reads it (the terminal timing its
     /// waits): a reply is read, silence ends at the reply timeout, a
-    /// hung-up line is lost, not silent.
+    /// hung-up line is lost, not silent. The link is made on the
+    /// pseudo-terminal's own slave: opening a port by its path (locks,
+    /// line settings) is the daemon's, tested where it runs (daemon_e2e).
     #[test]
     fn the_port_reads_a_reply_waits_out_silence_and_sees_a_hang_up() {
-        let mut pty = open_pty(None).unwrap();
-        let port = open_port(pty.name.to_str().unwrap(), 9600).unwrap();
-        let mut meter = Meter::new(port, &Mcee);
+        let Pty {
+            mut master,
+            _slave: mut slave,
+            ..
+        } = open_pty(None).unwrap();
+        slave.set_timeout(READ_SLICE).unwrap();
+        let mut meter = Meter::new(SerialLink::new(slave).unwrap(), &Mcee);
         let go = AtomicBool::new(false);
         let answer = std::thread::spawn({
-            let mut master = pty.master.try_clone_native().unwrap();
+            let mut master = master.try_clone_native().unwrap();
             move || {
                 let mut trigger = [0u8; 4];
                 master.read_exact(&mut trigger).unwrap();
@@ -201,8 +214,8 @@ mod tests {
         }
 
         let mut trigger = [0u8; 64];
-        let _ = pty.master.read(&mut trigger);
-        drop(pty);
+        let _ = master.read(&mut trigger);
+        drop(master);
         assert!(matches!(meter.poll(timeout, &go), Err(PollError::Lost(_))));
     }
 }
