@@ -1341,3 +1341,34 @@ fn a_fifo_named_like_a_day_holds_no_worker() {
     assert_eq!(get(port, "/api/now").status, 200);
     assert!(t.elapsed() < Duration::from_secs(1));
 }
+
+/// `poll(2)` failing (short of kernel memory; here: more descriptors to
+/// watch than the process may have open) is said once and tried again:
+/// it never ends the server, and once it works the server answers.
+#[test]
+fn a_failing_poll_is_logged_and_retried() {
+    let (_h, p, port) = serve_history("serve-poll");
+    let pid = p.child.id().to_string();
+    let nofile = |limit: &str| {
+        let ok = Command::new("prlimit")
+            .args(["--pid", &pid, &format!("--nofile={limit}:")])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    };
+    let mut silent: Vec<TcpStream> = (0..30)
+        .map(|_| TcpStream::connect(("127.0.0.1", port)).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    nofile("16");
+    // A byte wakes the server, whose next poll fails. The heads are due
+    // 5 s after accept: the server closes them even while it cannot poll,
+    // and then can poll again.
+    silent[0].write_all(b"G").unwrap();
+    std::thread::sleep(Duration::from_secs(6));
+    nofile("1024");
+    drop(silent);
+    assert_eq!(get(port, "/api/now").status, 200);
+    let log = p.log();
+    assert_eq!(log.matches("poll: ").count(), 1, "{log}");
+}

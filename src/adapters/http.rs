@@ -32,12 +32,23 @@ pub struct Limits {
     /// Threads answering requests.
     pub workers: usize,
     /// Connections open at once (gathering a head, answered, or idle
-    /// between requests); past it the longest-silent one makes room, or
-    /// the newcomer gets 503.
+    /// between requests); past it the oldest head not complete of the
+    /// client holding the most connections makes room, or the newcomer
+    /// gets 503.
     pub connections: usize,
+    /// Connections open at once from one client address; past it that
+    /// client's oldest head not complete makes room, or its newcomer gets
+    /// 503. So one client cannot fill `connections` alone.
+    pub per_client: usize,
     /// Streamed responses (downloads) at once, each holding a worker;
     /// past it: 503.
     pub streams: usize,
+    /// Of those, at once for one client address.
+    pub streams_per_client: usize,
+    /// The kernel's send buffer of a connection (it doubles it): what a
+    /// client that reads nothing can hold of the box's memory, and so how
+    /// soon the minimum rate finds it out.
+    pub send_buffer: usize,
     /// Time allowed for a whole request head, from accept (or from the end
     /// of the previous response on a kept-alive connection).
     pub head_timeout: Duration,
@@ -61,7 +72,10 @@ impl Default for Limits {
         Limits {
             workers: 8,
             connections: 256,
+            per_client: 32,
             streams: 2,
+            streams_per_client: 1,
+            send_buffer: 64 * 1024,
             head_timeout: Duration::from_secs(5),
             grace: Duration::from_secs(10),
             min_rate: 8 * 1024,
@@ -205,14 +219,16 @@ mod tests {
         assert_eq!(r.param("y"), None);
     }
 
-    /// A server with small limits on an ephemeral port: `/big` is a
-    /// 64 MiB fixed body, `/stream` a 64 MiB streamed one, anything else a
-    /// short answer. It runs until the test process ends.
+    /// A server with small limits on an ephemeral port of both 127.0.0.1
+    /// and ::1 (two clients to tell apart): `/big` is a 64 MiB fixed body,
+    /// `/mid` a 200 KB one, `/stream` a 64 MiB streamed one, anything
+    /// else a short answer. It runs until the test process ends.
     fn small_server(limits: Limits) -> u16 {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let listener = TcpListener::bind("[::]:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let handler: Arc<Handler> = Arc::new(|req: &Request| match req.path.as_str() {
             "/big" => Response::new(200, "text/plain", Body::Bytes(vec![b'x'; 64 << 20])),
+            "/mid" => Response::new(200, "text/plain", Body::Bytes(vec![b'x'; 200_000])),
             "/stream" => Response::new(
                 200,
                 "text/plain",
@@ -232,15 +248,24 @@ mod tests {
     }
 
     fn ask(port: u16, path: &str) -> TcpStream {
-        let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        ask_from("127.0.0.1", port, path)
+    }
+
+    /// Asks for `path` from the client `from` (127.0.0.1 or ::1).
+    fn ask_from(from: &str, port: u16, path: &str) -> TcpStream {
+        let mut s = TcpStream::connect((from, port)).unwrap();
         s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
             .unwrap();
         s
     }
 
     fn status_within(port: u16, path: &str, limit: Duration) -> String {
+        status_from("127.0.0.1", port, path, limit)
+    }
+
+    fn status_from(from: &str, port: u16, path: &str, limit: Duration) -> String {
         let t = std::time::Instant::now();
-        let mut s = ask(port, path);
+        let mut s = ask_from(from, port, path);
         s.set_read_timeout(Some(limit)).unwrap();
         let mut head = [0u8; 12];
         s.read_exact(&mut head).unwrap();
@@ -248,16 +273,18 @@ mod tests {
         String::from_utf8_lossy(&head[9..12]).into_owned()
     }
 
-    /// Reads what `s` still delivers until the server closes it: the count.
-    fn drain(mut s: TcpStream) -> usize {
+    /// Reads what `s` still delivers until the server ends it: the count,
+    /// and whether it ended with a reset (a cut) rather than a close.
+    fn drain(mut s: TcpStream) -> (usize, bool) {
         s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         let mut buf = vec![0u8; 1 << 20];
         let mut total = 0;
         loop {
             match s.read(&mut buf) {
-                Ok(0) => return total,
+                Ok(0) => return (total, false),
                 Ok(n) => total += n,
-                Err(e) => panic!("not closed by the server after {total} bytes: {e}"),
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return (total, true),
+                Err(e) => panic!("not ended by the server after {total} bytes: {e}"),
             }
         }
     }
@@ -286,8 +313,9 @@ mod tests {
             assert_eq!(status_within(port, "/now", Duration::from_secs(1)), "404");
         }
         std::thread::sleep(Duration::from_secs(3));
-        let got = drain(slow);
+        let (got, reset) = drain(slow);
         assert!(got < 64 << 20, "all {got} bytes sent");
+        assert!(reset, "a cut response must not look complete");
     }
 
     /// Downloads run on at most `streams` workers; one read too slowly is
@@ -303,9 +331,138 @@ mod tests {
         );
         assert_eq!(status_within(port, "/now", Duration::from_secs(1)), "404");
         std::thread::sleep(Duration::from_secs(3));
-        let got = drain(slow);
+        let (got, reset) = drain(slow);
         assert!(got < 64 << 20, "all {got} bytes sent");
+        assert!(reset, "a cut download must not look complete");
         assert_eq!(status_within(port, "/now", Duration::from_secs(1)), "404");
+    }
+
+    /// Connections from `from` that each sent one byte of a head.
+    fn partial_heads(from: &str, port: u16, n: usize) -> Vec<TcpStream> {
+        (0..n)
+            .map(|_| {
+                let mut s = TcpStream::connect((from, port)).unwrap();
+                s.write_all(b"G").unwrap();
+                s
+            })
+            .collect()
+    }
+
+    /// Whether the server answered `s` with a 503 (it then closed it).
+    fn told_busy(s: &mut TcpStream) -> bool {
+        s.set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        let mut head = [0u8; 12];
+        s.read_exact(&mut head).is_ok() && &head[9..12] == b"503"
+    }
+
+    /// One client holding a head begun on every connection it may open
+    /// cannot keep the server from others, nor from its own next request:
+    /// its oldest unfinished head makes room.
+    #[test]
+    fn one_client_of_unfinished_heads_starves_nobody() {
+        let port = small_server(quick());
+        let mut flood = partial_heads("127.0.0.1", port, 300);
+        std::thread::sleep(Duration::from_millis(300));
+        for from in ["::1", "127.0.0.1", "::1"] {
+            assert_eq!(
+                status_from(from, port, "/now", Duration::from_secs(1)),
+                "404"
+            );
+        }
+        // The client's oldest heads went first.
+        assert!(told_busy(&mut flood[0]));
+        assert!(!told_busy(&mut flood[299]));
+    }
+
+    /// With every connection taken, by clients sending heads that never
+    /// end, a newcomer from another client gets in: the oldest unfinished
+    /// head of the client holding the most connections makes room, not
+    /// only a connection that sent nothing.
+    #[test]
+    fn a_full_server_makes_room_at_the_busiest_client() {
+        let port = small_server(Limits {
+            connections: 40,
+            ..quick()
+        });
+        let mut busiest = partial_heads("127.0.0.1", port, 32);
+        let _other = partial_heads("::1", port, 8);
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(
+            status_from("::1", port, "/now", Duration::from_secs(1)),
+            "404"
+        );
+        assert!(told_busy(&mut busiest[0]));
+    }
+
+    /// One download at a time per client: its second waits its turn, and
+    /// another client still gets one.
+    #[test]
+    fn one_download_at_a_time_per_client() {
+        let port = small_server(Limits {
+            streams: 2,
+            grace: Duration::from_secs(30),
+            min_rate: 1,
+            ..quick()
+        });
+        let _first = ask(port, "/stream");
+        std::thread::sleep(Duration::from_millis(300));
+        let limit = Duration::from_secs(1);
+        assert_eq!(status_within(port, "/stream", limit), "503");
+        assert_eq!(status_from("::1", port, "/stream", limit), "200");
+    }
+
+    /// What the kernel holds for connection `client` (its local address) on
+    /// the server's side: the bytes not acknowledged by the client, from
+    /// /proc/net/tcp6 (the server listens on `::`).
+    fn server_queue(port: u16, client: std::net::SocketAddr) -> Option<u64> {
+        let table = std::fs::read_to_string("/proc/net/tcp6").unwrap();
+        table.lines().skip(1).find_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let local = u16::from_str_radix(f[1].rsplit(':').next()?, 16).ok()?;
+            let remote = u16::from_str_radix(f[2].rsplit(':').next()?, 16).ok()?;
+            let tx = f[4].split(':').next()?;
+            (local == port && remote == client.port()).then(|| u64::from_str_radix(tx, 16).ok())?
+        })
+    }
+
+    /// A client that asks for a large body and reads nothing holds at most
+    /// about `send_buffer` of the kernel's memory on the server's side (it
+    /// doubles it), not megabytes: so the minimum rate finds it out soon.
+    #[test]
+    fn a_client_that_reads_nothing_holds_a_bounded_send_buffer() {
+        let port = small_server(Limits {
+            grace: Duration::from_secs(30),
+            ..quick()
+        });
+        let s = ask(port, "/big");
+        std::thread::sleep(Duration::from_millis(1500));
+        let held = server_queue(port, s.local_addr().unwrap()).expect("the server's socket");
+        assert!(
+            held > 0 && held <= 2 * 64 * 1024 + 4096,
+            "{held} bytes held"
+        );
+    }
+
+    /// A connection closed after its answer, whose client takes nothing,
+    /// does not leave the answer in the kernel (an orphan holds it as long
+    /// as the client likes): once the client is overdue it is reset.
+    #[test]
+    fn an_answer_never_taken_is_reset_not_left_behind() {
+        let port = small_server(Limits {
+            linger: Duration::from_millis(300),
+            ..quick()
+        });
+        let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.write_all(b"GET /mid HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(1500));
+        assert_eq!(
+            server_queue(port, s.local_addr().unwrap()),
+            None,
+            "left behind"
+        );
+        assert!(drain(s).1, "ended with a reset");
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The system calls std does not offer at our minimum Rust (1.88): `flock`
 //! (std's `File::try_lock` is 1.89), `statvfs`, `poll`, `inotify`, a
-//! terminal's read wait (`tcsetattr`) and glibc's `mallopt`, and `dup` by a
-//! borrowed descriptor. The one module that
+//! terminal's read wait (`tcsetattr`) and glibc's `mallopt`, `dup` by a
+//! borrowed descriptor, a socket's send buffer, reset on close and unsent
+//! bytes, and opening a file that may be a FIFO without waiting. The one module that
 //! speaks to the `libc` crate, and the only `unsafe` in mcce; each call is
 //! a thin wrapper with the error from errno.
 
@@ -181,6 +182,54 @@ pub fn poll(fds: &mut [PollFd], timeout: Option<Duration>) -> io::Result<usize> 
         };
     }
     Ok(n as usize)
+}
+
+/// Bounds the kernel's send buffer of socket `fd` to about `bytes` (the
+/// kernel doubles it for its bookkeeping), instead of letting it grow to
+/// megabytes for a client that does not read.
+pub fn set_send_buffer(fd: &impl AsRawFd, bytes: usize) -> io::Result<()> {
+    let v = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
+    set_socket_option(fd, libc::SO_SNDBUF, &v)
+}
+
+/// Makes closing socket `fd` reset the connection (`SO_LINGER` 0): what
+/// is queued for the peer is dropped at once instead of staying in the
+/// kernel, as an orphan, while a peer that reads nothing holds it.
+pub fn reset_on_close(fd: &impl AsRawFd) -> io::Result<()> {
+    let l = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    set_socket_option(fd, libc::SO_LINGER, &l)
+}
+
+fn set_socket_option<T>(fd: &impl AsRawFd, name: libc::c_int, value: &T) -> io::Result<()> {
+    // SAFETY: `value` points to a live `T` of the size given, the
+    // descriptor is open for the call.
+    let r = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            name,
+            (value as *const T).cast(),
+            std::mem::size_of::<T>() as libc::socklen_t,
+        )
+    };
+    if r != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Bytes socket `fd` holds that its peer has not acknowledged yet
+/// (`SIOCOUTQ`): sent and unacknowledged, or not sent.
+pub fn unacknowledged(fd: &impl AsRawFd) -> io::Result<usize> {
+    let mut n: libc::c_int = 0;
+    // SAFETY: TIOCOUTQ (SIOCOUTQ for a socket) writes one int to `n`.
+    if unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCOUTQ, &mut n) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(usize::try_from(n).unwrap_or(0))
 }
 
 /// A watch on the entries of one directory (inotify): its descriptor

@@ -3,18 +3,18 @@
 //! and the shared places where it waits (the workers' queue, the way back
 //! to the gate).
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::io::Write;
 use std::net::{IpAddr, Shutdown, TcpStream};
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::Limits;
 use super::head::Parsed;
 use super::respond::Outgoing;
-use crate::adapters::sys::Wait;
+use crate::adapters::sys::{Wait, reset_on_close, unacknowledged};
 
 pub struct Conn {
     pub stream: TcpStream,
@@ -32,10 +32,16 @@ pub enum State {
     Head { deadline: Instant, searched: usize },
     /// Writing a response, then `then`.
     Send { out: Outgoing, then: Then },
-    /// After an answer given early: reading and dropping what the client
-    /// still sends until it closes or `until` (so the answer is not lost
-    /// to a reset), at most `LINGER_BYTES`.
-    Linger { until: Instant, dropped: usize },
+    /// After an answer given early, or a last answer the client has not
+    /// taken yet: reading and dropping what the client still sends until
+    /// it closes (`ended`) or `until` (so the answer is not lost to a
+    /// reset), at most `LINGER_BYTES`; reset at `until` if the client still
+    /// has not taken all of it.
+    Linger {
+        until: Instant,
+        dropped: usize,
+        ended: bool,
+    },
 }
 
 /// What follows a response.
@@ -72,13 +78,52 @@ impl Conn {
         };
     }
 
-    /// Stops writing, and reads what still comes for `limits.linger`.
+    /// Stops writing, and reads what still comes for `limits.linger`, and
+    /// as long again as what the client has not taken takes at the
+    /// minimum rate.
     pub fn linger(&mut self, limits: &Limits) {
         let _ = self.stream.shutdown(Shutdown::Write);
+        let left = unacknowledged(&self.stream).unwrap_or(0) as f64;
+        let take = Duration::from_secs_f64(left / limits.min_rate.max(1) as f64);
         self.state = State::Linger {
-            until: Instant::now() + limits.linger,
+            until: Instant::now() + limits.linger + take,
             dropped: 0,
+            ended: false,
         };
+    }
+
+    /// Ends the connection after its last response: closed at once when
+    /// the client has taken all of it (`None`), else lingering while it
+    /// takes the rest (its orphan would keep the bytes in the kernel for
+    /// as long as a client that reads nothing likes).
+    pub fn close(mut self, limits: &Limits) -> Option<Conn> {
+        if !self.taking() {
+            return None;
+        }
+        self.linger(limits);
+        Some(self)
+    }
+
+    /// Ends a connection whose response is cut short: reset, always. A
+    /// body that ends with the connection (HTTP/1.0) would otherwise look
+    /// complete.
+    pub fn cut(self) {
+        let _ = reset_on_close(&self.stream);
+    }
+
+    /// The client has not taken all that was sent yet.
+    pub fn taking(&self) -> bool {
+        !matches!(unacknowledged(&self.stream), Ok(0) | Err(_))
+    }
+
+    /// Ends a connection the server gives up on (a deadline passed, a
+    /// download cut): reset when the client has not taken everything, so
+    /// no orphan keeps its bytes in the kernel and the client sees a
+    /// broken transfer, never a complete-looking one.
+    pub fn give_up(self) {
+        if self.taking() {
+            let _ = reset_on_close(&self.stream);
+        }
     }
 
     /// When what this connection waits for is overdue.
@@ -90,14 +135,11 @@ impl Conn {
         }
     }
 
-    /// Nothing of a request has arrived: the first to go when room is needed.
-    pub fn silent(&self) -> bool {
-        matches!(self.state, State::Head { .. }) && self.buf.is_empty()
-    }
-
     pub fn poll_events(&self) -> Wait {
         match self.state {
             State::Send { .. } => Wait::Write,
+            // At its end the socket stays readable: only the deadline.
+            State::Linger { ended: true, .. } => Wait::Nothing,
             _ => Wait::Read,
         }
     }
@@ -109,13 +151,31 @@ pub struct Job {
     pub head: Parsed,
 }
 
-/// Counts a connection as open until it is dropped.
-pub struct Slot(Arc<AtomicUsize>);
+/// Counts a connection as open, in all and for its peer, until it is
+/// dropped.
+pub struct Slot {
+    counts: Arc<Counts>,
+    peer: IpAddr,
+}
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
+        self.counts.open.fetch_sub(1, Ordering::Relaxed);
+        let mut peers = lock(&self.counts.peers);
+        if let Some(n) = peers.get_mut(&self.peer) {
+            *n -= 1;
+            if *n == 0 {
+                peers.remove(&self.peer);
+            }
+        }
     }
+}
+
+/// Connections open: in all, and per client address.
+#[derive(Default)]
+struct Counts {
+    open: AtomicUsize,
+    peers: Mutex<HashMap<IpAddr, usize>>,
 }
 
 /// What the gate and the workers share.
@@ -125,9 +185,10 @@ pub struct Shared {
     back: Mutex<Vec<Conn>>,
     /// A byte written here wakes the gate from `poll`.
     wake: UnixStream,
-    open: Arc<AtomicUsize>,
-    /// Streamed responses being written (each holds a worker).
-    pub streams: AtomicUsize,
+    counts: Arc<Counts>,
+    /// The clients of the streamed responses being written (each holds a
+    /// worker), one entry per response.
+    streams: Mutex<Vec<IpAddr>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -141,19 +202,45 @@ impl Shared {
             ready: Condvar::new(),
             back: Mutex::new(Vec::new()),
             wake,
-            open: Arc::new(AtomicUsize::new(0)),
-            streams: AtomicUsize::new(0),
+            counts: Arc::default(),
+            streams: Mutex::new(Vec::new()),
         }
     }
 
     /// Connections open: gathering, queued, answered or lingering.
     pub fn open(&self) -> usize {
-        self.open.load(Ordering::Relaxed)
+        self.counts.open.load(Ordering::Relaxed)
     }
 
-    pub fn slot(&self) -> Slot {
-        self.open.fetch_add(1, Ordering::Relaxed);
-        Slot(Arc::clone(&self.open))
+    /// Connections open from `peer`.
+    pub fn open_from(&self, peer: IpAddr) -> usize {
+        lock(&self.counts.peers).get(&peer).copied().unwrap_or(0)
+    }
+
+    pub fn slot(&self, peer: IpAddr) -> Slot {
+        self.counts.open.fetch_add(1, Ordering::Relaxed);
+        *lock(&self.counts.peers).entry(peer).or_insert(0) += 1;
+        Slot {
+            counts: Arc::clone(&self.counts),
+            peer,
+        }
+    }
+
+    /// A place for a streamed response to `peer`: at most `limit` at once,
+    /// `per_peer` of them for one client; `None` when there is none.
+    pub fn stream_permit(
+        &self,
+        peer: IpAddr,
+        limit: usize,
+        per_peer: usize,
+    ) -> Option<StreamPermit<'_>> {
+        let mut s = lock(&self.streams);
+        let mine = s.iter().filter(|p| **p == peer).count();
+        if s.len() >= limit || mine >= per_peer {
+            return None;
+        }
+        s.push(peer);
+        Some(StreamPermit { shared: self, peer })
     }
 
     pub fn push_job(&self, job: Job) {
@@ -180,5 +267,20 @@ impl Shared {
 
     pub fn take_back(&self) -> Vec<Conn> {
         std::mem::take(&mut *lock(&self.back))
+    }
+}
+
+/// One streamed response's place, given back when dropped.
+pub struct StreamPermit<'a> {
+    shared: &'a Shared,
+    peer: IpAddr,
+}
+
+impl Drop for StreamPermit<'_> {
+    fn drop(&mut self) {
+        let mut s = lock(&self.shared.streams);
+        if let Some(i) = s.iter().position(|p| *p == self.peer) {
+            s.swap_remove(i);
+        }
     }
 }

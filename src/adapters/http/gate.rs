@@ -15,7 +15,7 @@ use super::conn::{Conn, Job, LINGER_BYTES, Shared, State, Then};
 use super::head::{self, Head, Scan};
 use super::respond::Outgoing;
 use super::{Limits, Refuse, Response};
-use crate::adapters::sys::{PollFd, Wait, poll};
+use crate::adapters::sys::{PollFd, Wait, poll, set_send_buffer};
 
 /// Connections accepted per wake-up at most, so a burst of them cannot
 /// keep the sockets already open waiting.
@@ -23,6 +23,8 @@ const ACCEPTS_PER_ROUND: usize = 64;
 /// How long to stop accepting after an error such as running out of file
 /// descriptors (the listener stays readable: polling it would spin).
 const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
+/// How long to wait before polling again after `poll` itself failed.
+const POLL_RETRY: Duration = Duration::from_millis(100);
 
 struct Gate<'a> {
     limits: &'a Limits,
@@ -47,6 +49,7 @@ pub fn run(
     };
     let mut fds: Vec<PollFd> = Vec::new();
     let mut paused_until: Option<Instant> = None;
+    let mut poll_failing = false;
     loop {
         for c in shared.take_back() {
             g.advance(c);
@@ -72,7 +75,21 @@ pub fn run(
             .map(|c| c.deadline(limits))
             .chain(paused_until)
             .min();
-        poll(&mut fds, nearest.map(|t| t.saturating_duration_since(now)))?;
+        if let Err(e) = poll(&mut fds, nearest.map(|t| t.saturating_duration_since(now))) {
+            // Short of kernel memory, say: nothing is lost by waiting, the
+            // deadlines still close connections, and the next round tries
+            // again.
+            if !poll_failing {
+                log::warn!("poll: {e}; serving again as soon as it works");
+                poll_failing = true;
+            }
+            std::thread::sleep(POLL_RETRY);
+            continue;
+        }
+        if poll_failing {
+            log::info!("poll works again");
+            poll_failing = false;
+        }
         if fds[0].ready() {
             let mut scratch = [0u8; 64];
             while matches!(wake.read(&mut scratch), Ok(n) if n > 0) {}
@@ -118,26 +135,42 @@ impl Gate<'_> {
                 turn_away(stream, resp);
                 continue;
             }
-            if self.shared.open() >= self.limits.connections && !self.make_room() {
+            let room = (self.shared.open_from(peer) < self.limits.per_client
+                || self.make_room(Some(peer)))
+                && (self.shared.open() < self.limits.connections || self.make_room(None));
+            if !room {
                 turn_away(stream, busy());
                 continue;
             }
             let _ = stream.set_nonblocking(true);
             let _ = stream.set_nodelay(true);
-            let c = Conn::new(stream, peer, self.shared.slot(), self.limits);
+            let _ = set_send_buffer(&stream, self.limits.send_buffer);
+            let c = Conn::new(stream, peer, self.shared.slot(peer), self.limits);
             self.conns.push(c);
         }
         true
     }
 
-    /// Past the connection limit, the connection silent for longest gives
-    /// way to a new one (told to come back); false if none is silent.
-    fn make_room(&mut self) -> bool {
-        let oldest = self
-            .conns
-            .iter()
-            .enumerate()
-            .filter(|(_, c)| c.silent())
+    /// Past a connection limit, a connection whose head is not complete
+    /// gives way to a new one (told to come back): `from` that client's,
+    /// or else the client's holding the most connections; the oldest of
+    /// them. False when there is none.
+    fn make_room(&mut self, from: Option<IpAddr>) -> bool {
+        let heads = || {
+            self.conns
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| matches!(c.state, State::Head { .. }))
+        };
+        let Some(peer) = from.or_else(|| {
+            heads()
+                .map(|(_, c)| c.peer)
+                .max_by_key(|p| self.shared.open_from(*p))
+        }) else {
+            return false;
+        };
+        let oldest = heads()
+            .filter(|(_, c)| c.peer == peer)
             .min_by_key(|(_, c)| c.deadline(self.limits))
             .map(|(i, _)| i);
         match oldest {
@@ -163,6 +196,8 @@ impl Gate<'_> {
             if matches!(c.state, State::Head { .. }) && !c.buf.is_empty() {
                 c.state = reject(408, "request head not received in time");
                 self.advance(c);
+            } else {
+                c.give_up();
             }
         }
     }
@@ -208,7 +243,10 @@ impl Gate<'_> {
                 State::Send { out, then } => match out.push(&mut c.stream) {
                     Ok(true) => match *then {
                         Then::Next => c.wait_head(self.limits),
-                        Then::Close => return,
+                        Then::Close => {
+                            self.conns.extend(c.close(self.limits));
+                            return;
+                        }
                         Then::Linger => c.linger(self.limits),
                     },
                     Ok(false) => {
@@ -217,9 +255,18 @@ impl Gate<'_> {
                     }
                     Err(_) => return,
                 },
-                State::Linger { dropped, .. } => {
-                    if drop_input(&mut c.stream, dropped) {
-                        self.conns.push(c);
+                State::Linger { dropped, ended, .. } => {
+                    match drop_input(&mut c.stream, dropped) {
+                        Input::More => self.conns.push(c),
+                        // The client is done sending; it may still be
+                        // taking the answer: wait for that, or the deadline.
+                        Input::End => {
+                            *ended = true;
+                            if c.taking() {
+                                self.conns.push(c);
+                            }
+                        }
+                        Input::TooMuch => c.give_up(),
                     }
                     return;
                 }
@@ -228,23 +275,32 @@ impl Gate<'_> {
     }
 }
 
-/// Reads and drops what a lingering client sends, until it would block
-/// (true: keep waiting for more) or it ends, fails or has sent more than
-/// `LINGER_BYTES` in all (false: close it).
-fn drop_input(stream: &mut TcpStream, dropped: &mut usize) -> bool {
+/// What a lingering client sent.
+enum Input {
+    /// Nothing more for now: keep waiting.
+    More,
+    /// It closed its side, or the socket failed.
+    End,
+    /// More than `LINGER_BYTES` in all.
+    TooMuch,
+}
+
+/// Reads and drops what a lingering client sends, until it would block,
+/// ends, or has sent more than `LINGER_BYTES` in all.
+fn drop_input(stream: &mut TcpStream, dropped: &mut usize) -> Input {
     let mut scratch = [0u8; 16 * 1024];
     loop {
         match stream.read(&mut scratch) {
-            Ok(0) => return false,
+            Ok(0) => return Input::End,
             Ok(n) => {
                 *dropped += n;
                 if *dropped > LINGER_BYTES {
-                    return false;
+                    return Input::TooMuch;
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
-            Err(_) => return false,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Input::More,
+            Err(_) => return Input::End,
         }
     }
 }

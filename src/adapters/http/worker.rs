@@ -5,7 +5,6 @@
 //! its worker as it is made, at the minimum rate, and only `streams` of
 //! them run at once, so downloads can never hold every worker.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use super::conn::{Conn, Job, Shared, State, Then};
@@ -69,7 +68,7 @@ fn answer(mut conn: Conn, head: Parsed, shared: &Shared, limits: &Limits, handle
             match stream(&mut conn, &shell, writer, &head, keep, shared, limits) {
                 Streamed::Done(true) => return finish(conn, Then::Next, shared, limits),
                 Streamed::Done(false) => return finish(conn, after_close, shared, limits),
-                Streamed::Cut => return,
+                Streamed::Cut => return conn.cut(),
                 Streamed::Instead(resp) => Outgoing::whole(resp, false, keep),
             }
         }
@@ -108,7 +107,10 @@ fn finish(mut conn: Conn, then: Then, shared: &Shared, limits: &Limits) {
     match then {
         Then::Next => conn.wait_head(limits),
         Then::Linger => conn.linger(limits),
-        Then::Close => return,
+        Then::Close => match conn.close(limits) {
+            Some(c) => conn = c,
+            None => return,
+        },
     }
     shared.give_back(conn);
 }
@@ -132,7 +134,8 @@ fn stream(
     shared: &Shared,
     limits: &Limits,
 ) -> Streamed {
-    let Some(_permit) = Permit::take(&shared.streams, limits.streams) else {
+    let permit = shared.stream_permit(conn.peer, limits.streams, limits.streams_per_client);
+    let Some(_permit) = permit else {
         return Streamed::Instead(
             Response::error(503, "too many downloads at once, try again")
                 .header("Retry-After", "5"),
@@ -143,25 +146,5 @@ fn stream(
         Ok(()) => out.finish().map_or(Streamed::Cut, Streamed::Done),
         Err(resp) if !out.started() => Streamed::Instead(resp),
         Err(_) => Streamed::Cut,
-    }
-}
-
-/// One of `limit` places for a streamed response, given back when dropped.
-struct Permit<'a>(&'a AtomicUsize);
-
-impl<'a> Permit<'a> {
-    fn take(count: &'a AtomicUsize, limit: usize) -> Option<Permit<'a>> {
-        count
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < limit).then_some(n + 1)
-            })
-            .ok()
-            .map(|_| Permit(count))
-    }
-}
-
-impl Drop for Permit<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
