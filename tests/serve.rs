@@ -1372,3 +1372,45 @@ fn a_failing_poll_is_logged_and_retried() {
     let log = p.log();
     assert_eq!(log.matches("poll: ").count(), 1, "{log}");
 }
+
+/// A day file that cannot be read (a directory, a device, a symlink loop)
+/// or a damaged year database never blanks a month or a year: the other
+/// days are answered, and the files skipped are named; a day's buckets
+/// come from its day file when the database cannot be read.
+#[test]
+fn a_bad_day_file_or_database_is_skipped_and_named() {
+    let (h, _p, port) = serve_history("serve-skip");
+    let days = h.dir.path().join("data/days");
+    std::fs::create_dir(days.join("2025-01-13")).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", days.join("2025-01-14")).unwrap();
+    std::os::unix::fs::symlink("2025-01-15", days.join("2025-01-15")).unwrap();
+    let month = "/api/days?from=2025-01-01&to=2025-01-31";
+    let r = get(port, month);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let t = r.text();
+    assert_eq!(t.matches("\"date\":").count(), 3, "{t}");
+    for d in ["2025-01-13", "2025-01-14", "2025-01-15"] {
+        assert!(t.contains(&format!("days/{d}\",\"error\":")), "{d}: {t}");
+    }
+    let r = get(port, "/api/months?year=2025");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.text().contains("\"month\":\"2025-01\",\"days\":3,"));
+
+    // The year's database damaged: the days come from their files.
+    let db = h.dir.path().join("db/pwr.2025");
+    let mut bytes = std::fs::read(&db).unwrap();
+    bytes[..100].fill(0);
+    std::fs::write(&db, bytes).unwrap();
+    let r = get(port, month);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let t = r.text();
+    assert_eq!(t.matches("\"source\":\"day file\"").count(), 3, "{t}");
+    assert!(t.contains("pwr.2025\",\"error\":"), "{t}");
+    let r = get(port, "/api/months?year=2025");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.text().contains("\"month\":\"2025-01\",\"days\":3,"));
+    let r = get(port, "/api/day/2025-01-10?resolution=bucket");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(field(&r.text(), "source"), "day file");
+    assert_eq!(array_len(&r.text(), "t"), 96);
+}

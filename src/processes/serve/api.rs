@@ -14,7 +14,7 @@ use crate::adapters::daylog::{DayReader, day_path, list_days, open_day_file};
 use crate::adapters::http::{Body, Request, Response};
 use crate::adapters::localtime::{local_date, local_day_bounds, local_label};
 use crate::adapters::status::ContractStatus;
-use crate::adapters::store::{DayRow, Store};
+use crate::adapters::store::{DayRow, Store, StoreError, Trouble};
 use crate::core::calendar::{date_name, parse_date};
 use crate::core::config::Config;
 use crate::core::energy::{DayCollector, DayStats, Sample, digest_day, measure};
@@ -143,8 +143,51 @@ fn store_response(e: crate::adapters::store::StoreError) -> Response {
     }
 }
 
-fn open_year(cfg: &Config, year: i32) -> Result<Option<Store>, Response> {
-    Store::read_year_within(cfg, year, BUSY).map_err(store_response)
+fn open_year(cfg: &Config, year: i32) -> Result<Option<Store>, StoreError> {
+    Store::read_year_within(cfg, year, BUSY)
+}
+
+/// A file a view could not read and went on without (a damaged database,
+/// a day file that is a directory or a device): the others still count,
+/// and the answer names it.
+struct Skipped {
+    file: PathBuf,
+    error: String,
+}
+
+/// Whether a view goes on without the year's database after `e`: not
+/// while the digest holds it (503, the client may retry), otherwise yes,
+/// and `e` is noted in `skipped`.
+fn skip_database(
+    cfg: &Config,
+    year: i32,
+    e: StoreError,
+    skipped: &mut Vec<Skipped>,
+) -> Result<(), Response> {
+    if matches!(e.trouble, Trouble::Busy) {
+        return Err(store_response(e));
+    }
+    skipped.push(Skipped {
+        file: cfg.database_for_year(year),
+        error: e.message,
+    });
+    Ok(())
+}
+
+/// `,"skipped":[{"file":...,"error":...},...]`.
+fn push_skipped(o: &mut Vec<u8>, skipped: &[Skipped]) {
+    o.extend_from_slice(b",\"skipped\":[");
+    for (i, s) in skipped.iter().enumerate() {
+        if i > 0 {
+            o.push(b',');
+        }
+        o.extend_from_slice(b"{\"file\":");
+        json::push_str(o, &s.file.to_string_lossy());
+        o.extend_from_slice(b",\"error\":");
+        json::push_str(o, &s.error);
+        o.push(b'}');
+    }
+    o.push(b']');
 }
 
 /// True while the digest has a write transaction open on `year`'s file
@@ -248,7 +291,22 @@ fn bucket_day(cfg: &Config, date: Date, now: i64, mut head: Vec<u8>) -> Result<R
     let running = digest_running(cfg, date.year());
     let mut t: Vec<i64> = Vec::new();
     let mut w: Vec<f64> = Vec::new();
-    match stored_buckets(cfg, date, &mut t, &mut w)? {
+    let mut skipped = Vec::new();
+    let stored = match stored_buckets(cfg, date, &mut t, &mut w) {
+        Ok(row) => row,
+        Err(e) => {
+            // A damaged database: the day file, if there is one, instead.
+            let damaged = Response::error(500, &e.message);
+            skip_database(cfg, date.year(), e, &mut skipped)?;
+            if !day_path(&cfg.days_dir(), date).exists() {
+                return Err(damaged);
+            }
+            t.clear();
+            w.clear();
+            None
+        }
+    };
+    match stored {
         Some(row) => push_row(&mut head, &row),
         None => {
             let Some(samples) = day_file(cfg, date)? else {
@@ -266,6 +324,7 @@ fn bucket_day(cfg: &Config, date: Date, now: i64, mut head: Vec<u8>) -> Result<R
             }
         }
     }
+    push_skipped(&mut head, &skipped);
     let _ = write!(
         head,
         ",\"bucket_minutes\":{},\"digest_running\":{running},\"t\":[",
@@ -294,24 +353,22 @@ fn stored_buckets(
     date: Date,
     t: &mut Vec<i64>,
     w: &mut Vec<f64>,
-) -> Result<Option<DayRow>, Response> {
+) -> Result<Option<DayRow>, StoreError> {
     let Some(store) = open_year(cfg, date.year())? else {
         return Ok(None);
     };
     let n = date_name(date);
-    let rows = store.days(&n, &n).map_err(store_response)?;
+    let rows = store.days(&n, &n)?;
     let Some(row) = rows.into_iter().next() else {
         return Ok(None);
     };
-    store
-        .buckets(&n, &n, &mut |b| {
-            if let Some(s) = b.start {
-                t.push(s);
-                w.push(b.mean_w);
-            }
-            Ok(())
-        })
-        .map_err(store_response)?;
+    store.buckets(&n, &n, &mut |b| {
+        if let Some(s) = b.start {
+            t.push(s);
+            w.push(b.mean_w);
+        }
+        Ok(())
+    })?;
     Ok(Some(row))
 }
 
@@ -503,21 +560,39 @@ struct Fact {
     partial: bool,
 }
 
+/// The days of a view, whether the digest is writing, and the files it
+/// went without.
+struct Facts {
+    days: Vec<Fact>,
+    running: bool,
+    skipped: Vec<Skipped>,
+}
+
 /// Stored days in `[from, to]`, plus days that only have a day file
 /// (today, or a day the digest has not reached), computed the same way.
-fn facts(cfg: &Config, from: Date, to: Date) -> Result<(Vec<Fact>, bool), Response> {
+/// A year's database that cannot be read is skipped, its days taken from
+/// their files where they are still there; a day file that cannot be read
+/// is skipped: both are named in `skipped`, so one bad file never blanks
+/// a month or a year.
+fn facts(cfg: &Config, from: Date, to: Date) -> Result<Facts, Response> {
     let now = system_wall();
     let mut out = Vec::new();
     let mut running = false;
+    let mut skipped = Vec::new();
     for year in from.year()..=to.year() {
-        let Some(store) = open_year(cfg, year)? else {
-            continue;
-        };
+        let rows = open_year(cfg, year).and_then(|store| match store {
+            Some(store) => store.days(&date_name(from), &date_name(to)),
+            None => Ok(Vec::new()),
+        });
         running |= digest_running(cfg, year);
-        for r in store
-            .days(&date_name(from), &date_name(to))
-            .map_err(store_response)?
-        {
+        let rows = match rows {
+            Ok(rows) => rows,
+            Err(e) => {
+                skip_database(cfg, year, e, &mut skipped)?;
+                continue;
+            }
+        };
+        for r in rows {
             out.push(Fact {
                 date: r.day.get(..10).unwrap_or(&r.day).to_string(),
                 kwh: r.kwh,
@@ -537,10 +612,16 @@ fn facts(cfg: &Config, from: Date, to: Date) -> Result<(Vec<Fact>, bool), Respon
             continue;
         }
         let until = measured_until(d, now);
-        let Some(st) =
-            running_facts(cfg, d, until).map_err(|e| Response::error(500, &e.to_string()))?
-        else {
-            continue;
+        let st = match running_facts(cfg, d, until) {
+            Ok(Some(st)) => st,
+            Ok(None) => continue,
+            Err(e) => {
+                skipped.push(Skipped {
+                    error: e.error.to_string(),
+                    file: e.path,
+                });
+                continue;
+            }
         };
         out.push(Fact {
             date: date_name(d),
@@ -554,7 +635,11 @@ fn facts(cfg: &Config, from: Date, to: Date) -> Result<(Vec<Fact>, bool), Respon
         });
     }
     out.sort_by(|a, b| a.date.cmp(&b.date));
-    Ok((out, running))
+    Ok(Facts {
+        days: out,
+        running,
+        skipped,
+    })
 }
 
 /// `/api/days?from=&to=`: default this month.
@@ -565,15 +650,21 @@ pub(super) fn days(cfg: &Config, req: &Request) -> Result<Response, Response> {
     if from > to {
         return Err(bad("from is after to".into()));
     }
-    let (facts, running) = facts(cfg, from, to)?;
-    let mut o = Vec::with_capacity(128 + facts.len() * 160);
+    let Facts {
+        days,
+        running,
+        skipped,
+    } = facts(cfg, from, to)?;
+    let mut o = Vec::with_capacity(128 + days.len() * 160);
     let _ = write!(
         o,
-        "{{\"from\":\"{}\",\"to\":\"{}\",\"digest_running\":{running},\"days\":[",
+        "{{\"from\":\"{}\",\"to\":\"{}\",\"digest_running\":{running}",
         date_name(from),
         date_name(to)
     );
-    for (i, f) in facts.iter().enumerate() {
+    push_skipped(&mut o, &skipped);
+    o.extend_from_slice(b",\"days\":[");
+    for (i, f) in days.iter().enumerate() {
         if i > 0 {
             o.push(b',');
         }
@@ -616,9 +707,13 @@ pub(super) fn months(cfg: &Config, req: &Request) -> Result<Response, Response> 
     ) else {
         return Err(bad(format!("year: {year} is not in the calendar")));
     };
-    let (facts, running) = facts(cfg, first, last)?;
+    let Facts {
+        days,
+        running,
+        skipped,
+    } = facts(cfg, first, last)?;
     let mut sums = [(0.0f64, 0u32); 12];
-    for f in &facts {
+    for f in &days {
         if let Some(m) = f.date.get(5..7).and_then(|m| m.parse::<usize>().ok())
             && (1..=12).contains(&m)
         {
@@ -627,10 +722,9 @@ pub(super) fn months(cfg: &Config, req: &Request) -> Result<Response, Response> 
         }
     }
     let mut o = Vec::with_capacity(1024);
-    let _ = write!(
-        o,
-        "{{\"year\":{year},\"digest_running\":{running},\"months\":["
-    );
+    let _ = write!(o, "{{\"year\":{year},\"digest_running\":{running}");
+    push_skipped(&mut o, &skipped);
+    o.extend_from_slice(b",\"months\":[");
     for (i, (kwh, n)) in sums.iter().enumerate() {
         if i > 0 {
             o.push(b',');
