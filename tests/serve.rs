@@ -1414,3 +1414,33 @@ fn a_bad_day_file_or_database_is_skipped_and_named() {
     assert_eq!(field(&r.text(), "source"), "day file");
     assert_eq!(array_len(&r.text(), "t"), 96);
 }
+
+/// A download cut short by a day file that cannot be read, after its
+/// first rows went out, never looks complete: HTTP/1.0 has no end marker
+/// but the connection's, so the connection is reset, not closed.
+#[test]
+fn a_cut_download_is_reset_for_http10() {
+    let (h, _p, port) = serve_history("serve-cut");
+    let last = h.dir.path().join("data/days/2025-01-12");
+    std::fs::remove_file(&last).unwrap();
+    std::fs::create_dir(&last).unwrap();
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    s.write_all(b"GET /export?from=2025-01-10&to=2025-01-12&resolution=raw HTTP/1.0\r\n\r\n")
+        .unwrap();
+    let mut got = 0;
+    let mut buf = vec![0u8; 1 << 16];
+    let end = loop {
+        match s.read(&mut buf) {
+            Ok(0) => break None,
+            Ok(n) => got += n,
+            Err(e) => break Some(e.kind()),
+        }
+    };
+    assert!(got > 16 * 1024, "{got} bytes: cut before the head went out");
+    assert_eq!(
+        end,
+        Some(std::io::ErrorKind::ConnectionReset),
+        "after {got} bytes"
+    );
+}
