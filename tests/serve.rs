@@ -1444,3 +1444,49 @@ fn a_cut_download_is_reset_for_http10() {
         "after {got} bytes"
     );
 }
+
+/// The buckets of days not digested yet are computed from the whole day
+/// file, like a raw render: as few at once as raw renders, so eight
+/// clients asking for them at once do not hold eight days in memory.
+#[test]
+fn bucket_renders_of_day_files_are_bounded_in_memory() {
+    let (h, p, port) = serve_history("serve-bucket-mem");
+    let days = h.dir.path().join("data/days");
+    // Eight days of 1-s samples (Rome is UTC+1 in February).
+    let first = 1_738_364_400;
+    let mut text = String::new();
+    for t in first..first + 86_400 {
+        text.push_str(&format!("{t} {}\n", watts(t)));
+    }
+    let names: Vec<String> = (1..=8).map(|d| format!("2025-02-0{d}")).collect();
+    for (i, name) in names.iter().enumerate() {
+        // Each day's own stamps: the same text, shifted by whole days.
+        let shifted: String = text
+            .lines()
+            .map(|l| {
+                let (t, w) = l.split_once(' ').unwrap();
+                format!("{} {w}\n", t.parse::<i64>().unwrap() + i as i64 * 86_400)
+            })
+            .collect();
+        std::fs::write(days.join(name), shifted).unwrap();
+    }
+    let ask = |name: &str| {
+        let r = get(port, &format!("/api/day/{name}?resolution=bucket"));
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(array_len(&r.text(), "t"), 96);
+    };
+    ask(&names[0]);
+    ask(&names[1]);
+    let before = peak_rss(&p);
+    for _ in 0..4 {
+        std::thread::scope(|s| {
+            for name in &names {
+                s.spawn(|| ask(name));
+            }
+        });
+    }
+    // Two days at once, each read whole and copied by the digest's rule:
+    // about 6 MB; eight at once (before the bound): about 25 MB.
+    let grew = peak_rss(&p).saturating_sub(before);
+    assert!(grew < 10 << 20, "serve's peak RSS grew by {grew} bytes");
+}

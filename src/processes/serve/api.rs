@@ -309,13 +309,18 @@ fn bucket_day(cfg: &Config, date: Date, now: i64, mut head: Vec<u8>) -> Result<R
     match stored {
         Some(row) => push_row(&mut head, &row),
         None => {
-            let Some(samples) = day_file(cfg, date)? else {
-                return Err(Response::error(
-                    404,
-                    &format!("no data for {}", date_name(date)),
-                ));
+            let (st, buckets) = {
+                // The day's samples, and the digest's copy of them, are
+                // held by at most as many requests as raw renders.
+                let _permit = RENDERS.take();
+                let Some(samples) = day_file(cfg, date)? else {
+                    return Err(Response::error(
+                        404,
+                        &format!("no data for {}", date_name(date)),
+                    ));
+                };
+                day_stats(cfg, date, &samples, now)
             };
-            let (st, buckets) = day_stats(cfg, date, &samples, now);
             head.extend_from_slice(b"\"source\":\"day file\",");
             push_stats(&mut head, &st);
             for b in buckets {
@@ -406,9 +411,10 @@ type Render = Arc<OnceLock<Option<Arc<Vec<u8>>>>>;
 /// which changes once a poll, and one more being looked at.
 const RAW_DAYS: usize = 2;
 
-/// At most this many raw days are read and rendered at once (about 600 KB
-/// each), so eight workers asked for eight days keep serve's memory
-/// bounded; two days asked in turn still render side by side.
+/// At most this many days are read whole at once, for a raw render (about
+/// 600 KB each) or for the buckets of a day not digested yet, so eight
+/// workers asked for eight days keep serve's memory bounded; two days
+/// asked in turn still render side by side.
 static RENDERS: Permits = Permits::new(2);
 
 /// A counting semaphore: `take` waits until one of `n` permits is free.
