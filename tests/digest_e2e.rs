@@ -1346,3 +1346,34 @@ fn wait_with_peak_rss(pid: u32) -> (i32, u64) {
     };
     (code, usage.ru_maxrss as u64 * 1024)
 }
+
+/// A day outside the years the dashboard reads (2020-2099: pwrApp expects
+/// such a year in every file name of the databases' directory) is never
+/// stored: no `pwr.0` or `pwr.2019` next to the yearly files; it is
+/// named, the other days are stored, and the exit says days were skipped.
+#[test]
+fn a_day_outside_the_dashboards_years_is_not_stored() {
+    let d = Scratch::new("years");
+    let cfg = conf(d.path(), "");
+    let y2025 = utc_midnight(2025, 1, 10) - 3600;
+    write_day(d.path(), "2025-01-10", constant(y2025, y2025 + 86_400, 500));
+    let y0 = utc_midnight(0, 1, 1);
+    write_day(d.path(), "0000-01-01", constant(y0, y0 + 86_400, 500));
+    let y2019 = utc_midnight(2019, 12, 31) - 3600;
+    write_day(d.path(), "2019-12-31", constant(y2019, y2019 + 86_400, 500));
+    let (code, _, err) = mcce(ROME, &["digest", "-c", cfg.to_str().unwrap()]);
+    assert_eq!(code, 65, "{err}");
+    for name in ["0000-01-01", "2019-12-31"] {
+        assert!(
+            err.contains(&format!("{name}: a year outside 2020-2099")),
+            "{err}"
+        );
+    }
+    let mut dbs: Vec<String> = std::fs::read_dir(d.path().join("db"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    dbs.sort();
+    assert_eq!(dbs, ["pwr.2025"]);
+    assert_eq!(avg(&d.path().join("db/pwr.2025")).len(), 1);
+}

@@ -25,6 +25,11 @@ use crate::core::energy::{BandSeconds, Bucket, DayStats};
 /// (NULL for a day digested without `CONTRACT_WATTS`).
 pub const LAYOUT_VERSION: i64 = 3;
 
+/// The years a yearly database may be written for: pwrApp lists the
+/// databases' directory and expects a year from 2020 to 2099 in every
+/// file name, so a day outside them (a clock far off) is never stored.
+pub const DASHBOARD_YEARS: std::ops::RangeInclusive<i32> = 2020..=2099;
+
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS mcce_day (
     day TEXT PRIMARY KEY,

@@ -142,6 +142,20 @@ fn file_size(path: &std::path::Path) -> Option<u64> {
 fn digest_one(cfg: &Config, stores: &mut Stores<'_>, date: Date) -> Result<Digested, Problem> {
     let name = date_name(date);
     let path = day_path(&cfg.days_dir(), date);
+    if !store::DASHBOARD_YEARS.contains(&date.year()) {
+        return Err(Problem::Day(DigestError::new(
+            Trouble::Unusable,
+            format!(
+                "{name}: a year outside {}-{}, the years the dashboard reads: not written \
+                 (a clock far off when {} was recorded?); every catch-up tries it again until \
+                 the file is moved out of {}",
+                store::DASHBOARD_YEARS.start(),
+                store::DASHBOARD_YEARS.end(),
+                path.display(),
+                cfg.days_dir().display()
+            ),
+        )));
+    }
     let (start, end) = local_day_bounds(date);
     let (day, read, bytes) = read_day(&path, start, end)?;
     let (stats, buckets) = day.finish(&cfg.day_params((start, end), end));
