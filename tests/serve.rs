@@ -1490,3 +1490,38 @@ fn bucket_renders_of_day_files_are_bounded_in_memory() {
     let grew = peak_rss(&p).saturating_sub(before);
     assert!(grew < 10 << 20, "serve's peak RSS grew by {grew} bytes");
 }
+
+/// Five day files not digested yet whose stamps go back (so all their
+/// samples are kept, and only two such totals are kept whole): asking the
+/// month again reads none of them again while they stay as they were.
+#[test]
+fn unchanged_files_with_stamps_going_back_are_not_read_again() {
+    let (h, p, port) = serve_history("serve-back");
+    let days = h.dir.path().join("data/days");
+    // February 2025 in Rome: UTC+1.
+    let mut sizes = 0;
+    for d in 1..=5 {
+        let start = 1_738_364_400 + (d - 1) * 86_400;
+        let mut text = String::new();
+        for t in (start..start + 43_200).step_by(5) {
+            text.push_str(&format!("{t} {}\n", watts(t)));
+        }
+        text.push_str(&format!("{} 100\n", start + 60)); // goes back
+        sizes += text.len();
+        std::fs::write(days.join(format!("2025-02-0{d}")), text).unwrap();
+    }
+    let month = "/api/days?from=2025-02-01&to=2025-02-28";
+    let first = get(port, month);
+    assert_eq!(first.status, 200, "{}", first.text());
+    assert_eq!(first.text().matches("\"date\":").count(), 5);
+    let before = bytes_read(&p);
+    for _ in 0..3 {
+        let again = get(port, month);
+        assert_eq!(again.text(), first.text());
+    }
+    let read = bytes_read(&p) - before;
+    assert!(
+        read < 64 * 1024,
+        "{read} bytes read for three asks of {sizes} bytes of unchanged files"
+    );
+}

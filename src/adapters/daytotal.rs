@@ -8,7 +8,10 @@
 //! an unfinished last line), which file that was (device, inode, size,
 //! modification time, and the bytes just before the offset), and the
 //! energy rule's state (`Integrator`). A file that is replaced, truncated
-//! or rewritten is read again from the start.
+//! or rewritten is read again from the start; a rewrite in place that
+//! grows the file and keeps its `MAX_LINE` bytes before the offset is not
+//! seen (it is taken for an append: telling it apart would mean reading
+//! the whole file again).
 //!
 //! The result for a file is the digest's for the same file (the same line
 //! decoder, the same one-sample-per-stamp rule, the same `Integrator` and
@@ -275,7 +278,9 @@ fn stat_matches(seen: &Seen, meta: &std::fs::Metadata) -> bool {
 /// own lock: files are read in parallel, and two readers of one file wait
 /// for one read. At most `MAX_DAYS` files are remembered, and at most
 /// `MAX_LARGE` whose stamps went back; the least recently asked goes first
-/// (and is read whole again if asked again).
+/// (and is read whole again if asked again and changed since: a large
+/// total forgotten leaves its facts behind, a few hundred bytes, which
+/// answer for the file as long as it stays as it was).
 pub struct DayTotals {
     days: Mutex<Days>,
 }
@@ -283,13 +288,34 @@ pub struct DayTotals {
 #[derive(Default)]
 struct Days {
     map: BTreeMap<PathBuf, Entry>,
+    /// The last facts of large totals forgotten for room.
+    kept: BTreeMap<PathBuf, Kept>,
     clock: u64,
 }
 
 struct Entry {
     total: Arc<Mutex<DayTotal>>,
     used: u64,
-    large: bool,
+    /// The last facts, while the total keeps its samples.
+    large: Option<Kept>,
+}
+
+/// A file's facts as last measured, and what identifies the file then.
+#[derive(Clone)]
+struct Kept {
+    file: (u64, u64, u64, (i64, i64)),
+    day: DayParams,
+    facts: (DayStats, ReadStats),
+}
+
+impl Kept {
+    /// The facts, if `path` is still the file they were measured from
+    /// and they were measured as `day` asks.
+    fn answer(&self, path: &Path, day: &DayParams) -> Option<(DayStats, ReadStats)> {
+        let m = std::fs::metadata(path).ok()?;
+        let file = (m.dev(), m.ino(), m.len(), (m.mtime(), m.mtime_nsec()));
+        (file == self.file && *day == self.day).then(|| self.facts.clone())
+    }
 }
 
 /// A year and a few days of files not digested yet.
@@ -317,6 +343,7 @@ impl DayTotals {
         DayTotals {
             days: Mutex::new(Days {
                 map: BTreeMap::new(),
+                kept: BTreeMap::new(),
                 clock: 0,
             }),
         }
@@ -325,12 +352,33 @@ impl DayTotals {
     /// The facts of a day file, read on from where the last ask stopped;
     /// `None` when there is no file.
     pub fn facts(&self, ask: &Ask<'_>) -> io::Result<Option<(DayStats, ReadStats)>> {
+        let kept = {
+            let mut days = self.days.lock().unwrap_or_else(PoisonError::into_inner);
+            days.kept.remove(ask.path)
+        };
+        if let Some(kept) = kept
+            && let Some(facts) = kept.answer(ask.path, &ask.day)
+        {
+            let mut days = self.days.lock().unwrap_or_else(PoisonError::into_inner);
+            days.kept.insert(ask.path.to_path_buf(), kept);
+            return Ok(Some(facts));
+        }
         let total = self.entry(ask);
         let mut t = total.lock().unwrap_or_else(PoisonError::into_inner);
         let found = t.refresh(ask.path);
-        let large = t.is_large();
+        let mut large = None;
         let facts = match found {
-            Ok(true) => Ok(Some(t.facts(&ask.day))),
+            Ok(true) => {
+                let facts = t.facts(&ask.day);
+                if t.is_large() {
+                    large = t.seen.as_ref().map(|s| Kept {
+                        file: (s.dev, s.ino, s.size, s.mtime),
+                        day: ask.day,
+                        facts: facts.clone(),
+                    });
+                }
+                Ok(Some(facts))
+            }
             Ok(false) => Ok(None),
             Err(e) => Err(e),
         };
@@ -360,7 +408,7 @@ impl DayTotals {
             Entry {
                 total: Arc::clone(&total),
                 used,
-                large: false,
+                large: None,
             },
         );
         total
@@ -368,7 +416,7 @@ impl DayTotals {
 
     /// Notes whether `path`'s total keeps its samples, and forgets the
     /// least recently asked files beyond the limits.
-    fn settle(&self, path: &Path, large: bool) {
+    fn settle(&self, path: &Path, large: Option<Kept>) {
         let mut days = self.days.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(e) = days.map.get_mut(path) {
             e.large = large;
@@ -376,8 +424,11 @@ impl DayTotals {
         while days.map.len() > MAX_DAYS {
             days.forget_oldest(|_| true);
         }
-        while days.map.values().filter(|e| e.large).count() > MAX_LARGE {
-            days.forget_oldest(|e| e.large);
+        while days.map.values().filter(|e| e.large.is_some()).count() > MAX_LARGE {
+            days.forget_oldest(|e| e.large.is_some());
+        }
+        while days.kept.len() > MAX_DAYS {
+            days.kept.pop_first();
         }
     }
 
@@ -397,8 +448,11 @@ impl Days {
             .filter(|(_, e)| which(e))
             .min_by_key(|(_, e)| e.used)
             .map(|(p, _)| p.clone());
-        if let Some(p) = oldest {
-            self.map.remove(&p);
+        if let Some(p) = oldest
+            && let Some(e) = self.map.remove(&p)
+            && let Some(kept) = e.large
+        {
+            self.kept.insert(p, kept);
         }
     }
 }
