@@ -30,7 +30,7 @@ if [[ $today == "$year-01-1"[0-2] ]]; then first=20; fi
 export SIM_DAYS="$year-01-$first $year-01-$((first + 1)) $year-01-$((first + 2))"
 for day in $SIM_DAYS; do
 	start=$(date -d "$day 00:00" +%s)
-	awk -v s="$start" 'BEGIN { for (t = s; t < s + 86400; t += 5) printf "%d %d\n", t, 300 + (int(t / 5) % 200) * 10 }' \
+	awk -v s="$start" 'BEGIN { for (t = s; t < s + 86400; t += 5) printf "%.0f %d\n", t, 300 + (int(t / 5) % 200) * 10 }' \
 		> "$hist_dir/data/days/$day"
 done
 "$mcce" digest -c "$CONF" > /dev/null

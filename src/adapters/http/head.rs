@@ -178,9 +178,11 @@ impl Fields {
 
 /// The target in origin form: `/path?query` as it is, or the same taken
 /// out of an absolute-form `http://host[:port]/path?query`. Printable ASCII
-/// only.
+/// only; no fragment (a client never sends one) and no user information
+/// in the authority (RFC 9110 4.2.4: an error), which would otherwise be
+/// answered as if they were not there.
 fn origin_form(target: &str) -> Option<String> {
-    if !target.bytes().all(|b| b.is_ascii_graphic()) {
+    if !target.bytes().all(|b| b.is_ascii_graphic()) || target.contains('#') {
         return None;
     }
     if target.starts_with('/') {
@@ -192,7 +194,7 @@ fn origin_form(target: &str) -> Option<String> {
     }
     let rest = &target[7..];
     let at = rest.find(['/', '?']).unwrap_or(rest.len());
-    if at == 0 {
+    if at == 0 || rest[..at].contains('@') {
         return None;
     }
     Some(match &rest[at..] {
@@ -324,7 +326,17 @@ mod tests {
             let h = p(&format!("GET {t} HTTP/1.1\r\nHost: box"));
             assert_eq!(h, request(want, true, true), "{t}");
         }
-        for t in ["https://box/", "ftp://box/", "http:///x", "box/x", "*"] {
+        for t in [
+            "https://box/",
+            "ftp://box/",
+            "http:///x",
+            "box/x",
+            "*",
+            "/api/now#frag",
+            "http://box/api/now#x",
+            "http://user:pw@box/api/now",
+            "http://user@box",
+        ] {
             let h = p(&format!("GET {t} HTTP/1.1\r\nHost: box"));
             assert!(matches!(h, Head::Reject(400, _)), "{t}");
         }
