@@ -337,6 +337,44 @@ mod tests {
         assert_eq!(status_within(port, "/now", Duration::from_secs(1)), "404");
     }
 
+    /// The head the server answers `HEAD path` with (it closes after).
+    fn head_of(from: &str, port: u16, path: &str) -> String {
+        let mut s = TcpStream::connect((from, port)).unwrap();
+        s.write_all(
+            format!("HEAD {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
+        .unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        out
+    }
+
+    /// HEAD of a download says what a GET would get now: 503 while the
+    /// downloads are taken; and no framing it cannot know without making
+    /// the body (a short one goes with `Content-Length`, a long one
+    /// chunked).
+    #[test]
+    fn head_of_a_download_is_what_a_get_would_get() {
+        let port = small_server(Limits {
+            streams: 1,
+            grace: Duration::from_secs(30),
+            min_rate: 1,
+            ..quick()
+        });
+        let h = head_of("::1", port, "/stream");
+        assert!(h.starts_with("HTTP/1.1 200 "), "{h}");
+        let l = h.to_ascii_lowercase();
+        assert!(
+            !l.contains("transfer-encoding") && !l.contains("content-length"),
+            "{h}"
+        );
+        let _taken = ask(port, "/stream");
+        std::thread::sleep(Duration::from_millis(300));
+        let h = head_of("::1", port, "/stream");
+        assert!(h.starts_with("HTTP/1.1 503 "), "{h}");
+    }
+
     /// Connections from `from` that each sent one byte of a head.
     fn partial_heads(from: &str, port: u16, n: usize) -> Vec<TcpStream> {
         (0..n)

@@ -43,22 +43,17 @@ fn answer(mut conn: Conn, head: Parsed, shared: &Shared, limits: &Limits, handle
     let then = if keep { Then::Next } else { after_close };
     let out = match resp.body {
         Body::Stream(_) if head.head_only => {
-            // The head a GET would get, without its body; the stream is
-            // not made.
-            let (shell, _) = split(resp);
-            let framing = if head.http11 {
-                Framing::Chunked
-            } else {
-                Framing::UntilClose
+            // The head a GET would get now (503 while the downloads are
+            // taken), without its body. The stream is not made, so its
+            // framing is not known (a GET's short download has a
+            // `Content-Length`, a long one is chunked): neither is sent,
+            // as RFC 9110 9.3.2 allows.
+            let permit = shared.stream_permit(conn.peer, limits.streams, limits.streams_per_client);
+            let out = match permit {
+                Some(_) => Outgoing::new(&split(resp).0, None, Some(Framing::None), keep),
+                None => Outgoing::whole(downloads_busy(), true, keep),
             };
-            let out = Outgoing::new(&shell, None, Some(framing), keep);
-            return send(
-                conn,
-                out,
-                if head.http11 { then } else { after_close },
-                shared,
-                limits,
-            );
+            return send(conn, out, then, shared, limits);
         }
         Body::Stream(_) => {
             let (shell, body) = split(resp);
@@ -136,10 +131,7 @@ fn stream(
 ) -> Streamed {
     let permit = shared.stream_permit(conn.peer, limits.streams, limits.streams_per_client);
     let Some(_permit) = permit else {
-        return Streamed::Instead(
-            Response::error(503, "too many downloads at once, try again")
-                .header("Retry-After", "5"),
-        );
+        return Streamed::Instead(downloads_busy());
     };
     let mut out = StreamOut::new(&mut conn.stream, shell, head.http11, keep, limits);
     match writer(&mut out) {
@@ -147,4 +139,8 @@ fn stream(
         Err(resp) if !out.started() => Streamed::Instead(resp),
         Err(_) => Streamed::Cut,
     }
+}
+
+fn downloads_busy() -> Response {
+    Response::error(503, "too many downloads at once, try again").header("Retry-After", "5")
 }
