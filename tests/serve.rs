@@ -1525,3 +1525,35 @@ fn unchanged_files_with_stamps_going_back_are_not_read_again() {
         "{read} bytes read for three asks of {sizes} bytes of unchanged files"
     );
 }
+
+/// A time before standard time zones (Rome kept its mean time, +00:49:56,
+/// until 1893) is exported as a time and an offset that name the sample's
+/// instant exactly, the offset in whole minutes as ISO 8601 has them.
+#[test]
+fn a_local_mean_time_offset_still_names_the_instant() {
+    let (h, _p, port) = serve_history("serve-lmt");
+    let midnight = mcce::days_from_civil(1890, 1, 1) * 86_400 - 2996;
+    let days = h.dir.path().join("data/days");
+    std::fs::write(
+        days.join("1890-01-01"),
+        format!("{} 500\n", midnight + 3600),
+    )
+    .unwrap();
+    let r = get(port, "/export?from=1890-01-01&to=1890-01-01&resolution=raw");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let text = r.text();
+    let row = text.lines().nth(1).unwrap_or_else(|| panic!("{text}"));
+    let mut f = row.split(',');
+    let (time, unix) = (f.next().unwrap(), f.next().unwrap());
+    assert_eq!(unix, (midnight + 3600).to_string());
+    // YYYY-MM-DDTHH:MM:SS+HH:MM
+    let n = |a: usize, b: usize| time[a..b].parse::<i64>().unwrap();
+    let local = mcce::days_from_civil(n(0, 4) as i32, n(5, 7) as u32, n(8, 10) as u32) * 86_400
+        + n(11, 13) * 3600
+        + n(14, 16) * 60
+        + n(17, 19);
+    let sign = if &time[19..20] == "-" { -1 } else { 1 };
+    let offset = sign * (n(20, 22) * 3600 + n(23, 25) * 60);
+    assert_eq!(time.len(), 25, "{time}");
+    assert_eq!(local - offset, midnight + 3600, "{time}");
+}

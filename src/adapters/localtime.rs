@@ -95,8 +95,13 @@ impl OffsetCache {
         self.offset
     }
 
+    /// `ts` as local ISO 8601 time with its offset. An offset with seconds
+    /// (local mean time, before standard time zones: Rome's +00:49:56)
+    /// has no ISO form; it is cut to its minutes for the time too, so the
+    /// time and offset still name `ts` exactly.
     pub fn push_iso(&mut self, out: &mut Vec<u8>, ts: i64) {
         let off = self.offset(ts);
+        let off = off - off % 60;
         push_local(out, ts + i64::from(off), b'T');
         push_offset(out, off);
     }
