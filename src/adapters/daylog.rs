@@ -495,6 +495,7 @@ fn watts(w: i64) -> Option<u32> {
 /// `None` for any other shape (signs, tabs, `\r`, more spaces, a missing
 /// newline, over 18 digits), which the general rule reads the same way it
 /// always did; for this shape both give the same answer.
+#[inline(always)]
 fn plain_sample(rest: &[u8]) -> Option<(i64, i64, usize)> {
     let (ts, at) = plain_number(rest, 0)?;
     if rest.get(at) != Some(&b' ') {
@@ -505,6 +506,7 @@ fn plain_sample(rest: &[u8]) -> Option<(i64, i64, usize)> {
 }
 
 /// The 1 to 18 digits at `from`: their value and where they end.
+#[inline(always)]
 fn plain_number(bytes: &[u8], from: usize) -> Option<(i64, usize)> {
     let mut n: i64 = 0;
     let mut len = 0;
