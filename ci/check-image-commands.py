@@ -316,7 +316,9 @@ class Checker:
             self.command(name, w, set())
         elif cmd == "start-stop-daemon" and prev in ("--exec", "-x", "--startas", "-a"):
             self.command(name, w, set())
-        elif cmd in ("sh", "ash", "su") and prev == "-c":
+        elif prev == "-c" and (cmd in ("sh", "ash", "su")
+                               or (len(args) > 2 and os.path.basename(args[-3].text) in ("sh", "ash"))):
+            # sh -c, su -c, and a find -exec sh -c or xargs sh -c
             self.check_script(name, w.text, w.line)
         elif cmd == "xargs" and not w.text.startswith("-") and all(a.text.startswith("-") for a in args[1:-1]):
             self.command(name, w, set())
@@ -343,6 +345,7 @@ for i in nosuchX nosuchY; do nosuch7 "$i"; done
 if ! nosuch8; then :; fi
 find / -exec nosuch9 {} \;
 su -s /bin/sh mcce -c 'nosuch10; echo'
+find / -exec sh -c 'for f; do nosuch19 "$f"; done' sh {} +
 A=1 B=2 nosuch11 arg
 2>/dev/null nosuch12
 /usr/bin/nosuch13
@@ -354,10 +357,10 @@ start-stop-daemon -S -x /sbin/nosuch18
 
 
 def self_test():
-    checker = Checker({"usr/bin/awk", "bin/cat", "usr/bin/find", "sbin/start-stop-daemon", "bin/su"})
+    checker = Checker({"usr/bin/awk", "bin/cat", "usr/bin/find", "sbin/start-stop-daemon", "bin/su", "bin/sh"})
     checker.check_script("self-test", SELF_TEST.replace("\\t", "\t"))
     found = sorted(p.split(": ")[-1].split("/")[-1] for p in checker.problems)
-    want = sorted(f"nosuch{n}" for n in range(1, 19))
+    want = sorted(f"nosuch{n}" for n in range(1, 20))
     if found != want:
         print(f"the reader is wrong: it names {found}, not {want}")
         return False

@@ -129,11 +129,15 @@ wait_for 5 "syslogd" test -S "$root/dev/log"
 
 # The data partition (the image's fstab names it for /var/lib/mcce): a
 # tmpfs here, holding what an image whose mcce had another uid left.
+# kept/ holds root's settings; a link to one of them in days/ (which the
+# daemon's user could have made) must stay root's.
 data_partition() {
 	mount -t tmpfs -o mode=0755 none "$root/var/lib/mcce"
-	mkdir -p "$root/var/lib/mcce/days" "$root/var/lib/mcce/db"
+	mkdir -p "$root/var/lib/mcce/days" "$root/var/lib/mcce/db" "$root/var/lib/mcce/kept/etc"
 	echo "1700000000 500" > "$root/var/lib/mcce/days/2023-11-14"
 	chown -R 4242:4242 "$root/var/lib/mcce/days" "$root/var/lib/mcce/db"
+	echo "ALARM_WATTS=3000" > "$root/var/lib/mcce/kept/etc/mcce.conf"
+	ln "$root/var/lib/mcce/kept/etc/mcce.conf" "$root/var/lib/mcce/days/notes"
 }
 data_partition
 
@@ -142,7 +146,9 @@ out=$(chroot "$root" /etc/init.d/S90mcce start)
 [ "$out" = "Starting mcce: OK" ] || fail "start said: $out"
 owners=$(stat -c %u:%g "$root/var/lib/mcce/days" "$root/var/lib/mcce/days/2023-11-14" "$root/var/lib/mcce/db" | sort -u)
 [ "$owners" = "$uid:$gid" ] || fail "S90mcce left the kept data tree owned by $owners"
-pass "S90mcce start hands a kept data tree of another uid back to mcce ($uid:$gid)"
+[ "$(stat -c %u:%g "$root/var/lib/mcce/kept/etc/mcce.conf")" = 0:0 ] ||
+	fail "S90mcce handed a root file linked into days/ to mcce"
+pass "S90mcce start hands a kept data tree of another uid back to mcce ($uid:$gid), not a root file linked into it"
 pid=$(cat "$root/run/mcce.pid")
 [ "$(stat -c %u "/proc/$pid")" = "$uid" ] || fail "daemon runs as uid $(stat -c %u "/proc/$pid"), not mcce"
 grep -q "^Groups:.*\b18\b.*\b101\b" "/proc/$pid/status" || fail "daemon lacks groups dialout,gpio: $(grep Groups "/proc/$pid/status")"
@@ -217,15 +223,21 @@ status_is() {
 	[ "$rc" = "$1" ]
 }
 wait_for 10 "mcce status to exit 74" status_is 74
-grep -q "^data:   on the root file system, lost at the next flash: /var/lib/mcce is not mounted" "$work/status" ||
+grep -q "^data:   recording onto the root file system, lost at the next flash: /var/lib/mcce is not mounted" "$work/status" ||
 	fail "status without the data partition: $(cat "$work/status")"
 chroot "$root" /etc/init.d/S90mcce stop > /dev/null
 data_partition
+# What the boot noted (S05mcce-data) beside S90mcce's line: S90mcce takes
+# back its own line only.
+boot_note="cannot overlay /root with /var/lib/mcce/kept/root: edits of /root are lost at the next flash"
+echo "$boot_note" >> "$root/run/mcce/data-partition"
 out=$(chroot "$root" /etc/init.d/S90mcce start)
 [ "$out" = "Starting mcce: OK" ] || fail "start with the data partition back said: $out"
-[ ! -e "$root/run/mcce/data-partition" ] || fail "the note outlived the problem"
+[ "$(cat "$root/run/mcce/data-partition")" = "$boot_note" ] ||
+	fail "S90mcce left this note: $(cat "$root/run/mcce/data-partition")"
 chroot "$root" /etc/init.d/S90mcce stop > /dev/null
-pass "data partition not mounted: S90mcce warns on the console and in syslog, records all the same; mcce status exits 74: $(grep '^data:   on the root' "$work/status")"
+rm "$root/run/mcce/data-partition"
+pass "data partition not mounted: S90mcce warns on the console and in syslog, records all the same; mcce status exits 74: $(grep '^data:.*root file system' "$work/status"); mounted again, S90mcce takes back its line and leaves the boot's"
 
 # --- the digest, as crond runs it ---------------------------------------------
 yesterday=$(chroot "$root" date -d "@$(($(date +%s) - 86400))" +%F)

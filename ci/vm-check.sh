@@ -15,7 +15,8 @@
 #                      (default: target/debug/mcce, built if missing)
 # VM_SCENARIO=soak runs the fault soak instead (garbage, silence, unplug,
 # a full card, one daemon throughout) and prints its peak memory, for
-# bench/run.sh.
+# bench/run.sh. VM_KEEP_GOING=1 runs every assertion even after one failed
+# (to see which of them old scripts fail); the check still fails.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -117,6 +118,7 @@ cp -a "$top/overlay/." "$root/"
 install -m 0755 "$arm_bin" "$root/usr/bin/mcce"
 install -m 0755 "$top/buildroot-package/package/mcce/S90mcce" "$root/etc/init.d/S90mcce"
 install -m 0755 "$top/buildroot-package/package/mcce/S05mcce-data" "$root/etc/init.d/S05mcce-data"
+install -D -m 0644 "$top/buildroot-package/package/mcce/mcce-new-image" "$root/var/lib/mcce-new-image"
 # sfdisk, partx, mke2fs and e2fsck (where busybox's own ext2-only mke2fs
 # would go), with the libraries they need.
 for t in sbin/sfdisk usr/bin/partx sbin/mke2fs sbin/e2fsck; do

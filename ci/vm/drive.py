@@ -35,6 +35,15 @@ DATA_START = 1024 * MIB
 # The full busybox, outside the image's PATH: the checks' own tools that a
 # Buildroot image has not (stat).
 VM_BUSYBOX = "/vm/busybox"
+# Put on the card's root as /usr/sbin/sfdisk, where S05mcce-data looks
+# first: the retype of partition 3 fails while /fail-retype exists (as a
+# card that refuses a write would), everything else is the real sfdisk.
+FAILING_RETYPE = b"""#!/bin/sh
+case " $* " in
+*" --part-type "*) [ -e /fail-retype ] && { echo "sfdisk: cannot write (VM check)" >&2; exit 1; } ;;
+esac
+exec /sbin/sfdisk "$@"
+"""
 
 
 class Failed(Exception):
@@ -167,7 +176,11 @@ class Scenario:
     def check(self, n, cond, what):
         print(f"{'ok' if cond else 'FAIL'} {n}: {what}", flush=True)
         if not cond:
-            raise Failed(f"assertion {n} failed: {what}")
+            # VM_KEEP_GOING=1: the next assertions run all the same (to see
+            # which of them old scripts fail), and the run still fails.
+            if os.environ.get("VM_KEEP_GOING") != "1":
+                raise Failed(f"assertion {n} failed: {what}")
+            self.failed = getattr(self, "failed", []) + [str(n)]
 
     # --- setup -------------------------------------------------------------
     def start_meter(self, *options):
@@ -297,6 +310,34 @@ class Scenario:
         blocks = int.from_bytes(sb[4:8], "little")
         return sb[120:136].rstrip(b"\0").decode(errors="replace"), blocks * (1024 << int.from_bytes(sb[24:28], "little"))
 
+    def debugfs(self, start, commands):
+        """Runs debugfs `commands` on the ext4 file system at byte `start`
+        of the card (the machine is off); returns what it printed. The
+        journal is replayed first, as the kernel would at the next mount:
+        after a power cut it holds metadata that would otherwise overwrite
+        debugfs's changes (and leave bitmaps that fail their checksums).
+        Through a loop device: e2fsck cannot reopen "card?offset=N" after
+        replaying a journal."""
+        loop = subprocess.run(["losetup", "--find", "--show", "--offset", str(start), self.card],
+                              capture_output=True, check=True, text=True).stdout.strip()
+        try:
+            fsck = subprocess.run(["e2fsck", "-E", "journal_only", "-p", loop], capture_output=True)
+            if fsck.returncode >= 4:
+                raise Failed(f"e2fsck -E journal_only at {start}: {(fsck.stdout + fsck.stderr).decode()}")
+            r = subprocess.run(["debugfs", "-w", "-f", "-", loop],
+                               input=commands.encode(), capture_output=True, check=True)
+        finally:
+            subprocess.run(["losetup", "-d", loop], check=True)
+        return (r.stdout + r.stderr).decode(errors="replace")
+
+    def put_root_file(self, path, data, mode):
+        """Writes a file into the card's root file system (partition 2)."""
+        local = os.path.join(self.work, "put-file")
+        with open(local, "wb") as f:
+            f.write(data)
+        self.debugfs(self.partitions()[2][1],
+                     f"rm {path}\nwrite {local} {path}\nset_inode_field {path} mode 0{0o100000 | mode:o}\n")
+
     def card_state(self):
         p3 = self.partitions().get(3)
         part = f"partition 3 type {p3[0]:02x} at {p3[1] // MIB} MiB" if p3 else "no partition 3"
@@ -335,18 +376,61 @@ class Scenario:
         self.flash(self.a.image_a)
 
         # 0. The first boot makes the data partition; power cuts while it
-        # writes the table and while it formats; the next boot finishes.
+        # writes the table and while it formats; then a boot whose last
+        # step, the retype to 83, fails (0a): the half-made partition is
+        # let go and the box records onto the root file system, saying so;
+        # the next boot makes it again and moves those samples onto it.
         cuts = [self.cut_at(r"mcce-data: making the data partition"),
                 self.cut_at(r"mcce-data: formatting ")]
+        self.put_root_file("/usr/sbin/sfdisk", FAILING_RETYPE, 0o755)
+        self.put_root_file("/fail-retype", b"", 0o644)
         self.start_vm()
-        boot = self.wait_boot()
+        t0 = time.monotonic()
+        self.con.wait_for(r"mcce-data: formatting ", 120)
+        t1 = time.monotonic()
+        self.con.wait_for(r"mcce-data: WARNING: cannot mark partition 3|mcce-data: data partition ready", 120)
+        print(f"   formatting took {time.monotonic() - t1:.1f} s ({t1 - t0:.1f} s from the boot's start)",
+              flush=True)
+        self.wait_boot()
+        day = self.today()
+        try:
+            self.growing(day, 30)
+            rc_st, st = self.published_status()
+        except Failed as e:
+            rc_st, st = None, str(e)
+        self.con.ok("rm /fail-retype /usr/sbin/sfdisk; /etc/init.d/S90mcce stop; sync", timeout=30)
+        on_root = self.con.run(f"cat /var/lib/mcce/days/{day}")[1].strip().splitlines()
+        said = [line.strip() for line in self.con.text().splitlines() if "WARNING" in line]
+        p3 = self.partitions().get(3)
+        mounted = self.con.run("grep ' /var/lib/mcce ' /proc/mounts")[0] == 0
+        note = next((x for x in st.splitlines() if x.startswith("data:")), "")
+        self.check("0a", p3 and p3[0] == 0xda and not mounted and rc_st == 74 and "root file system" in note
+                   and any("cannot mark partition 3" in x for x in said) and on_root,
+                   f"the retype to 83 failed: partition 3 left as type {p3[0] if p3 else 0:02x}, mounted: {mounted}; "
+                   f"{len(on_root)} samples recorded onto the root file system; said {said}; "
+                   f"mcce status exit {rc_st}: {note}")
+        mark = self.con.mark()
+        self.con.send("echo b > /proc/sysrq-trigger")
+        boot = self.wait_boot(mark)
         print(f"   booted to a shell in {boot:.1f} s", flush=True)
-        console = self.con.text()
+        console = self.con.text(mark)
         said = [line.strip() for line in console.splitlines() if line.startswith("mcce-data:")]
         mounted = self.con.ok("grep ' /var/lib/mcce ' /proc/mounts")
+        moved = self.con.run(f"cat /var/lib/mcce/days/{day}")[1].strip().splitlines()
+        left = self.con.ok("mkdir -p /tmp/r && mount --bind / /tmp/r && ls -A /tmp/r/var/lib/mcce/days; "
+                           "umount /tmp/r")
+        # The kernel defaults to an overlay index (ci/vm/initramfs-init):
+        # the kept settings' overlays turn it off.
+        ovl = self.con.ok("cd /sys/module/overlay/parameters && cat index redirect_dir metacopy; "
+                          "grep '^overlay /etc ' /proc/mounts").split()
         self.check(0, self.data_partition_ready() and "/dev/mmcblk0p3 /var/lib/mcce ext4" in mounted
-                   and any("data partition ready" in line for line in said),
-                   f"after cuts ({'; '.join(cuts)}) the next boot finished: {self.card_state()}; "
+                   and any("data partition ready" in line for line in said)
+                   and moved[:len(on_root)] == on_root and not left
+                   and ovl[:3] == ["Y"] * 3 and "index=off" in ovl[-3],
+                   f"after cuts ({'; '.join(cuts)}) and the failed retype the next boot finished: "
+                   f"{self.card_state()}; the {len(on_root)} samples of the root file system are the first "
+                   f"of days/{day} on it (root file system's days/ now: {left.split() or 'empty'}); "
+                   f"overlay defaults index, redirect_dir, metacopy {ovl[:3]}, /etc: {ovl[-3]}; "
                    f"said {said}")
 
         # 1. S90mcce started by rcS; the daemon as mcce with dialout and gpio.
@@ -491,11 +575,15 @@ class Scenario:
         self.growing(day, 20)
 
         # 9. Power cut while samples are being written (before the clock is
-        # moved for the crontab checks).
+        # moved for the crontab checks). Partition 3 is marked "being made"
+        # (type da) first, as no boot ever leaves a partition that holds
+        # records: the next boot must keep it, not format it.
+        self.con.ok("sfdisk --quiet --no-reread --no-tell-kernel --part-type /dev/mmcblk0 3 da && sync")
         before = self.day_lines(day)
         mark = self.con.mark()
         self.con.send("echo b > /proc/sysrq-trigger")
         boot2 = self.wait_boot(mark)
+        said = [line.strip() for line in self.con.text(mark).splitlines() if line.startswith("mcce-data:")]
         text = self.con.ok(f"cat /var/lib/mcce/days/{day}", timeout=60)
         full = [line for line in text.splitlines() if re.fullmatch(r"\d+ \d+", line)]
         torn = [line for line in text.splitlines() if not re.fullmatch(r"\d+ \d+", line)]
@@ -510,9 +598,14 @@ class Scenario:
         # CSV columns: time, unix, watts. Every sample must be a full line.
         invented = [r for r in rows if tuple(r.split(",")[1:3]) not in fileset]
         resumed = self.growing(day, 30)
+        # The data partition's journal commits every 5 s: a cut loses the
+        # last seconds at most.
         self.check(9, rc_x == 0 and not invented and len(full) <= len(rows) <= len(full2)
-                   and full2[:len(full)] == full and resumed < 15,
-                   f"rebooted in {boot2:.1f} s on the same card: days/{day} {len(full)} full lines "
+                   and full2[:len(full)] == full and resumed < 15 and len(full) >= before - 20
+                   and self.data_partition_ready() and any("holds recorded files: kept" in x for x in said)
+                   and any("e2fsck: " in x for x in said),
+                   f"rebooted in {boot2:.1f} s on the same card, partition 3 typed da: {said}; "
+                   f"{self.card_state()}; days/{day} {len(full)} full lines "
                    f"(had {before}), {len(torn)} other(s) {torn[:2]}; export exit {rc_x}, "
                    f"{len(rows)} samples, none invented; recording again after {resumed:.1f} s")
 
@@ -552,6 +645,7 @@ class Scenario:
                    f"`crontab -u mcce -` (file {owner}): the new line ran as mcce: "
                    f"{tweak.splitlines()[0] if tweak else ''}")
 
+        self.hardening()
         self.upgrade()
         self.small_card()
 
@@ -701,13 +795,95 @@ class Scenario:
         # kept settings to what outlives a flash; the boot after finishes.
         self.new_image("U1", before, kept, "dd conv=notrunc",
                        cuts=[r"mcce-data: restoring partition 3", r"mcce-data: a new image: keeping"])
-        # U3, U4. Image B again, as Raspberry Pi Imager writes it.
-        self.con.ok("sync")
-        before = self.recorded()
+        # U3-U5. The same image B again, as Raspberry Pi Imager writes it:
+        # a new image all the same. The box's mcce.conf now has a key this
+        # mcce refuses, /etc an edit a flash does not keep, and the data
+        # partition (written while the box is off) a folder whose inode
+        # says it is a file, which e2fsck -p cannot mend.
+        self.set_conf(NO_SUCH_KEY=1)
+        self.con.ok("echo 'an edit a flash does not keep' > /etc/mcce-vm-edit")
+        self.con.ok("/etc/init.d/S90mcce stop; sync", timeout=30)
+        before, kept = self.recorded(), self.kept()
         self.power_cut()
-        self.new_image("U3", before, kept, "Raspberry Pi Imager (first and last MiB zeroed first)", imager=True)
+        self.debugfs(DATA_START, "mkdir e2fsck-check\nset_inode_field e2fsck-check mode 0100644\nssv state 0\n")
+        self.new_image("U3", before, kept, "Raspberry Pi Imager (first and last MiB zeroed first)",
+                       imager=True, rejected=True)
+        rc_st, st = self.published_status()
+        note = next((x for x in st.splitlines() if x.startswith("data:")), "")
+        said = [line.strip() for line in self.con.text().splitlines() if "WARNING" in line]
+        self.check("U5", rc_st == 74 and "refuses the kept /etc/mcce.conf" in note and "NO_SUCH_KEY" in note
+                   and "e2fsck" in note and "cannot mend" in note
+                   and self.con.run("grep ' /var/lib/mcce ' /proc/mounts")[0] == 0,
+                   f"what the boot said ({said}) stays in mcce status after S90mcce started the daemon "
+                   f"(exit {rc_st}): {note}")
 
-    def new_image(self, n, before, kept, how, imager=False, cuts=()):
+    def hardening(self):
+        """H. What the daemon's user could do with the data partition, and
+        a card that cannot be read, on the booted box."""
+        # H1. With the kernel's default (links to others' files allowed),
+        # mcce cannot link a kept root file into days/ (kept/ is root's
+        # alone), and S90mcce's hand-back skips a root file linked there
+        # (by root, here) but hands back a day file root copied back.
+        before = self.con.ok("cat /proc/sys/fs/protected_hardlinks")
+        # (touch: the overlay copies the image's mcce.conf up into kept/.)
+        self.con.ok("echo 0 > /proc/sys/fs/protected_hardlinks; touch /etc/mcce.conf")
+        mode = self.con.ok("ls -ld /var/lib/mcce/kept").split()[0]
+        rc_ln, said = self.con.run("su -s /bin/sh mcce -c "
+                                   "'ln /var/lib/mcce/kept/etc/mcce.conf /var/lib/mcce/days/mine'")
+        self.con.ok("ln /var/lib/mcce/kept/etc/mcce.conf /var/lib/mcce/days/linked && "
+                    "echo '1700000000 1' > /var/lib/mcce/days/2023-11-14")
+        self.con.ok("/etc/init.d/S90mcce restart", timeout=30)
+        owners = " ".join(self.con.ok(f"ls -ln /var/lib/mcce/days/{f} | awk '{{ print $3 }}'")
+                          for f in ("linked", "2023-11-14"))
+        after = self.con.ok("cat /proc/sys/fs/protected_hardlinks")
+        self.con.ok("rm -f /var/lib/mcce/days/linked /var/lib/mcce/days/2023-11-14 /var/lib/mcce/days/mine")
+        self.check("H1", before == "1" and mode == "drwx------" and rc_ln != 0
+                   and owners.split() == ["0", self.a.uid] and after == "1",
+                   f"kept/ {mode}; with protected_hardlinks 0, mcce's ln of a kept file: exit {rc_ln} "
+                   f"({said.strip().splitlines()[-1] if said.strip() else ''}); S90mcce restart left a root file "
+                   f"linked into days/ to uid {owners.split()[0]} and handed a copied-back day to uid "
+                   f"{owners.split()[-1]}; protected_hardlinks {before} at boot, {after} after the restart")
+
+        # H2. DATABASE_URL one level too high: nothing outside days/ and a
+        # folder of its own is handed to mcce.
+        self.set_conf(DATABASE_URL="/var/lib/mcce/pwr")
+        rc_r, out = self.con.run("/etc/init.d/S90mcce restart", timeout=30)
+        owners = self.con.ok("ls -lnd /var/lib/mcce /var/lib/mcce/kept /var/lib/mcce/kept/etc/mcce.conf "
+                             "/var/lib/mcce/kept/etc/cron/crontabs/mcce | awk '{ print $3 }'").split()
+        self.con.ok("sed -i '/^DATABASE_URL=/d' /etc/mcce.conf")
+        out2 = self.con.ok("/etc/init.d/S90mcce restart", timeout=30)
+        self.check("H2", owners == ["0"] * 4 and "Starting mcce: OK" in out2,
+                   f"DATABASE_URL=/var/lib/mcce/pwr: S90mcce restart said {out.strip().splitlines()[-1]!r}; "
+                   f"the data partition's top, kept/ and the kept settings stay root's (uids {owners}); "
+                   "the right DATABASE_URL back: OK")
+
+        # H3. The card cannot be read at the data partition (dd fails
+        # there, as on a failing card) on a boot that finds no partition 3
+        # in the table: nothing is formatted, and the next boot that can
+        # read it restores it.
+        days = self.con.ok("ls /var/lib/mcce/days | wc -l").split()[-1]
+        self.con.ok("/etc/init.d/S90mcce stop; /etc/init.d/S50crond stop; cd /; "
+                    "umount /etc /root /var/lib/mcce && "
+                    "sfdisk --quiet --no-reread --no-tell-kernel --delete /dev/mmcblk0 3 && sync", timeout=60)
+        self.con.ok("printf '%s\\n' 'dd() {' "
+                    "'  case \"$*\" in *skip=2097154* | *skip=2359296*)' "
+                    "'    echo \"dd: /dev/mmcblk0: Input/output error (VM check)\" >&2; return 1 ;;' "
+                    "'  esac' '  command dd \"$@\"' '}' 'set -- start' '. /etc/init.d/S05mcce-data' "
+                    "> /tmp/unreadable.sh")
+        rc_u, said = self.con.run("sh /tmp/unreadable.sh 2>&1", timeout=120)
+        p3, fs = self.partitions().get(3), self.data_fs()
+        mounted = self.con.run("grep ' /var/lib/mcce ' /proc/mounts")[0] == 0
+        note = self.con.run("cat /run/mcce/data-partition")[1].strip()
+        said2 = self.con.ok("/etc/init.d/S05mcce-data start 2>&1", timeout=120)
+        days2 = self.con.ok("ls /var/lib/mcce/days | wc -l").split()[-1]
+        self.con.ok("/etc/init.d/S50crond start; /etc/init.d/S90mcce start", timeout=30)
+        self.check("H3", p3 is None and fs and fs[0] == "mcce-data" and not mounted and "cannot read" in note
+                   and "data partition restored" in said2 and days2 == days,
+                   f"unreadable at 1 GiB: {' | '.join(x for x in said.splitlines() if x.strip())}; "
+                   f"afterwards {self.card_state()}, note: {note!r}; then readable: "
+                   f"{said2.splitlines()[0] if said2 else ''}; {days2} of {days} day files there")
+
+    def new_image(self, n, before, kept, how, imager=False, cuts=(), rejected=False):
         """Writes image B over the card with `how`, cutting the power of its
         first boots at each of `cuts`; checks the boot after that finished
         the data partition (n) and what was kept (n + 1)."""
@@ -718,7 +894,7 @@ class Scenario:
         self.wait_boot()
         self.check(n, self.data_partition_ready(),
                    f"image B written with {how} (then: {gone}){cut}; booted: {self.card_state()}")
-        self.after_flash(n[0] + str(int(n[1:]) + 1), before, kept, how)
+        self.after_flash(n[0] + str(int(n[1:]) + 1), before, kept, how, rejected)
 
     def published_status(self):
         """`mcce status` once the daemon has published (not exit 69)."""
@@ -741,7 +917,7 @@ class Scenario:
         mounted = self.con.run("grep ' /var/lib/mcce ' /proc/mounts")[0] == 0
         self.growing(self.today(), 30)
         rc_st, st = self.published_status()
-        line = next((x for x in st.splitlines() if x.startswith("data:   on the root")), "")
+        line = next((x for x in st.splitlines() if x.startswith("data:") and "root file system" in x), "")
         logged = self.con.run("grep -c 'WARNING.*too small' /var/log/messages")[1].split()
         self.check("S", any("too small" in x for x in said) and not mounted and rc_st == 74
                    and "too small" in line and logged and logged[-1] != "0",
@@ -749,30 +925,40 @@ class Scenario:
                    f"file system; console: {said}; mcce status exit {rc_st}: {line}")
         os.unlink(self.card)
 
-    def after_flash(self, n, before, kept, how):
+    def after_flash(self, n, before, kept, how, rejected=False):
         """After a flash and a boot: image B runs, every recorded file is
         byte for byte what it was (today's file has only grown), the kept
-        settings are the box's and in force, the daemon appends today."""
+        settings are the box's and in force, the daemon appends today, an
+        edit of /etc that a flash does not keep is gone. With `rejected`,
+        the box's mcce.conf was one this mcce refuses: it is set aside as
+        mcce.conf.rejected and the image's is in force instead."""
         image = self.con.ok("cat /etc/mcce-image")
         now = self.prefixes(before)
         today = f"days/{self.today()}"
         changed = [p for p, (m, n) in before.items() if now.get(p, ("", 0))[0] != m]
         grown = [p for p, (_, n) in before.items() if now.get(p, ("", 0))[1] != n]
         kept_now = self.kept()
+        if rejected:
+            aside = self.sums("f=/etc/mcce.conf.rejected; echo \"$(md5sum < $f | cut -c1-32) $(wc -c < $f) $f\"")
+            kept_now["/etc/mcce.conf"] = aside.get("/etc/mcce.conf.rejected")
         lost_settings = [p for p in kept if kept_now.get(p) != kept[p]]
+        edit_left = self.con.run("[ -e /etc/mcce-vm-edit ]")[0] == 0
         appended = self.growing(today[len("days/"):], 30)
         rc_st, st = self.published_status()
-        cap = "(cap 59999 W)" in st
+        cap = f"(cap {60000 if rejected else 59999} W)" in st
         # The crontab as tweaked in step 8: its line runs.
         self.con.ok("rm -f /tmp/cron-tweak; date -s \"$(date +%F) $(date +%H:%M):55\"")
         poll("the kept crontab's job", 80, lambda: self.con.run("[ -s /tmp/cron-tweak ]")[0] == 0, 1)
         self.check(n, image.endswith("B") and not changed and set(grown) <= {today} and not lost_settings
-                   and cap and rc_st == 0 and "root file system" not in st,
+                   and cap and rc_st == (74 if rejected else 0) and "root file system" not in st
+                   and not edit_left,
                    f"after {how}: image {image.split()[-1]}; {len(before)} recorded files byte-identical "
                    f"(changed: {changed}; grown: {grown}); settings, crontab, ssh host keys, "
-                   f"authorized_keys kept ({len(kept)} files, lost: {lost_settings}); ALARM_WATTS edit in "
-                   f"force: {cap}; crontab tweak ran; {today} grows again after {appended:.1f} s; "
-                   f"status exit {rc_st}")
+                   f"authorized_keys kept ({len(kept)} files, lost: {lost_settings}"
+                   f"{'; the refused mcce.conf as mcce.conf.rejected' if rejected else ''}); "
+                   f"{'the image' if rejected else 'the box'}'s ALARM_WATTS in force: {cap}; "
+                   f"other /etc edit gone: {not edit_left}; crontab tweak ran; "
+                   f"{today} grows again after {appended:.1f} s; status exit {rc_st}")
 
     def stop(self):
         for p in ("qemu", "sim"):
@@ -801,6 +987,8 @@ def main():
     t0 = time.monotonic()
     try:
         s.soak() if args.scenario == "soak" else s.run()
+        if getattr(s, "failed", None):
+            raise Failed(f"assertions {', '.join(s.failed)} failed")
     except Failed as e:
         print(f"FAIL: {e}", flush=True)
         print(f"console log: {os.path.join(args.work, 'console.log')}")

@@ -19,10 +19,11 @@ Usage: mcce status [-c FILE]
 Prints the daemon's latest reading, its age, the meter's state, whether
 samples reach the disk, the alarm's state (with CONTRACT_WATTS: the band,
 the time in it and the predicted trip) and the free space in DATA_DIR,
-from RUN_DIR/status, and the image's note in RUN_DIR/data-partition if
-DATA_DIR is not on its data partition. Exit 69 when no daemon is
-publishing, 74 when readings are not reaching the disk (writes fail, or
-the clock is unset) or not its data partition.
+from RUN_DIR/status, and the image's note in RUN_DIR/data-partition when
+its data partition has a problem (DATA_DIR not on it, settings that will
+not outlive a flash). Exit 69 when no daemon is publishing, 74 when
+readings are not reaching the disk (writes fail, or the clock is unset) or
+the image noted a problem.
 
   -c, --config FILE   configuration file (default /etc/mcce.conf)
 ";
@@ -48,11 +49,9 @@ pub fn run(a: Args) -> Outcome {
         Some(c) => show_contract(&cfg, &c, status.alarm, now),
         None => crate::cmd::output::outln!("alarm:  {} (cap {} W)", status.alarm, cfg.alarm_watts),
     }
-    let off_partition = data_partition_note(&cfg);
-    if let Some(why) = &off_partition {
-        crate::cmd::output::outln!(
-            "data:   on the root file system, lost at the next flash: {why}"
-        );
+    let partition_note = data_partition_note(&cfg);
+    if let Some(note) = &partition_note {
+        crate::cmd::output::outln!("data:   {note}");
     }
     show_space(&cfg, status.space);
     crate::cmd::output::outln!(
@@ -60,7 +59,7 @@ pub fn run(a: Args) -> Outcome {
         status.pid,
         ago(now, status.updated)
     );
-    verdict(&cfg, &status, now, not_recording, off_partition)
+    verdict(&cfg, &status, now, not_recording, partition_note)
 }
 
 /// `90 s ago`, or `in the future` for a time after `now`.
@@ -74,13 +73,13 @@ fn ago(now: i64, t: i64) -> String {
 }
 
 /// The exit: 69 when the status is stale, 74 when readings are not
-/// reaching the disk or the data partition.
+/// reaching the disk or the image noted a problem with its data partition.
 fn verdict(
     cfg: &Config,
     status: &Status,
     now: i64,
     not_recording: Option<String>,
-    off_partition: Option<String>,
+    partition_note: Option<String>,
 ) -> Outcome {
     let stale = i64::from(cfg.poll_seconds).max(10) * 3;
     if now - status.updated > stale {
@@ -98,19 +97,20 @@ fn verdict(
             format!("readings are not reaching the disk: {why}"),
         ));
     }
-    if let Some(why) = off_partition {
+    if let Some(note) = partition_note {
         return Err(Failure::new(
             exit::IOERR,
-            format!("readings are not reaching the data partition: {why}"),
+            format!("the image's data partition: {note}"),
         ));
     }
     Ok(())
 }
 
-/// Why DATA_DIR is not on the image's data partition, as the image's boot
-/// script (S05mcce-data) or S90mcce noted it in RUN_DIR/data-partition: a
-/// card too small for it, a partition that would not mount. No note, or an
-/// empty one: nothing to say.
+/// What the image's boot script (S05mcce-data) or S90mcce noted in
+/// RUN_DIR/data-partition, in their words: DATA_DIR on the root file system
+/// (a card too small for the data partition, a partition that would not
+/// mount), settings that will not outlive a flash, a file system e2fsck
+/// could not mend. No note, or an empty one: nothing to say.
 fn data_partition_note(cfg: &Config) -> Option<String> {
     let text = std::fs::read_to_string(cfg.run_dir.join("data-partition")).ok()?;
     let text = text.trim();

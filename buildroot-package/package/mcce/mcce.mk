@@ -72,7 +72,14 @@ endef
 
 # The data partition made on the card's first boot, found again after a
 # flash, with the settings kept on it (S05mcce-data; docs/storage.md).
+# mcce-new-image tells the first boot of an image that it is new, even when
+# the same image was written again.
 ifeq ($(BR2_PACKAGE_MCCE_DATA_PARTITION),y)
+define MCCE_INSTALL_DATA_PARTITION_NEW_IMAGE
+	$(INSTALL) -D -m 0644 $(MCCE_PKGDIR)/mcce-new-image \
+		$(TARGET_DIR)/var/lib/mcce-new-image
+endef
+MCCE_POST_INSTALL_TARGET_HOOKS += MCCE_INSTALL_DATA_PARTITION_NEW_IMAGE
 define MCCE_INSTALL_DATA_PARTITION_INIT_SYSV
 	$(INSTALL) -D -m 0755 $(MCCE_PKGDIR)/S05mcce-data \
 		$(TARGET_DIR)/etc/init.d/S05mcce-data

@@ -84,9 +84,11 @@ FILES:${PN}-publish += "${INIT_D_DIR}/mcce-publish ${systemd_system_unitdir}/mcc
 # after a new image is written, with /etc and /root's kept settings on it.
 # A package of its own, as BR2_PACKAGE_MCCE_DATA_PARTITION is an option: an
 # image for an SD card installs it (the kas image does). It needs sfdisk,
-# partx (BLKPG: the card's root partition is mounted), mke2fs for ext4, and
-# overlayfs in the kernel.
-FILES:${PN}-data += "${INIT_D_DIR}/mcce-data ${libexecdir}/mcce-data ${systemd_system_unitdir}/mcce-data.service"
+# partx (BLKPG: the card's root partition is mounted), mke2fs for ext4,
+# e2fsck, and overlayfs in the kernel (a module on some kernels).
+# /var/lib/mcce-new-image tells the first boot of the image that it is new.
+FILES:${PN}-data += "${INIT_D_DIR}/mcce-data ${libexecdir}/mcce-data ${systemd_system_unitdir}/mcce-data.service \
+                     ${localstatedir}/lib/mcce-new-image"
 
 # SysV / busybox init: S90mcce installed as /etc/init.d/mcce and S91mcce-serve
 # as /etc/init.d/mcce-serve; update-rc.d adds the numbers, the same as in the
@@ -119,7 +121,7 @@ SYSTEMD_SERVICE:${PN}-data = "mcce-data.service"
 
 RDEPENDS:${PN}-serve = "${PN}"
 RDEPENDS:${PN}-publish = "${PN}"
-RDEPENDS:${PN}-data = "${PN} e2fsprogs-mke2fs util-linux-partx util-linux-sfdisk"
+RDEPENDS:${PN}-data = "${PN} e2fsprogs-e2fsck e2fsprogs-mke2fs util-linux-partx util-linux-sfdisk"
 
 # The nightly digest, as in the Buildroot package: with systemd in
 # DISTRO_FEATURES the timer above; without it, cron, with the package's
@@ -135,6 +137,10 @@ RDEPENDS:${PN}-data = "${PN} e2fsprogs-mke2fs util-linux-partx util-linux-sfdisk
 VIRTUAL-RUNTIME_cron ??= "cronie"
 MCCE_CRON_STYLE = "${@'timer' if bb.utils.contains('DISTRO_FEATURES', 'systemd', True, False, d) else 'busybox' if d.getVar('VIRTUAL-RUNTIME_cron') == 'busybox' else 'cron.d'}"
 RDEPENDS:${PN} += "${@{'timer': '', 'busybox': 'busybox-cron'}.get(d.getVar('MCCE_CRON_STYLE'), d.getVar('VIRTUAL-RUNTIME_cron'))}"
+
+# mcce-data's overlay of /etc and /root: overlayfs, a module where the
+# kernel does not build it in.
+RRECOMMENDS:${PN}-data = "kernel-module-overlay"
 
 do_install:append() {
     install -d ${D}${sysconfdir}/default
@@ -179,6 +185,8 @@ X
     install -d -o mcce -g mcce -m 0755 ${D}${localstatedir}/lib/mcce/days
     install -d -o mcce -g mcce -m 0755 ${D}${localstatedir}/lib/mcce/db
     install -d -o mcce -g mcce -m 0755 ${D}${localstatedir}/lib/mcce/publish
+    # The data partition's "new image" mark (package mcce-data).
+    install -m 0644 ${MCCE_PKGDIR}/mcce-new-image ${D}${localstatedir}/lib/mcce-new-image
 }
 
 CONFFILES:${PN} = "${sysconfdir}/mcce.conf ${sysconfdir}/default/mcce \
