@@ -766,8 +766,12 @@ class Scenario:
                           f"$(wc -c < /var/lib/mcce/{p}) {p}\"" for p, (_, n) in before.items())
         return self.sums(lines)
 
-    def kept(self):
-        return self.sums(f"for f in {self.KEPT}; do echo \"$(md5sum < $f | cut -c1-32) $(wc -c < $f) $f\"; done")
+    def kept(self, missing_ok=False):
+        """The kept settings' sums; with `missing_ok`, a missing file is
+        left out (after a flash: the check then names it lost)."""
+        skip = "[ ! -f $f ] || " if missing_ok else ""
+        return self.sums(f"for f in {self.KEPT}; do {skip}"
+                         f"echo \"$(md5sum < $f | cut -c1-32) $(wc -c < $f) $f\"; done")
 
     def upgrade(self):
         # U1. What a user does over ssh: edit the settings, keep ssh keys.
@@ -937,9 +941,10 @@ class Scenario:
         today = f"days/{self.today()}"
         changed = [p for p, (m, n) in before.items() if now.get(p, ("", 0))[0] != m]
         grown = [p for p, (_, n) in before.items() if now.get(p, ("", 0))[1] != n]
-        kept_now = self.kept()
+        kept_now = self.kept(missing_ok=True)
         if rejected:
-            aside = self.sums("f=/etc/mcce.conf.rejected; echo \"$(md5sum < $f | cut -c1-32) $(wc -c < $f) $f\"")
+            aside = self.sums("f=/etc/mcce.conf.rejected; [ ! -f $f ] || "
+                              "echo \"$(md5sum < $f | cut -c1-32) $(wc -c < $f) $f\"")
             kept_now["/etc/mcce.conf"] = aside.get("/etc/mcce.conf.rejected")
         lost_settings = [p for p in kept if kept_now.get(p) != kept[p]]
         edit_left = self.con.run("[ -e /etc/mcce-vm-edit ]")[0] == 0
