@@ -337,6 +337,25 @@ pub fn limit_malloc_arenas() {
     }
 }
 
+/// Blocks of `bytes` or more get a mapping of their own from glibc's
+/// malloc, unmapped as soon as they are freed. By default glibc raises
+/// this threshold to the size of every such block freed (up to 32 MiB), so
+/// after the first few, large blocks come from the heap, whose freed middle
+/// is never given back: its resident size stays at the most that was ever
+/// in use at once. Setting it fixes it. (musl maps large blocks already.)
+pub fn map_large_allocations(bytes: usize) {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets a malloc parameter.
+    unsafe {
+        libc::mallopt(
+            libc::M_MMAP_THRESHOLD,
+            libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX),
+        );
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    let _ = bytes;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

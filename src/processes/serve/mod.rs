@@ -32,6 +32,13 @@ const PAGE_TAG: u64 = {
     h
 };
 
+/// Blocks from this size up are mapped apart by malloc and given back when
+/// freed: a raw day's render and the samples it is made from (about 300 KB
+/// each at 5-s polls), so the resident size follows the renders in flight
+/// rather than the most there ever were; not the 64 KiB read buffers of
+/// `/metrics`, reused from the heap.
+const LARGE_BLOCK: usize = 128 * 1024;
+
 pub struct App {
     pub cfg: Config,
 }
@@ -77,6 +84,7 @@ pub fn serve(cfg: Config, listener: TcpListener, addr: SocketAddr) -> io::Result
         nets.join(" ")
     );
     crate::adapters::sys::limit_malloc_arenas();
+    crate::adapters::sys::map_large_allocations(LARGE_BLOCK);
     let app = Arc::new(App { cfg });
     let gate = Arc::clone(&app);
     http::serve(
