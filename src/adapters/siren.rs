@@ -323,13 +323,16 @@ fn play(b: &mut dyn Buzzer, shape: SirenShape, shared: &Shared) {
     }
 }
 
+/// A buzzer for tests: records every level change with its time.
 #[cfg(test)]
-mod tests {
-    use super::*;
+pub(crate) mod recorder {
+    use super::Buzzer;
+    use std::io;
+    use std::sync::{Arc, Mutex};
+    use std::time::Instant;
 
-    /// Records every level change with its time.
-    type Edges = Arc<Mutex<Vec<(Instant, &'static str, bool)>>>;
-    struct Recorder(Edges);
+    pub type Edges = Arc<Mutex<Vec<(Instant, &'static str, bool)>>>;
+    pub struct Recorder(pub Edges);
     impl Buzzer for Recorder {
         fn set_enable(&mut self, on: bool) -> io::Result<()> {
             self.0.lock().unwrap().push((Instant::now(), "en", on));
@@ -340,6 +343,12 @@ mod tests {
             Ok(())
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::recorder::Recorder;
+    use super::*;
 
     /// A thread the system refuses to start is an error to the caller, not
     /// a panic (`panic = "abort"` would end the daemon); the lines were

@@ -497,6 +497,11 @@ impl Store {
         rows.collect::<Result<Vec<_>, _>>().map_err(f)
     }
 
+    /// A row that could not be handed on: the reader's output failed.
+    fn output_failed(e: std::io::Error) -> StoreError {
+        StoreError::new(Trouble::Output, format!("output: {e}"))
+    }
+
     /// Buckets of days in `[from, to]`, in order, handed to `each`.
     pub fn buckets(
         &self,
@@ -505,7 +510,6 @@ impl Store {
         each: &mut dyn FnMut(BucketRow) -> std::io::Result<()>,
     ) -> Result<(), StoreError> {
         let f = |e| StoreError::sql(&self.path, e);
-        let io = |e: std::io::Error| StoreError::new(Trouble::Output, format!("output: {e}"));
         if self.is_ours()? {
             let mut stmt = self
                 .conn
@@ -525,7 +529,7 @@ impl Store {
                     mean_w: r.get(3).map_err(f)?,
                     samples: r.get(4).map_err(f)?,
                 })
-                .map_err(io)?;
+                .map_err(Self::output_failed)?;
             }
             return Ok(());
         }
@@ -541,7 +545,6 @@ impl Store {
         each: &mut dyn FnMut(BucketRow) -> std::io::Result<()>,
     ) -> Result<(), StoreError> {
         let f = |e| StoreError::sql(&self.path, e);
-        let io = |e: std::io::Error| StoreError::new(Trouble::Output, format!("output: {e}"));
         let mut names = self
             .conn
             .prepare("SELECT name FROM sqlite_master WHERE type IN ('table','view') AND name BETWEEN ?1 AND ?2 ORDER BY name")
@@ -572,7 +575,7 @@ impl Store {
                     mean_w: r.get(1).map_err(f)?,
                     samples: None,
                 })
-                .map_err(io)?;
+                .map_err(Self::output_failed)?;
             }
         }
         Ok(())
