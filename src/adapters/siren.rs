@@ -323,16 +323,13 @@ fn play(b: &mut dyn Buzzer, shape: SirenShape, shared: &Shared) {
     }
 }
 
-/// A buzzer for tests: records every level change with its time.
 #[cfg(test)]
-pub(crate) mod recorder {
-    use super::Buzzer;
-    use std::io;
-    use std::sync::{Arc, Mutex};
-    use std::time::Instant;
+mod tests {
+    use super::*;
 
-    pub type Edges = Arc<Mutex<Vec<(Instant, &'static str, bool)>>>;
-    pub struct Recorder(pub Edges);
+    /// Records every level change with its time.
+    type Edges = Arc<Mutex<Vec<(Instant, &'static str, bool)>>>;
+    struct Recorder(Edges);
     impl Buzzer for Recorder {
         fn set_enable(&mut self, on: bool) -> io::Result<()> {
             self.0.lock().unwrap().push((Instant::now(), "en", on));
@@ -343,12 +340,6 @@ pub(crate) mod recorder {
             Ok(())
         }
     }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::recorder::Recorder;
-    use super::*;
 
     /// A thread the system refuses to start is an error to the caller, not
     /// a panic (`panic = "abort"` would end the daemon); the lines were

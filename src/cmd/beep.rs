@@ -130,9 +130,23 @@ fn sound_once(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::adapters::siren::recorder::Recorder;
+    use std::io;
     use std::sync::{Arc, Mutex};
     use std::time::Instant;
+
+    /// Records every level change with its time.
+    type Edges = Arc<Mutex<Vec<(Instant, &'static str, bool)>>>;
+    struct Recorder(Edges);
+    impl Buzzer for Recorder {
+        fn set_enable(&mut self, on: bool) -> io::Result<()> {
+            self.0.lock().unwrap().push((Instant::now(), "en", on));
+            Ok(())
+        }
+        fn set_tone(&mut self, on: bool) -> io::Result<()> {
+            self.0.lock().unwrap().push((Instant::now(), "tone", on));
+            Ok(())
+        }
+    }
 
     fn sound(sound: Sound, siren: Duration) -> (Vec<(Instant, &'static str, bool)>, Duration) {
         let log = Arc::new(Mutex::new(Vec::new()));
