@@ -212,7 +212,22 @@ pass "S90mcce stop with no daemon: says not running, both buzzer lines low"
 
 # --- the data partition not mounted -----------------------------------------
 umount "$root/var/lib/mcce"
+# A link where the note goes, made by the daemon's user, to a file of
+# root's: S90mcce (root) must neither write nor read through it.
+printf 's3cret\n' > "$root/etc/mcce-secret"
+chmod 600 "$root/etc/mcce-secret"
+ln -sfn /etc/mcce-secret "$root/run/mcce/data-partition"
+ln -sfn /etc/mcce-secret "$root/run/mcce/data-partition.new"
+chown -h "$uid:$gid" "$root/run/mcce/data-partition" "$root/run/mcce/data-partition.new"
 out=$(chroot "$root" /etc/init.d/S90mcce start)
+[ "$(cat "$root/etc/mcce-secret")" = s3cret ] ||
+	fail "S90mcce wrote through a link in RUN_DIR: $(cat "$root/etc/mcce-secret")"
+if [ -L "$root/run/mcce/data-partition" ] || [ ! -f "$root/run/mcce/data-partition" ]; then
+	fail "S90mcce kept the link where its note goes"
+fi
+! grep -q s3cret "$root/run/mcce/data-partition" || fail "S90mcce copied root's file into its note"
+[ "$(stat -c %u "$root/run/mcce")" = "$uid" ] || fail "S90mcce left RUN_DIR owned by $(stat -c %u "$root/run/mcce")"
+rm "$root/etc/mcce-secret"
 printf '%s\n' "$out" | grep -q "^mcce: WARNING: recording onto the root file system, lost at the next flash: /var/lib/mcce is not mounted" ||
 	fail "start without the data partition said: $out"
 printf '%s\n' "$out" | grep -q "^Starting mcce: OK$" || fail "start without the data partition said: $out"
