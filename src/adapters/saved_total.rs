@@ -33,6 +33,9 @@ const LEN: usize = 21;
 pub struct SavedTotal {
     file: File,
     path: PathBuf,
+    /// Whether the file is known to be `LEN` long (checked at the first
+    /// save, not at every one).
+    sized: bool,
 }
 
 /// What the file held when it was opened.
@@ -94,7 +97,14 @@ impl SavedTotal {
             .read_to_end(&mut text)
             .map_err(io)?;
         let saved = parse(&text);
-        Ok((SavedTotal { file, path }, saved))
+        Ok((
+            SavedTotal {
+                file,
+                path,
+                sized: false,
+            },
+            saved,
+        ))
     }
 
     pub fn path(&self) -> &Path {
@@ -106,9 +116,12 @@ impl SavedTotal {
         let text = format!("{wh:>20}\n");
         self.file.write_all_at(text.as_bytes(), 0)?;
         // A longer file (an older format, or written by hand) loses its
-        // tail, once.
-        if self.file.metadata()?.len() != LEN as u64 {
-            self.file.set_len(LEN as u64)?;
+        // tail, once; the file is ours and locked, so it stays that long.
+        if !self.sized {
+            if self.file.metadata()?.len() != LEN as u64 {
+                self.file.set_len(LEN as u64)?;
+            }
+            self.sized = true;
         }
         Ok(())
     }
