@@ -56,9 +56,20 @@ figures_summary() {
 	grep -v '^OVER' "$BENCH_FIGURES" || true
 }
 
+# CPU in nanoseconds of each of N windows of SECS seconds of a process's
+# threads (schedstat, finer than clock ticks) and of the children it waited
+# for (`mcce publish` sums the databases in one; clock ticks), beside how
+# much COUNT counted meanwhile.
 cpu_windows() {
-	local pid=$1 n=$2 secs=$3 count=$4 out=$5 c0 k0
-	cpu() { cat "/proc/$pid"/task/*/schedstat | awk '{ s += $1 } END { print s }'; }
+	local pid=$1 n=$2 secs=$3 count=$4 out=$5 c0 k0 hz
+	hz=$(getconf CLK_TCK)
+	cpu() {
+		local threads children
+		threads=$(cat "/proc/$pid"/task/*/schedstat | awk '{ s += $1 } END { print s }')
+		# Fields 16 and 17 of stat, after the name in parentheses.
+		children=$(sed 's/.*) //' "/proc/$pid/stat" | awk -v hz="$hz" '{ printf "%.0f", ($14 + $15) * 1e9 / hz }')
+		echo $((threads + children))
+	}
 	: > "$out"
 	for _ in $(seq "$n"); do
 		c0=$(cpu)

@@ -2,7 +2,8 @@
 //! (std's `File::try_lock` is 1.89), `statvfs`, `poll`, `inotify`, a
 //! terminal's read wait (`tcsetattr`) and glibc's `mallopt`, `dup` by a
 //! borrowed descriptor, a socket's send buffer, reset on close and unsent
-//! bytes, and opening a file that may be a FIFO without waiting. The one module that
+//! bytes, opening a file that may be a FIFO without waiting, and work done
+//! in a forked child (`fork`, `waitpid`, `_exit`). The one module that
 //! speaks to the `libc` crate, and the only `unsafe` in mcce; each call is
 //! a thin wrapper with the error from errno.
 
@@ -356,6 +357,110 @@ pub fn map_large_allocations(bytes: usize) {
     let _ = bytes;
 }
 
+/// Runs `work` in a child process and returns the bytes it produced. The
+/// memory the work touches (code pages, heap, a library's caches) is the
+/// child's, and is given back when it exits: a long-lived process keeps
+/// only what it needs from one rare, large task (`mcce publish` sums the
+/// yearly databases this way, and never holds SQLite itself).
+///
+/// Only a process with a single thread forks safely: another thread may
+/// hold a lock (the allocator's, a cache's) that the child would then wait
+/// on for ever. With more threads, or when the child cannot be made, the
+/// work runs here, with the same result. The error says how a child ended
+/// that did not finish (killed, aborted): its output is not used.
+pub fn run_apart(work: impl FnOnce() -> Vec<u8>) -> io::Result<Vec<u8>> {
+    if threads() != Some(1) {
+        return Ok(work());
+    }
+    match fork_with_pipe() {
+        Ok(Forked::Child(out)) => finish_child(out, work),
+        Ok(Forked::Parent(pid, from_child)) => collect(pid, from_child),
+        Err(_) => Ok(work()),
+    }
+}
+
+/// The number of threads of this process (`/proc/self/status`).
+fn threads() -> Option<u32> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .and_then(|n| n.trim().parse().ok())
+}
+
+enum Forked {
+    /// In the child: the pipe's end to write to.
+    Child(File),
+    /// In the parent: the child's pid and the pipe's end to read from.
+    Parent(libc::pid_t, File),
+}
+
+/// `fork` with a pipe from the child to the parent. The caller keeps to
+/// [`run_apart`]'s rule: one thread.
+fn fork_with_pipe() -> io::Result<Forked> {
+    let mut fds: [libc::c_int; 2] = [-1; 2];
+    // SAFETY: pipe2 writes two descriptors into the array it is given.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: both descriptors were just made and are owned here alone.
+    let (read_end, write_end) = unsafe { (File::from_raw_fd(fds[0]), File::from_raw_fd(fds[1])) };
+    // SAFETY: with one thread, the child starts with every lock free; it
+    // leaves by `_exit` (finish_child), never returning into the caller.
+    match unsafe { libc::fork() } {
+        -1 => Err(io::Error::last_os_error()),
+        0 => Ok(Forked::Child(write_end)),
+        pid => Ok(Forked::Parent(pid, read_end)),
+    }
+}
+
+/// The child's life: the work, its bytes into the pipe, and `_exit`, which
+/// runs none of the parent's exit handlers and flushes none of its
+/// buffers. A panic ends the child with status 2 (with `panic = "abort"`
+/// it ends by SIGABRT, as it would anywhere).
+fn finish_child(mut out: File, work: impl FnOnce() -> Vec<u8>) -> ! {
+    use std::io::Write;
+    let code = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)) {
+        Ok(bytes) => i32::from(out.write_all(&bytes).is_err()),
+        Err(_) => 2,
+    };
+    // SAFETY: ends this process (the child) at once.
+    unsafe { libc::_exit(code) }
+}
+
+/// The parent's side: everything the child wrote, then its end.
+fn collect(pid: libc::pid_t, mut from_child: File) -> io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut got = Vec::new();
+    let read = from_child.read_to_end(&mut got);
+    let mut status: libc::c_int = 0;
+    loop {
+        // SAFETY: waits for our own child; `status` is ours to fill.
+        let r = unsafe { libc::waitpid(pid, &mut status, 0) };
+        if r == pid {
+            break;
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+    read?;
+    if libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0 {
+        Ok(got)
+    } else if libc::WIFSIGNALED(status) {
+        Err(io::Error::other(format!(
+            "the child process was ended by signal {}",
+            libc::WTERMSIG(status)
+        )))
+    } else {
+        Err(io::Error::other(format!(
+            "the child process failed (exit status {})",
+            libc::WEXITSTATUS(status)
+        )))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -411,6 +516,27 @@ mod tests {
         assert!(ready(1000));
         assert!(!w.drain().unwrap().alive, "the directory is gone");
         assert!(DirWatch::new(&dir).is_err());
+    }
+
+    #[test]
+    fn work_apart_runs_in_a_child_and_its_end_is_known() {
+        // The test harness has threads: the fork itself is driven here,
+        // with work that takes no lock.
+        let apart = |work: fn() -> Vec<u8>| match fork_with_pipe().unwrap() {
+            Forked::Child(out) => finish_child(out, work),
+            Forked::Parent(pid, from_child) => collect(pid, from_child),
+        };
+        let got = apart(|| std::process::id().to_string().into_bytes()).unwrap();
+        let child: u32 = String::from_utf8(got).unwrap().parse().unwrap();
+        assert_ne!(child, std::process::id(), "the work ran in another process");
+        let err = apart(|| std::process::abort()).unwrap_err();
+        assert!(err.to_string().contains("signal 6"), "{err}");
+        // Here, with more than one thread, the work stays in this process.
+        assert!(threads().unwrap() >= 1);
+        let here = run_apart(|| std::process::id().to_string().into_bytes()).unwrap();
+        if threads() != Some(1) {
+            assert_eq!(here, std::process::id().to_string().into_bytes());
+        }
     }
 
     #[test]

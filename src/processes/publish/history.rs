@@ -27,6 +27,7 @@ use super::total::{Day, day_wh, lifetime_wh};
 use crate::adapters::daylog::{day_path, list_days};
 use crate::adapters::localtime::local_day_bounds;
 use crate::adapters::store::{self, Store};
+use crate::adapters::sys::run_apart;
 use crate::core::calendar::{Date, days_of, parse_date};
 use crate::core::config::Config;
 use crate::processes::view::running_facts;
@@ -98,7 +99,7 @@ impl History {
             return Ok(());
         }
         for _ in 0..PASS_TRIES {
-            if let Some((mut stored, files)) = pass(cfg, today)? {
+            if let Some((mut stored, files)) = pass_apart(cfg, today)? {
                 self.stored_today = stored.remove(&days_of(today));
                 self.stored = stored;
                 self.files = files;
@@ -171,6 +172,66 @@ fn look(cfg: &Config, today: Date) -> Seen {
 /// Stored figures (Wh) and past files' figures, by day.
 type Figures = (BTreeMap<Day, f64>, BTreeMap<Day, f64>);
 
+/// [`pass`] in a child process: the yearly databases are read by SQLite,
+/// whose code and schema (a table a day: over half a megabyte for a year)
+/// would otherwise stay resident in the publisher for good, for a pass
+/// made once a day. The child's figures come back exactly (as the bits of
+/// each `f64`).
+fn pass_apart(cfg: &Config, today: Date) -> Result<Option<Figures>, String> {
+    let answer = run_apart(|| encode(&pass(cfg, today)))
+        .map_err(|e| format!("the pass over the past days: {e}"))?;
+    decode(&answer)
+        .unwrap_or_else(|| Err("the pass over the past days: its answer was cut short".into()))
+}
+
+/// A pass's answer as lines: `s DAY BITS` (stored) and `f DAY BITS`
+/// (files), then `end`; `gone` (a listed file went away); or `err WHY`.
+fn encode(answer: &Result<Option<Figures>, String>) -> Vec<u8> {
+    use std::fmt::Write;
+    let mut out = String::new();
+    match answer {
+        Err(why) => out = format!("err {why}"),
+        Ok(None) => out.push_str("gone"),
+        Ok(Some((stored, files))) => {
+            for (kind, map) in [("s", stored), ("f", files)] {
+                for (day, wh) in map {
+                    let _ = writeln!(out, "{kind} {day} {:x}", wh.to_bits());
+                }
+            }
+            out.push_str("end");
+        }
+    }
+    out.into_bytes()
+}
+
+/// The answer [`encode`] wrote; `None` when it is not whole.
+fn decode(bytes: &[u8]) -> Option<Result<Option<Figures>, String>> {
+    let text = std::str::from_utf8(bytes).ok()?;
+    if let Some(why) = text.strip_prefix("err ") {
+        return Some(Err(why.to_string()));
+    }
+    if text == "gone" {
+        return Some(Ok(None));
+    }
+    let (mut stored, mut files) = (BTreeMap::new(), BTreeMap::new());
+    let mut lines = text.split('\n');
+    for line in lines.by_ref() {
+        if line == "end" {
+            return lines.next().is_none().then_some(Ok(Some((stored, files))));
+        }
+        let mut f = line.split(' ');
+        let (kind, day, bits) = (f.next()?, f.next()?, f.next()?);
+        let day: Day = day.parse().ok()?;
+        let wh = f64::from_bits(u64::from_str_radix(bits, 16).ok()?);
+        match kind {
+            "s" => stored.insert(day, wh),
+            "f" => files.insert(day, wh),
+            _ => return None,
+        };
+    }
+    None
+}
+
 /// One pass over the past days; `None` when a listed file went away.
 fn pass(cfg: &Config, today: Date) -> Result<Option<Figures>, String> {
     let days_dir = cfg.days_dir();
@@ -215,4 +276,33 @@ fn pass(cfg: &Config, today: Date) -> Result<Option<Figures>, String> {
         }
     }
     Ok(Some((stored, files)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pass_s_answer_comes_back_whole_or_not_at_all() {
+        let stored: BTreeMap<Day, f64> = [(20_000, 1234.5678), (20_001, 0.1 + 0.2)].into();
+        let files: BTreeMap<Day, f64> = [(-3, f64::NAN), (20_002, 7.0)].into();
+        let whole = encode(&Ok(Some((stored.clone(), files.clone()))));
+        let Some(Ok(Some((s, f)))) = decode(&whole) else {
+            panic!("{:?}", String::from_utf8_lossy(&whole));
+        };
+        assert_eq!(s, stored, "exactly, to the last bit");
+        assert_eq!(f.len(), 2);
+        assert!(f[&-3].is_nan() && f[&20_002] == 7.0);
+        for cut in 0..whole.len() {
+            assert!(decode(&whole[..cut]).is_none(), "cut at {cut}");
+        }
+        assert_eq!(decode(&encode(&Ok(None))), Some(Ok(None)));
+        let why = "pwr.2026: database is locked".to_string();
+        assert_eq!(decode(&encode(&Err(why.clone()))), Some(Err(why)));
+        let empty = encode(&Ok(Some((BTreeMap::new(), BTreeMap::new()))));
+        assert_eq!(
+            decode(&empty),
+            Some(Ok(Some((BTreeMap::new(), BTreeMap::new()))))
+        );
+    }
 }
