@@ -89,6 +89,18 @@ figure "publish, CPU per day of 5-s polls (x86_64, quietest 60-s window)" \
 	"median of $windows windows $(awk -v m="$median" 'BEGIN { printf "%.2f", m }') s; $polls readings, $states state messages received"
 figure "publish, peak RSS (x86_64 glibc, $linkage)" "$(awk -v h="$hwm" 'BEGIN { printf "%.2f", h / 1024 }')" MiB "<=" 2 \
 	"a year of digested days, today's file growing"
+# The floor of this machine: a bare loop of the system calls a published
+# reading cannot do without (bench/publish-floor.rs), on the same daemon
+# and broker, measured the same way.
+rustc -O -o "$work/publish-floor" "$top/bench/publish-floor.rs"
+"$work/publish-floor" "$shm" "$port" &
+floor_pid=$!
+pids+=("$floor_pid")
+sleep 5
+cpu_windows "$floor_pid" $((windows / 2 > 0 ? windows / 2 : 1)) 60 readings "$work/floor"
+kill "$floor_pid"
+floor=$(awk '{ print $1 * 1440 / 1e9 }' "$work/floor" | sort -g | head -n 1)
+awk -v f="$floor" 'BEGIN { printf "     the floor here: a bare loop of a published reading'"'"'s system calls, %.2f s a day in its quietest window (%.0f us a reading)\n", f, f * 1e6 / 17280 }'
 # The daemon stopped: the publisher only keeps the connection alive.
 kill "$daemon"
 wait "$daemon" 2> /dev/null || true
