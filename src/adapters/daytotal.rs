@@ -119,7 +119,7 @@ impl DayTotal {
             return Ok(true); // unchanged since the last read
         }
         loop {
-            match self.read_on(&mut file)? {
+            match self.read_on(&mut file, meta.len())? {
                 Flow::End => break,
                 Flow::WentBack => self.restart(true),
             }
@@ -179,10 +179,14 @@ impl DayTotal {
         };
     }
 
-    /// Reads from `offset` to the end of the file.
-    fn read_on(&mut self, file: &mut File) -> io::Result<Flow> {
+    /// Reads from `offset` to the end of the file, `len` long when it was
+    /// opened. The buffer is as large as what is new, within 4 to 64 KiB:
+    /// a minute's few lines do not zero (and keep resident) 64 KiB.
+    fn read_on(&mut self, file: &mut File, len: u64) -> io::Result<Flow> {
         file.seek(SeekFrom::Start(self.offset))?;
-        let mut buf = vec![0u8; 64 * 1024];
+        let new = len.saturating_sub(self.offset);
+        let size = new.clamp(4 * 1024, 64 * 1024) as usize;
+        let mut buf = vec![0u8; size];
         loop {
             let n = match file.read(&mut buf) {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
