@@ -189,6 +189,15 @@ pub const MAX_WATTS: i64 = 65_535;
 /// leave 100 MB of NUL bytes without a newline) take the reader's memory.
 pub const MAX_LINE: usize = 64;
 
+/// How many samples a day file of `bytes` likely holds, to make room for
+/// them at once rather than by doubling, which copies them over and over
+/// and leaves up to half the room unused: a stamped line is 13 bytes or
+/// more (ten digits, a space, one digit, a newline). Only a guess for the
+/// Python format's shorter lines, whose room then grows as usual.
+pub fn samples_in(bytes: u64) -> usize {
+    usize::try_from(bytes / 13).unwrap_or(usize::MAX)
+}
+
 /// Counts of what reading a day file passed over.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct ReadStats {

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::adapters::daylog::{
-    DayReader, ReadStats, day_path, list_days, mostly_skipped, open_day_file,
+    DayReader, ReadStats, day_path, list_days, mostly_skipped, open_day_file, samples_in,
 };
 use crate::adapters::localtime::{local_date, local_day_bounds, local_label};
 use crate::adapters::store::{self, RawFile, Store, StoreError};
@@ -205,6 +205,7 @@ fn read_day(path: &Path, start: i64, end: i64) -> Result<(DayCollector, ReadStat
     let (file, meta) = open_day_file(path).map_err(unreadable)?;
     let mut reader = DayReader::new(file, start);
     let mut day = DayCollector::new(start, end);
+    day.reserve(samples_in(meta.len()));
     while let Some(s) = reader.next_sample().map_err(unreadable)? {
         day.push(s);
     }

@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 use crate::core::calendar::Date;
 
 use crate::adapters::clock::system_wall;
-use crate::adapters::daylog::{DayReader, day_path, list_days, open_day_file};
+use crate::adapters::daylog::{DayReader, day_path, list_days, open_day_file, samples_in};
 use crate::adapters::http::{Body, Request, Response};
 use crate::adapters::localtime::{local_date, local_day_bounds, local_label};
 use crate::adapters::status::ContractStatus;
@@ -221,9 +221,7 @@ fn day_file(cfg: &Config, date: Date) -> Result<Option<Vec<Sample>>, Response> {
     };
     let mut reader = DayReader::new(file, start);
     let mut day = DayCollector::new(start, end);
-    // A sample's line is 13 bytes or more: room for the file's samples at
-    // once rather than by doubling (half the memory of a render).
-    day.reserve((meta.len() / 13) as usize);
+    day.reserve(samples_in(meta.len()));
     while let Some(s) = reader.next_sample().map_err(fail)? {
         day.push(s);
     }
