@@ -11,7 +11,7 @@ use crate::core::calendar::Date;
 
 use crate::adapters::localtime::{local_date, local_day_bounds};
 use crate::core::calendar::{date_name, parse_date};
-use crate::core::energy::Sample;
+use crate::core::energy::{DayCollector, Sample};
 
 /// Interval of the original Python poller, which legacy files assume.
 pub const LEGACY_PERIOD_SECONDS: i64 = 5;
@@ -189,13 +189,26 @@ pub const MAX_WATTS: i64 = 65_535;
 /// leave 100 MB of NUL bytes without a newline) take the reader's memory.
 pub const MAX_LINE: usize = 64;
 
-/// How many samples a day file of `bytes` likely holds, to make room for
-/// them at once rather than by doubling, which copies them over and over
-/// and leaves up to half the room unused: a stamped line is 13 bytes or
-/// more (ten digits, a space, one digit, a newline). Only a guess for the
-/// Python format's shorter lines, whose room then grows as usual.
-pub fn samples_in(bytes: u64) -> usize {
-    usize::try_from(bytes / 13).unwrap_or(usize::MAX)
+/// Streams an opened day file into a collector for the day `[start, end)`:
+/// memory is bounded by the day's length, not the file's (see
+/// `DayCollector`). `bytes` is the file's length when opened: room for its
+/// samples is made at once rather than by doubling, which copies them over
+/// and over and leaves up to half the room unused. A stamped line is 13
+/// bytes or more (ten digits, a space, one digit, a newline); the Python
+/// format's shorter lines then grow the room as usual.
+pub fn collect_day(
+    file: File,
+    bytes: u64,
+    start: i64,
+    end: i64,
+) -> io::Result<(DayCollector, ReadStats)> {
+    let mut reader = DayReader::new(file, start);
+    let mut day = DayCollector::new(start, end);
+    day.reserve(usize::try_from(bytes / 13).unwrap_or(usize::MAX));
+    while let Some(s) = reader.next_sample()? {
+        day.push(s);
+    }
+    Ok((day, reader.stats()))
 }
 
 /// Counts of what reading a day file passed over.

@@ -544,6 +544,19 @@ mod tests {
             .collect()
     }
 
+    /// Room is made from a file's size, which a damaged file makes huge:
+    /// it must never go past one sample a second of the day.
+    #[test]
+    fn room_made_never_exceeds_one_sample_a_second() {
+        let mut c = DayCollector::new(T0, T0 + 86_400);
+        c.reserve(10_000_000);
+        assert!(c.samples.capacity() >= 86_400);
+        assert!(c.samples.capacity() < 2 * 86_400, "{}", c.samples.capacity());
+        c.push(Sample { ts: T0, watts: 1 });
+        c.reserve(10_000_000);
+        assert!(c.samples.capacity() < 2 * 86_400, "{}", c.samples.capacity());
+    }
+
     #[test]
     fn constant_1000_w_for_24_h_is_24_kwh() {
         let (st, b) = digest_day(&constant(1000, 24), &params(24));

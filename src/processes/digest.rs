@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::adapters::daylog::{
-    DayReader, ReadStats, day_path, list_days, mostly_skipped, open_day_file, samples_in,
+    ReadStats, collect_day, day_path, list_days, mostly_skipped, open_day_file,
 };
 use crate::adapters::localtime::{local_date, local_day_bounds, local_label};
 use crate::adapters::store::{self, RawFile, Store, StoreError};
@@ -203,13 +203,8 @@ fn read_day(path: &Path, start: i64, end: i64) -> Result<(DayCollector, ReadStat
     // The size is the opened file's: the one read, and taken before the
     // read, so a file that grows meanwhile is digested again, never pruned.
     let (file, meta) = open_day_file(path).map_err(unreadable)?;
-    let mut reader = DayReader::new(file, start);
-    let mut day = DayCollector::new(start, end);
-    day.reserve(samples_in(meta.len()));
-    while let Some(s) = reader.next_sample().map_err(unreadable)? {
-        day.push(s);
-    }
-    Ok((day, reader.stats(), meta.len()))
+    let (day, read) = collect_day(file, meta.len(), start, end).map_err(unreadable)?;
+    Ok((day, read, meta.len()))
 }
 
 /// The digest's line for a stored day, and the warning for a file that

@@ -10,14 +10,14 @@ use std::time::{Duration, SystemTime};
 use crate::core::calendar::Date;
 
 use crate::adapters::clock::system_wall;
-use crate::adapters::daylog::{DayReader, day_path, list_days, open_day_file, samples_in};
+use crate::adapters::daylog::{collect_day, day_path, list_days, open_day_file};
 use crate::adapters::http::{Body, Request, Response};
 use crate::adapters::localtime::{local_date, local_day_bounds, local_label};
 use crate::adapters::status::ContractStatus;
 use crate::adapters::store::{DayRow, Store, StoreError, Trouble};
 use crate::core::calendar::{date_name, parse_date};
 use crate::core::config::Config;
-use crate::core::energy::{DayCollector, DayStats, Sample, digest_day, measure};
+use crate::core::energy::{DayStats, Sample, digest_day, measure};
 use crate::core::json;
 use crate::processes::export::{ExportError, Format, Resolution};
 use crate::processes::view::{DayFileError, day_params, live, measured_until, running_facts};
@@ -219,12 +219,7 @@ fn day_file(cfg: &Config, date: Date) -> Result<Option<Vec<Sample>>, Response> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(fail(e)),
     };
-    let mut reader = DayReader::new(file, start);
-    let mut day = DayCollector::new(start, end);
-    day.reserve(samples_in(meta.len()));
-    while let Some(s) = reader.next_sample().map_err(fail)? {
-        day.push(s);
-    }
+    let (day, _) = collect_day(file, meta.len(), start, end).map_err(fail)?;
     Ok(Some(day.into_samples()))
 }
 
