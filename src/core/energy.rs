@@ -551,10 +551,18 @@ mod tests {
         let mut c = DayCollector::new(T0, T0 + 86_400);
         c.reserve(10_000_000);
         assert!(c.samples.capacity() >= 86_400);
-        assert!(c.samples.capacity() < 2 * 86_400, "{}", c.samples.capacity());
+        assert!(
+            c.samples.capacity() < 2 * 86_400,
+            "{}",
+            c.samples.capacity()
+        );
         c.push(Sample { ts: T0, watts: 1 });
         c.reserve(10_000_000);
-        assert!(c.samples.capacity() < 2 * 86_400, "{}", c.samples.capacity());
+        assert!(
+            c.samples.capacity() < 2 * 86_400,
+            "{}",
+            c.samples.capacity()
+        );
     }
 
     #[test]
